@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Burette's tests, benchmark and VM demo use, when missing and when root.
+# Idempotent and quiet when everything is present. Only Debian's apt is used.
+set -euo pipefail
+PKGS=(qemu-system-x86 qemu-utils qemu-guest-agent busybox-static dosfstools mtools socat fdisk util-linux
+      cloud-init mingw-w64 xz-utils cpio)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-system: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "setup-system: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
