@@ -1,0 +1,27 @@
+// Shared declarations for the burette_native addon. Each platform file (vsock_linux.cc, relay_linux.cc,
+// hvsock_win.cc) registers its functions on the exports object; addon.cc owns the module entry point so
+// there is exactly one NODE_API_MODULE per build.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+namespace burette {
+
+// Errors carry the raw OS code (`errno` on Linux, WSAGetLastError()/GetLastError() on Windows) and the
+// failing call, so lib/NativeError.ts can map them to a stable reason in one place.
+Napi::Error MakeOsError(Napi::Env env, const char* syscall, int code, const std::string& message);
+
+// Sets a pending JS exception; callers then `return env.Undefined()` (C++ exceptions are disabled so the
+// same source compiles with MSVC, clang and mingw without exception flags).
+void ThrowOsError(Napi::Env env, const char* syscall, int code);
+
+void InitPlatform(Napi::Env env, Napi::Object exports);
+
+#ifndef _WIN32
+// relay_linux.cc: the public-API fallback (socketpair relay threads) used when libuv adoption is unavailable.
+void InitRelay(Napi::Env env, Napi::Object exports);
+#endif
+
+}  // namespace burette
