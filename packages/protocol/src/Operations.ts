@@ -1,0 +1,211 @@
+/**
+ * Every v1 operation: its request arguments, the events the agent may send while it runs, the
+ * inputs the client may send to it, and its final result, each an Effect Schema. The agent and the
+ * client only add handlers and callers on top of these.
+ */
+import { Schema } from "effect"
+
+const opt = <S extends Schema.Schema.All>(s: S) => Schema.optionalWith(s, { exact: true })
+const Path = Schema.String.pipe(Schema.minLength(1, { message: () => "a path must not be empty" }))
+const Empty = Schema.Struct({})
+const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+
+/** Describes one operation. */
+export interface Operation<A, R, E, I> {
+  readonly args: A
+  readonly result: R
+  readonly event: E
+  readonly input: I
+}
+
+const op = <A, R, E = typeof Schema.Never, I = typeof Schema.Never>(spec: {
+  args: A
+  result: R
+  event?: E
+  input?: I
+}): Operation<A, R, E, I> => ({ event: Schema.Never, input: Schema.Never, ...spec }) as Operation<A, R, E, I>
+
+// ---- exec
+
+/** How one standard stream of a process is connected. */
+export const StdioMode = Schema.Literal("pipe", "null")
+/** stderr may also be merged into stdout. */
+export const StderrMode = Schema.Literal("pipe", "null", "stdout")
+
+/** Arguments of `exec`. */
+export const ExecArgs = Schema.Struct({
+  argv: Schema.NonEmptyArray(Schema.String),
+  env: opt(
+    Schema.Struct({
+      /** Start from an empty environment. */
+      clear: opt(Schema.Boolean),
+      set: opt(Schema.Record({ key: Schema.String, value: Schema.String })),
+      unset: opt(Schema.Array(Schema.String)),
+    }),
+  ),
+  cwd: opt(Path),
+  stdin: opt(StdioMode),
+  stdout: opt(StdioMode),
+  stderr: opt(StderrMode),
+  /** Run under a pseudo-terminal of this size (stdout carries the terminal output). */
+  pty: opt(Schema.Struct({ rows: Count, cols: Count, term: opt(Schema.String) })),
+  /** Kill the process group after this many milliseconds. */
+  timeoutMs: opt(Count),
+  /** Signal used on timeout or cancel (default SIGKILL). */
+  killSignal: opt(Schema.String),
+})
+/** See {@link ExecArgs}. */
+export type ExecArgs = typeof ExecArgs.Type
+
+/** Events of `exec`. */
+export const ExecEvent = Schema.TaggedStruct("Started", { pid: Count })
+/** Inputs of `exec`. */
+export const ExecInput = Schema.Union(
+  Schema.TaggedStruct("Signal", { signal: Schema.String }),
+  Schema.TaggedStruct("Resize", { rows: Count, cols: Count }),
+)
+/** How a process ended: an exit code, or the signal that killed it. */
+export const ExecResult = Schema.Struct({
+  exitCode: Schema.NullOr(Schema.Number),
+  signal: Schema.NullOr(Schema.String),
+  /** True when the agent killed it because `timeoutMs` passed. */
+  timedOut: Schema.Boolean,
+  durationMs: Schema.Number,
+})
+/** See {@link ExecResult}. */
+export type ExecResult = typeof ExecResult.Type
+
+// ---- files
+
+/** Kinds of file system entries. */
+export const FileType = Schema.Literal("file", "directory", "symlink", "other")
+
+/** Result of `stat`. */
+export const Stat = Schema.Struct({
+  path: Schema.String,
+  type: FileType,
+  size: Schema.Number,
+  /** Permission bits (e.g. 0o644). */
+  mode: Schema.Number,
+  mtimeMs: Schema.Number,
+  uid: Schema.Number,
+  gid: Schema.Number,
+  /** Where a symlink points. */
+  target: opt(Schema.String),
+})
+/** See {@link Stat}. */
+export type Stat = typeof Stat.Type
+
+/** One entry of `list`. */
+export const DirEntry = Schema.Struct({
+  name: Schema.String,
+  type: FileType,
+  size: Schema.Number,
+  mode: Schema.Number,
+  mtimeMs: Schema.Number,
+})
+/** See {@link DirEntry}. */
+export type DirEntry = typeof DirEntry.Type
+
+/** Arguments of `readFile`. The body arrives on the stdout channel. */
+export const ReadFileArgs = Schema.Struct({ path: Path, offset: opt(Count), length: opt(Count) })
+/** Sent once the file is open, before any byte: its size lets the client show progress. */
+export const ReadFileEvent = Schema.TaggedStruct("Opened", { size: Count, mode: Schema.Number })
+
+/** Arguments of `writeFile`. The body is sent on the stdin channel. */
+export const WriteFileArgs = Schema.Struct({
+  path: Path,
+  /** Permission bits of a new file (default 0o644; an existing file keeps its mode). */
+  mode: opt(Schema.Number),
+  /** Create missing parent directories. */
+  createParents: opt(Schema.Boolean),
+  /** Write a temporary file and rename it over the target (default true): readers never see half a file. */
+  atomic: opt(Schema.Boolean),
+  /** Expected size, for progress; the write fails if a different number of bytes arrives. */
+  size: opt(Count),
+})
+
+/** Result of file transfers: how many bytes moved. */
+export const Transferred = Schema.Struct({ bytes: Count })
+
+// ---- system
+
+/** Result of `info`. */
+export const Info = Schema.Struct({
+  agent: Schema.Struct({ name: Schema.String, version: Schema.String, runtime: Schema.String, pid: Count }),
+  protocolVersion: Schema.Number,
+  os: Schema.String,
+  kernel: Schema.String,
+  arch: Schema.String,
+  hostname: Schema.String,
+  uptimeSec: Schema.Number,
+  /** Operations and optional features this agent serves (e.g. "exec", "pty", "kmsg", "crash"). */
+  capabilities: Schema.Array(Schema.String),
+})
+/** See {@link Info}. */
+export type Info = typeof Info.Type
+
+/** Result of `time`. */
+export const Time = Schema.Struct({ unixMs: Schema.Number, timezone: Schema.String })
+
+/** Arguments of `mount` (Linux). */
+export const MountArgs = Schema.Struct({
+  source: Schema.String,
+  target: Path,
+  fstype: Schema.String,
+  /** mount(2) flags, as numbers (MS_RDONLY = 1, ...). */
+  flags: opt(Count),
+  /** File-system specific options ("iocharset=utf8"). */
+  data: opt(Schema.String),
+  mkdirTarget: opt(Schema.Boolean),
+})
+
+/** The operations of protocol v1, by wire name. */
+export const operations = {
+  ping: op({ args: Empty, result: Empty }),
+  info: op({ args: Empty, result: Info }),
+  exec: op({ args: ExecArgs, result: ExecResult, event: ExecEvent, input: ExecInput }),
+  readFile: op({ args: ReadFileArgs, result: Transferred, event: ReadFileEvent }),
+  writeFile: op({ args: WriteFileArgs, result: Transferred }),
+  stat: op({ args: Schema.Struct({ path: Path, follow: opt(Schema.Boolean) }), result: Stat }),
+  list: op({
+    args: Schema.Struct({ path: Path }),
+    result: Schema.Struct({ entries: Schema.Array(DirEntry) }),
+  }),
+  mkdir: op({
+    args: Schema.Struct({ path: Path, parents: opt(Schema.Boolean), mode: opt(Schema.Number) }),
+    result: Empty,
+  }),
+  remove: op({
+    args: Schema.Struct({ path: Path, recursive: opt(Schema.Boolean), force: opt(Schema.Boolean) }),
+    result: Empty,
+  }),
+  rename: op({ args: Schema.Struct({ from: Path, to: Path }), result: Empty }),
+  /** Kernel log records on the stdout channel, one `/dev/kmsg` record per line; `follow` keeps streaming. */
+  kmsg: op({
+    args: Schema.Struct({ follow: opt(Schema.Boolean) }),
+    result: Schema.Struct({ records: Count }),
+  }),
+  time: op({ args: Empty, result: Time }),
+  mount: op({ args: MountArgs, result: Empty }),
+  /** Replies first, then powers off or reboots. */
+  shutdown: op({ args: Schema.Struct({ reboot: opt(Schema.Boolean) }), result: Empty }),
+  /** Crashes the agent or the kernel, for fault tests; DENIED unless the agent allows it. */
+  crash: op({ args: Schema.Struct({ kind: Schema.Literal("agent", "kernel") }), result: Empty }),
+} as const
+
+/** Wire names of all operations. */
+export type Name = keyof typeof operations
+/** Names as a list. */
+export const names = Object.keys(operations) as ReadonlyArray<Name>
+/** True when `name` is a v1 operation. */
+export const isName = (name: string): name is Name => Object.prototype.hasOwnProperty.call(operations, name)
+
+/** Argument type of an operation. */
+export type Args<N extends Name> = Schema.Schema.Type<(typeof operations)[N]["args"]>
+/** Result type of an operation. */
+export type Result<N extends Name> = Schema.Schema.Type<(typeof operations)[N]["result"]>
+/** Event type of an operation. */
+export type Event<N extends Name> = Schema.Schema.Type<(typeof operations)[N]["event"]>
+/** Input type of an operation. */
+export type Input<N extends Name> = Schema.Schema.Type<(typeof operations)[N]["input"]>
