@@ -1,0 +1,96 @@
+// VTL0-style bring-up without Burette's agent: the guest mounts the cidata disk by label, runs the
+// launcher from it (a shell stand-in here), and powers off when it exits; QEMU exits by itself.
+import { afterAll, describe, expect, it } from "vitest"
+import { listDisk } from "../src/Disk.js"
+import { setup } from "../src/setup.js"
+import * as Vm from "../src/Vm.js"
+import { bootForTest, diskForTest, kernelOf, since, uptimeOf } from "./fixtures/boot.js"
+
+const env = await setup()
+afterAll(() => Vm.killAll())
+
+describe("qemuArgs", () => {
+  it("forces TCG with -cpu max, exits on reboot, and maps each port to a socket", () => {
+    const args = Vm.qemuArgs(
+      { kernel: "/k/vmlinux", initrd: "/k/initrd.gz", disk: "/d/cidata,1.vhd", mode: "vtl2", serialPorts: [] },
+      { consoleLog: "/t/console.log", sockets: { [Vm.Ports.agent]: "/t/a.sock", [Vm.Ports.diag]: "/t/d.sock" } },
+    )
+    const line = args.join(" ")
+    expect(line).toContain(`-accel ${process.env.E2E_ACCEL ?? "tcg"} -cpu max -m 256`)
+    expect(args).toContain("-no-reboot")
+    expect(line).toContain("panic=-1 burette.mode=vtl2")
+    expect(line).toContain("file=/d/cidata,,1.vhd,if=none,id=cd,format=vpc,readonly=on")
+    expect(line).toContain("socket,path=/t/a.sock,server=on,wait=off,id=port0 -device virtserialport,chardev=port0,name=org.burette.agent.0")
+    expect(line).toContain("name=org.burette.diag.0")
+  })
+})
+
+describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", () => {
+  const assets = env.assets!
+
+  it("mounts the disk by label, runs the launcher from it, and QEMU exits after poweroff -f", async () => {
+    const disk = await diskForTest({
+      "burette-agent.sh": [
+        "#!/bin/sh",
+        "# Stand-in for the deploy engineer's launcher: prove where it runs from and exit.",
+        'echo "E2E_STANDIN_AGENT from=$0 uid=$(id -u) mounts=$(grep -c \' /cidata vfat ro,\' /proc/mounts)"',
+        "touch /cidata/x 2>/dev/null && echo E2E_STANDIN_RW || echo E2E_STANDIN_RO",
+        "exit 0",
+        "",
+      ].join("\n"),
+      "meta-data": "instance-id: e2e-0001\n",
+    })
+    expect(await listDisk(disk)).toEqual(expect.arrayContaining(["burette-agent.sh", "meta-data"]))
+
+    const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", serialPorts: [Vm.Ports.agent], watchdogMs: 45_000 })
+    await vm.waitForConsole(/E2E INIT_START/, 20_000)
+    const toInit = since(vm)
+    const code = await vm.exited
+    const total = since(vm)
+    const text = vm.consoleText()
+
+    expect(code).toBe(0)
+    expect(vm.watchdogFired()).toBe(false)
+    expect(Vm.isAlive(vm.pid)).toBe(false)
+    expect(text).toContain(`E2E INIT_START kernel=${assets.kernelRelease}`)
+    expect(text).toMatch(/E2E PORTS names=org\.burette\.agent\.0 /)
+    expect(text).toMatch(/E2E CIDATA_MOUNTED dev=\/dev\/vda /)
+    expect(text).toContain("E2E_STANDIN_AGENT from=/cidata/burette-agent.sh uid=0 mounts=1")
+    expect(text).toContain("E2E_STANDIN_RO")
+    expect(text).toMatch(/E2E AGENT_EXIT rc=0 /)
+    expect(text).toMatch(/E2E POWEROFF reason=agent-exit /)
+    console.log(
+      `[e2e timing] vtl0 smoke: /init seen on the host at ${toInit} s (guest uptime ${uptimeOf(vm, "INIT_START")} s), ` +
+        `cidata mounted at uptime ${uptimeOf(vm, "CIDATA_MOUNTED")} s, QEMU exited at ${total} s`,
+    )
+  })
+
+  it("a plain busybox `poweroff` from the agent (no -f) powers off through PID 1", async () => {
+    const disk = await diskForTest({
+      "burette-agent.sh": "#!/bin/sh\necho E2E_STANDIN_POWEROFF\npoweroff\nsleep 60\necho E2E_STANDIN_STILL_RUNNING\n",
+    })
+    const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 45_000 })
+    const code = await vm.exited
+    const text = vm.consoleText()
+    expect(code).toBe(0)
+    expect(vm.watchdogFired()).toBe(false)
+    expect(text).toContain("E2E_STANDIN_POWEROFF")
+    expect(text).toMatch(/E2E POWEROFF reason=signal-usr2 /)
+    expect(text).not.toContain("E2E_STANDIN_STILL_RUNNING")
+    console.log(`[e2e timing] vtl0 agent-initiated poweroff: QEMU exited at ${since(vm)} s`)
+  })
+
+  it("the watchdog kills a guest that never powers off, by pid", async () => {
+    const disk = await diskForTest({ "burette-agent.sh": "#!/bin/sh\nexec sleep 600\n" })
+    const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 5_000 })
+    const code = await vm.exited
+    expect(code).toBeNull()
+    expect(vm.watchdogFired()).toBe(true)
+    expect(Vm.isAlive(vm.pid)).toBe(false)
+    expect(vm.consoleText()).toContain("E2E AGENT_START")
+  })
+})
+
+if (env.skipReason !== undefined) {
+  it.skip(`vtl0 boot: QEMU e2e cannot run here: ${env.skipReason}`, () => {})
+}
