@@ -31,7 +31,9 @@ export const invoke = (
 ): Promise<Result> =>
   new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const child = spawn(process.execPath, [binPath, target(socket), ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [binPath, target(socket), ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    })
     let stdout = ""
     let stderr = ""
     let timedOut = false
@@ -52,8 +54,11 @@ export const invoke = (
   })
 
 /** `ohcldiag-dev <vm> run -- argv...`. */
-export const run = (socket: string, argv: ReadonlyArray<string>, options: { readonly timeoutMs?: number } = {}) =>
-  invoke(socket, ["run", "--", ...argv], options)
+export const run = (
+  socket: string,
+  argv: ReadonlyArray<string>,
+  options: { readonly timeoutMs?: number } = {},
+) => invoke(socket, ["run", "--", ...argv], options)
 
 /** Waits until the guest's diag shell answers (`inspect build_info`). */
 export const waitReady = async (socket: string, timeoutMs = 30_000): Promise<Result> => {

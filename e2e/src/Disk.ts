@@ -21,7 +21,10 @@ export const buildDisk = async (
   options: { readonly sizeMiB?: number } = {},
 ): Promise<string> => {
   // FAT32 needs at least 33 MiB worth of clusters; a Bun agent (~110 MB) needs 256.
-  const total = Object.values(files).reduce((n, c) => n + (typeof c === "string" ? Buffer.byteLength(c) : c.length), 0)
+  const total = Object.values(files).reduce(
+    (n, c) => n + (typeof c === "string" ? Buffer.byteLength(c) : c.length),
+    0,
+  )
   const sizeMiB = options.sizeMiB ?? Math.max(64, Math.ceil((total * 1.2) / 2 ** 20) + 16)
   fs.rmSync(out, { force: true })
   fs.mkdirSync(path.dirname(out), { recursive: true })
@@ -32,7 +35,8 @@ export const buildDisk = async (
   const staging = fs.mkdtempSync(path.join(os.tmpdir(), "burette-e2e-disk-"))
   try {
     for (const [name, contents] of Object.entries(files)) {
-      if (name.includes("/")) throw new Error(`buildDisk: "${name}": only files in the disk's root are supported`)
+      if (name.includes("/"))
+        throw new Error(`buildDisk: "${name}": only files in the disk's root are supported`)
       const file = path.join(staging, name)
       fs.writeFileSync(file, contents)
       await run("mcopy", ["-i", out, "-m", file, `::${name}`])

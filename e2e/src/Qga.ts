@@ -32,7 +32,11 @@ export interface ExecResult {
 /** A connected client; one request in flight at a time, as qemu-ga answers in order. */
 export interface Qga {
   /** Sends any command and returns its `return` value. */
-  readonly execute: <A = unknown>(command: string, args?: Record<string, unknown>, timeoutMs?: number) => Promise<A>
+  readonly execute: <A = unknown>(
+    command: string,
+    args?: Record<string, unknown>,
+    timeoutMs?: number,
+  ) => Promise<A>
   /** guest-sync-delimited: discards whatever an earlier client left in the channel. */
   readonly sync: (timeoutMs?: number) => Promise<void>
   readonly ping: () => Promise<void>
@@ -59,8 +63,11 @@ interface Pending {
 }
 
 /** Wraps a socket connected to the port (Vm.connect(Ports.qga)) and synchronises. */
-export const make = async (socket: net.Socket, options: { readonly syncTimeoutMs?: number } = {}): Promise<Qga> => {
-  let buffer = Buffer.alloc(0)
+export const make = async (
+  socket: net.Socket,
+  options: { readonly syncTimeoutMs?: number } = {},
+): Promise<Qga> => {
+  let buffer: Buffer = Buffer.alloc(0)
   let waitingForSentinel = false
   let pending: Pending | undefined
   let closed: Error | undefined
@@ -92,7 +99,8 @@ export const make = async (socket: net.Socket, options: { readonly syncTimeoutMs
       }
       if ("return" in message || "error" in message) {
         pending = undefined
-        if (message.error) current.reject(new QgaError(current.command, message.error.class ?? "?", message.error.desc ?? ""))
+        if (message.error)
+          current.reject(new QgaError(current.command, message.error.class ?? "?", message.error.desc ?? ""))
         else current.resolve(message.return)
       }
     }
@@ -108,7 +116,12 @@ export const make = async (socket: net.Socket, options: { readonly syncTimeoutMs
   })
   socket.on("error", () => {})
 
-  const send = <A>(command: string, args: Record<string, unknown> | undefined, timeoutMs: number, delimited: boolean) => {
+  const send = <A>(
+    command: string,
+    args: Record<string, unknown> | undefined,
+    timeoutMs: number,
+    delimited: boolean,
+  ) => {
     const next = chain.then(
       () =>
         new Promise<A>((resolve, reject) => {
@@ -175,7 +188,8 @@ export const make = async (socket: net.Socket, options: { readonly syncTimeoutMs
           elapsedMs: performance.now() - t0,
         }
       }
-      if (performance.now() > deadline) throw new Error(`qemu-ga guest-exec ${path}: still running after ${opts.timeoutMs ?? 30_000} ms`)
+      if (performance.now() > deadline)
+        throw new Error(`qemu-ga guest-exec ${path}: still running after ${opts.timeoutMs ?? 30_000} ms`)
     }
   }
 
@@ -184,8 +198,12 @@ export const make = async (socket: net.Socket, options: { readonly syncTimeoutMs
     try {
       for (let off = 0; off < data.length; off += chunkBytes) {
         const part = Buffer.from(data.subarray(off, Math.min(data.length, off + chunkBytes)))
-        const { count } = await execute<{ count: number }>("guest-file-write", { handle, "buf-b64": part.toString("base64") })
-        if (count !== part.length) throw new Error(`qemu-ga guest-file-write ${path}: wrote ${count} of ${part.length} bytes`)
+        const { count } = await execute<{ count: number }>("guest-file-write", {
+          handle,
+          "buf-b64": part.toString("base64"),
+        })
+        if (count !== part.length)
+          throw new Error(`qemu-ga guest-file-write ${path}: wrote ${count} of ${part.length} bytes`)
       }
     } finally {
       await execute("guest-file-close", { handle })
@@ -197,7 +215,10 @@ export const make = async (socket: net.Socket, options: { readonly syncTimeoutMs
     const parts: Array<Buffer> = []
     try {
       for (;;) {
-        const r = await execute<{ count: number; "buf-b64": string; eof: boolean }>("guest-file-read", { handle, count: chunkBytes })
+        const r = await execute<{ count: number; "buf-b64": string; eof: boolean }>("guest-file-read", {
+          handle,
+          count: chunkBytes,
+        })
         if (r.count > 0) parts.push(Buffer.from(r["buf-b64"], "base64"))
         if (r.eof || r.count === 0) break
       }

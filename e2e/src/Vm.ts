@@ -254,7 +254,8 @@ const launch = (options: StartOptions, release: () => void): Vm => {
 
   const connect = async (port: string, timeoutMs = 10_000): Promise<net.Socket> => {
     const socketPath = sockets[port]
-    if (!socketPath) throw new Error(`VM has no virtio-serial port "${port}" (ports: ${Object.keys(sockets).join(", ")})`)
+    if (!socketPath)
+      throw new Error(`VM has no virtio-serial port "${port}" (ports: ${Object.keys(sockets).join(", ")})`)
     const deadline = performance.now() + timeoutMs
     for (;;) {
       try {
@@ -271,7 +272,9 @@ const launch = (options: StartOptions, release: () => void): Vm => {
         })
       } catch (err) {
         if (hasExited || performance.now() > deadline) {
-          throw new Error(`cannot connect to ${socketPath}: ${err instanceof Error ? err.message : String(err)}`)
+          throw new Error(
+            `cannot connect to ${socketPath}: ${err instanceof Error ? err.message : String(err)}`,
+          )
         }
         await sleep(25)
       }

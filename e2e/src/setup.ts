@@ -59,7 +59,12 @@ const requiredTools: ReadonlyArray<readonly [string, string]> = [
 
 const which = (cmd: string): string | undefined => {
   try {
-    return execFileSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() || undefined
+    return (
+      execFileSync("sh", ["-c", `command -v ${cmd}`], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim() || undefined
+    )
   } catch {
     return undefined
   }
@@ -90,7 +95,10 @@ const install = (packages: ReadonlyArray<string>): string | undefined => {
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
     execFileSync("apt-get", ["update", "-qq"], { stdio: "ignore", env })
-    execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { stdio: "ignore", env })
+    execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], {
+      stdio: "ignore",
+      env,
+    })
     return undefined
   } catch (err) {
     return `apt-get install ${packages.join(" ")} failed: ${err instanceof Error ? err.message : String(err)}`
@@ -119,7 +127,12 @@ const timed = async <A>(timings: Record<string, number>, name: string, f: () => 
 const doSetup = async (): Promise<Setup> => {
   const timings: Record<string, number> = {}
   if (process.platform !== "linux" || process.arch !== "x64") {
-    return { assets: undefined, skipReason: `needs an x86_64 Linux host (this is ${process.platform}/${process.arch})`, qgaSkipReason: undefined, timings }
+    return {
+      assets: undefined,
+      skipReason: `needs an x86_64 Linux host (this is ${process.platform}/${process.arch})`,
+      qgaSkipReason: undefined,
+      timings,
+    }
   }
   let missing = missingPackages()
   if (missing.length > 0) {
@@ -141,14 +154,17 @@ const doSetup = async (): Promise<Setup> => {
 
   const scripts = path.join(e2eRoot, "scripts")
   const kernelDir = await timed(timings, "prepareKernel", async () => {
-    const { stdout } = await run("sh", [path.join(scripts, "prepare-kernel.sh"), cacheDir()], { maxBuffer: 1 << 20 })
+    const { stdout } = await run("sh", [path.join(scripts, "prepare-kernel.sh"), cacheDir()], {
+      maxBuffer: 1 << 20,
+    })
     return stdout.trim().split("\n").pop() ?? ""
   })
   const read = (name: string) => fs.readFileSync(path.join(kernelDir, name), "utf8").trim()
   const key = initrdKey()
   const build = async (file: string, extra: Array<string>) => {
     const out = path.join(kernelDir, file)
-    if (!fs.existsSync(out)) await run("sh", [path.join(scripts, "build-initramfs.sh"), kernelDir, out, ...extra])
+    if (!fs.existsSync(out))
+      await run("sh", [path.join(scripts, "build-initramfs.sh"), kernelDir, out, ...extra])
     return out
   }
   const initrd = await timed(timings, "buildInitrd", () => build(`initrd-${key}.gz`, []))

@@ -12,15 +12,26 @@ afterAll(() => Vm.killAll())
 describe("qemuArgs", () => {
   it("forces TCG with -cpu max, exits on reboot, and maps each port to a socket", () => {
     const args = Vm.qemuArgs(
-      { kernel: "/k/vmlinux", initrd: "/k/initrd.gz", disk: "/d/cidata,1.vhd", mode: "vtl2", serialPorts: [] },
-      { consoleLog: "/t/console.log", sockets: { [Vm.Ports.agent]: "/t/a.sock", [Vm.Ports.diag]: "/t/d.sock" } },
+      {
+        kernel: "/k/vmlinux",
+        initrd: "/k/initrd.gz",
+        disk: "/d/cidata,1.vhd",
+        mode: "vtl2",
+        serialPorts: [],
+      },
+      {
+        consoleLog: "/t/console.log",
+        sockets: { [Vm.Ports.agent]: "/t/a.sock", [Vm.Ports.diag]: "/t/d.sock" },
+      },
     )
     const line = args.join(" ")
     expect(line).toContain(`-accel ${process.env.E2E_ACCEL ?? "tcg"} -cpu max -m 256`)
     expect(args).toContain("-no-reboot")
     expect(line).toContain("panic=-1 burette.mode=vtl2")
     expect(line).toContain("file=/d/cidata,,1.vhd,if=none,id=cd,format=vpc,readonly=on")
-    expect(line).toContain("socket,path=/t/a.sock,server=on,wait=off,id=port0 -device virtserialport,chardev=port0,name=org.burette.agent.0")
+    expect(line).toContain(
+      "socket,path=/t/a.sock,server=on,wait=off,id=port0 -device virtserialport,chardev=port0,name=org.burette.agent.0",
+    )
     expect(line).toContain("name=org.burette.diag.0")
   })
 })
@@ -33,7 +44,7 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
       "burette-agent.sh": [
         "#!/bin/sh",
         "# Stand-in for the deploy engineer's launcher: prove where it runs from and exit.",
-        'echo "E2E_STANDIN_AGENT from=$0 uid=$(id -u) mounts=$(grep -c \' /cidata vfat ro,\' /proc/mounts)"',
+        "echo \"E2E_STANDIN_AGENT from=$0 uid=$(id -u) mounts=$(grep -c ' /cidata vfat ro,' /proc/mounts)\"",
         "touch /cidata/x 2>/dev/null && echo E2E_STANDIN_RW || echo E2E_STANDIN_RO",
         "exit 0",
         "",
@@ -42,7 +53,13 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
     })
     expect(await listDisk(disk)).toEqual(expect.arrayContaining(["burette-agent.sh", "meta-data"]))
 
-    const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", serialPorts: [Vm.Ports.agent], watchdogMs: 45_000 })
+    const vm = await bootForTest({
+      ...kernelOf(assets),
+      disk,
+      mode: "vtl0",
+      serialPorts: [Vm.Ports.agent],
+      watchdogMs: 45_000,
+    })
     await vm.waitForConsole(/E2E INIT_START/, 20_000)
     const toInit = since(vm)
     const code = await vm.exited
@@ -67,7 +84,8 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
 
   it("a plain busybox `poweroff` from the agent (no -f) powers off through PID 1", async () => {
     const disk = await diskForTest({
-      "burette-agent.sh": "#!/bin/sh\necho E2E_STANDIN_POWEROFF\npoweroff\nsleep 60\necho E2E_STANDIN_STILL_RUNNING\n",
+      "burette-agent.sh":
+        "#!/bin/sh\necho E2E_STANDIN_POWEROFF\npoweroff\nsleep 60\necho E2E_STANDIN_STILL_RUNNING\n",
     })
     const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 45_000 })
     const code = await vm.exited
