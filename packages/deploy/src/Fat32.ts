@@ -147,8 +147,8 @@ export const invalidNameReason = (name: string): string | undefined => {
   if (name.length === 0) return "it is empty"
   if (name === "." || name === "..") return "it is reserved"
   if (name.length > MAX_LONG_NAME) return `it is longer than ${MAX_LONG_NAME} UTF-16 code units`
-  const bad = /[\u0000-\u001f"*/:<>?\\|]/.exec(name)
-  if (bad) return `it contains ${JSON.stringify(bad[0])}, which FAT does not allow`
+  const bad = [...name].find((c) => c.charCodeAt(0) < 0x20 || '"*/:<>?\\|'.includes(c))
+  if (bad !== undefined) return `it contains ${JSON.stringify(bad)}, which FAT does not allow`
   if (/[. ]$/.test(name)) return "it ends with a dot or a space, which Windows strips"
   return undefined
 }
