@@ -30,15 +30,19 @@ step("tests", nx, ["run-many", "-t", "test", "--outputStyle=static", "--parallel
 let passed = 0
 let failed = 0
 let skipped = 0
-const walk = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []).flatMap((e) =>
-  e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith(".json") ? [path.join(dir, e.name)] : [])
+const walk = (dir) =>
+  (fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []).flatMap((e) =>
+    e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith(".json") ? [path.join(dir, e.name)] : [],
+  )
 for (const file of walk(reports)) {
   const report = JSON.parse(fs.readFileSync(file, "utf8"))
   passed += report.numPassedTests ?? 0
   failed += report.numFailedTests ?? 0
   skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0)
   // A suite that failed to load has no tests: count it, so it cannot hide.
-  failed += (report.testResults ?? []).filter((r) => r.status === "failed" && r.assertionResults.length === 0).length
+  failed += (report.testResults ?? []).filter(
+    (r) => r.status === "failed" && r.assertionResults.length === 0,
+  ).length
 }
 failed += failedSteps
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`)
