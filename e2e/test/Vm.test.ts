@@ -98,6 +98,32 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
     console.log(`[e2e timing] vtl0 agent-initiated poweroff: QEMU exited at ${since(vm)} s`)
   })
 
+  it("mounts GPT disks written by @burette/deploy's Image.write, raw and fixed VHD (two VMs at once)", async () => {
+    const launcher = '#!/bin/sh\necho "E2E_STANDIN_DEPLOY_DISK $(cat /cidata/hello.txt)"\n'
+    const boot = async (format: "raw" | "vhd") => {
+      const disk = await diskForTest(
+        { "burette-agent.sh": launcher, "hello.txt": `written as ${format}` },
+        { writer: "deploy", format },
+      )
+      const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 45_000 })
+      return { vm, code: await vm.exited }
+    }
+    const t0 = performance.now()
+    const [raw, vhd] = await Promise.all([boot("raw"), boot("vhd")])
+    for (const [{ vm, code }, format] of [
+      [raw, "raw"],
+      [vhd, "vhd"],
+    ] as const) {
+      expect(code).toBe(0)
+      // The FAT32 volume is the GPT's first partition; the label is found there, not on the whole disk.
+      expect(vm.consoleText()).toMatch(/E2E CIDATA_MOUNTED dev=\/dev\/vda1 /)
+      expect(vm.consoleText()).toContain(`E2E_STANDIN_DEPLOY_DISK written as ${format}`)
+    }
+    console.log(
+      `[e2e timing] deploy-written disks, raw and vhd side by side: ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+    )
+  })
+
   it("the watchdog kills a guest that never powers off, by pid", async () => {
     const disk = await diskForTest({ "burette-agent.sh": "#!/bin/sh\nexec sleep 600\n" })
     const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 5_000 })
