@@ -218,6 +218,36 @@ Napi::Value RelayStop(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A listening AF_UNIX socket that libuv has never seen: the tests' stand-in for a vsock listener when
+// checking both server adoption routes with real connections.
+Napi::Value UnixListen(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(info.Env(), "argument 0 must be a path").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  sockaddr_un sun;
+  std::memset(&sun, 0, sizeof(sun));
+  if (path.empty() || path.size() >= sizeof(sun.sun_path)) {
+    Napi::RangeError::New(info.Env(), "unix socket path is empty or too long: " + path).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ThrowOsError(info.Env(), "socket", errno);
+    return info.Env().Undefined();
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) < 0 || ::listen(fd, 16) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowOsError(info.Env(), "bind/listen", err);
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
 }  // namespace
 
 void InitRelay(Napi::Env env, Napi::Object exports) {
@@ -225,6 +255,7 @@ void InitRelay(Napi::Env env, Napi::Object exports) {
   exports.Set("relay", Napi::Function::New(env, Relay, "relay"));
   exports.Set("relayListen", Napi::Function::New(env, RelayListen, "relayListen"));
   exports.Set("relayStop", Napi::Function::New(env, RelayStop, "relayStop"));
+  exports.Set("unixListen", Napi::Function::New(env, UnixListen, "unixListen"));
 }
 
 }  // namespace burette

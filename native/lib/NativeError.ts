@@ -1,0 +1,154 @@
+/**
+ * The one error type of `@burette/native`: what failed, where, a stable `reason`, and the raw OS error.
+ * errno (Linux) and WSA/Win32 codes (Windows) become reasons in one helper, {@link reasonOf}.
+ */
+import { Data } from "effect"
+
+/** Stable failure reasons; OS codes outside this list become "UNKNOWN" (the raw code stays in `code`). */
+export type Reason =
+  | "ECONNREFUSED"
+  | "ETIMEDOUT"
+  | "EADDRINUSE"
+  | "EADDRNOTAVAIL"
+  | "EACCES"
+  | "ENODEV"
+  | "EAFNOSUPPORT"
+  | "EHOSTUNREACH"
+  | "ENETUNREACH"
+  | "ECONNRESET"
+  | "ECONNABORTED"
+  | "EINVAL"
+  | "EMFILE"
+  | "UNSUPPORTED"
+  | "NOT_BUILT"
+  | "INVALID_ARGUMENT"
+  | "UNKNOWN"
+
+// Linux asm-generic/errno-base.h + errno.h. Fixed here (not os.constants) so the mapping is the same on
+// every host, and tests can check Linux codes on any OS.
+const linuxErrno: Record<number, Reason> = {
+  1: "EACCES", // EPERM: same remedy as EACCES (privileges)
+  2: "ENODEV", // ENOENT: opening /dev/vsock when the vsock module is not loaded
+  13: "EACCES",
+  19: "ENODEV",
+  22: "EINVAL",
+  23: "EMFILE", // ENFILE
+  24: "EMFILE",
+  97: "EAFNOSUPPORT",
+  98: "EADDRINUSE",
+  99: "EADDRNOTAVAIL",
+  101: "ENETUNREACH",
+  103: "ECONNABORTED",
+  104: "ECONNRESET",
+  110: "ETIMEDOUT",
+  111: "ECONNREFUSED",
+  113: "EHOSTUNREACH",
+}
+
+// winerror.h: WSAE* (100xx) and the Win32 errors Hyper-V socket calls report.
+const windowsCodes: Record<number, Reason> = {
+  5: "EACCES", // ERROR_ACCESS_DENIED
+  1225: "ECONNREFUSED", // ERROR_CONNECTION_REFUSED
+  1460: "ETIMEDOUT", // ERROR_TIMEOUT
+  10013: "EACCES", // WSAEACCES
+  10022: "EINVAL", // WSAEINVAL
+  10024: "EMFILE", // WSAEMFILE
+  10047: "EAFNOSUPPORT", // WSAEAFNOSUPPORT: no Hyper-V sockets (Hyper-V not enabled, or wine)
+  10048: "EADDRINUSE", // WSAEADDRINUSE
+  10049: "EADDRNOTAVAIL", // WSAEADDRNOTAVAIL
+  10050: "ENETUNREACH", // WSAENETDOWN
+  10051: "ENETUNREACH", // WSAENETUNREACH: VM exists but its VMBus channel is not up
+  10053: "ECONNABORTED", // WSAECONNABORTED
+  10054: "ECONNRESET", // WSAECONNRESET
+  10060: "ETIMEDOUT", // WSAETIMEDOUT
+  10061: "ECONNREFUSED", // WSAECONNREFUSED: VM up, nothing listening on the service id
+  10065: "EHOSTUNREACH", // WSAEHOSTUNREACH: no VM with that id (or VM off)
+}
+
+const reasons = new Set<string>([...Object.values(linuxErrno), ...Object.values(windowsCodes), "UNSUPPORTED", "NOT_BUILT"])
+
+const nameAliases: Record<string, Reason> = {
+  EPERM: "EACCES",
+  ENOENT: "ENODEV",
+  ENFILE: "EMFILE",
+  ENETDOWN: "ENETUNREACH",
+  ERR_SOCKET_CONNECTION_TIMEOUT: "ETIMEDOUT",
+}
+
+/**
+ * Maps an OS error code to a stable reason: a number is read as errno on Linux and as a WSA/Win32 code
+ * on Windows (`platform` picks the table); a string code such as Node's `"ECONNRESET"` is taken by name.
+ */
+export const reasonOf = (code: number | string | undefined, platform: string = process.platform): Reason => {
+  if (typeof code === "string") {
+    if (reasons.has(code)) return code as Reason
+    if (code in nameAliases) return nameAliases[code]
+    if (/^WSA/.test(code)) return reasonOf(code.slice(3).replace(/^E?/, "E"), platform)
+    return "UNKNOWN"
+  }
+  if (typeof code !== "number") return "UNKNOWN"
+  const table = platform === "win32" ? windowsCodes : linuxErrno
+  // Node reports libuv errors as negative errno values.
+  return table[Math.abs(code)] ?? (code >= 10000 ? windowsCodes[code] : undefined) ?? "UNKNOWN"
+}
+
+const hints: Record<Reason, string> = {
+  ECONNREFUSED: "nothing listens on that port: is the agent running in the guest, and on this port?",
+  ETIMEDOUT: "no answer in time: check the CID / VM id, that the guest is up, or raise timeoutMs",
+  EADDRINUSE: "another socket is already bound to that port: stop it or choose another port",
+  EADDRNOTAVAIL: "that address is not local: listen on VMADDR_CID_ANY (or HV_GUID_WILDCARD) instead",
+  EACCES: "ports below 1024 need CAP_NET_BIND_SERVICE, and /dev/vsock may need permissions; run as root or use a higher port",
+  ENODEV:
+    "no vsock transport is loaded: in a guest load vmw_vsock_virtio_transport (or hv_sock / vmw_vsock_vmci_transport), on a host vhost_vsock",
+  EAFNOSUPPORT:
+    "this system has no VM sockets: on Linux `modprobe vsock` (CONFIG_VSOCKETS); on Windows enable Hyper-V",
+  EHOSTUNREACH: "no VM with that CID / VM id is running: check the id and that the VM is on",
+  ENETUNREACH: "the VM's socket channel is not up yet: wait for the guest to boot and retry",
+  ECONNRESET: "the peer reset the connection: check the agent's log",
+  ECONNABORTED: "the connection was aborted: retry",
+  EINVAL: "the socket was in the wrong state for this call",
+  EMFILE: "out of file descriptors: close unused sockets or raise the limit (ulimit -n)",
+  UNSUPPORTED: "use a transport this platform supports",
+  NOT_BUILT: "build the addon with `npm run build:native`",
+  INVALID_ARGUMENT: "fix the argument",
+  UNKNOWN: "see the cause for the OS error",
+}
+
+/** A failed native socket operation; `message` is computed from the fields. */
+export class NativeError extends Data.TaggedError("NativeError")<{
+  /** Stable reason to branch on. */
+  readonly reason: Reason
+  /** What was attempted, e.g. "vsock connect" or "hvsock listen". */
+  readonly operation: string
+  /** Where: "cid:port", "vmid:serviceid", a path. */
+  readonly target?: string | undefined
+  /** Extra words for the message (e.g. which argument is wrong). */
+  readonly detail?: string | undefined
+  /** Raw OS code (errno / WSA / Win32) or Node error code. */
+  readonly code?: number | string | undefined
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const where = this.target === undefined ? "" : ` ${this.target}`
+    const code = this.code === undefined ? "" : ` (${this.reason === "UNKNOWN" ? "" : `${this.reason}, `}code ${this.code})`
+    const what = this.detail ?? (this.cause instanceof Error ? this.cause.message : this.reason)
+    return `${this.operation}${where} failed: ${what}${code}; ${hints[this.reason]}`
+  }
+}
+
+/** Wraps any thrown value (addon error with errno/syscall, Node error with code) into a NativeError. */
+export const fromCause = (operation: string, target: string | undefined, cause: unknown): NativeError => {
+  if (cause instanceof NativeError) return cause
+  const raw = cause as { errno?: unknown; code?: unknown } | undefined
+  const code =
+    typeof raw?.errno === "number" ? raw.errno : typeof raw?.code === "string" || typeof raw?.code === "number" ? raw.code : undefined
+  return new NativeError({ reason: reasonOf(code), operation, target, code, cause })
+}
+
+/** An argument error, raised before any system call. */
+export const invalidArgument = (operation: string, detail: string, target?: string): NativeError =>
+  new NativeError({ reason: "INVALID_ARGUMENT", operation, target, detail })
+
+/** The operation exists only on another OS. */
+export const unsupported = (operation: string, detail: string): NativeError =>
+  new NativeError({ reason: "UNSUPPORTED", operation, detail })
