@@ -59,7 +59,10 @@ export const HV_GUID_VSOCK_TEMPLATE = parseGuid("00000000-facb-11e6-bd58-64006a7
 
 const checkPort = (port: number): number => {
   if (!Number.isInteger(port) || port < 0 || port > MAX_VSOCK_PORT)
-    throw invalidArgument("map vsock port", `port ${port} must be an integer in 0..0x7FFFFFFF (HvSocket.h: valid port mappings)`)
+    throw invalidArgument(
+      "map vsock port",
+      `port ${port} must be an integer in 0..0x7FFFFFFF (HvSocket.h: valid port mappings)`,
+    )
   return port
 }
 
@@ -101,9 +104,11 @@ export const encodeSockaddrHv = (vmId: string, serviceId: string): Uint8Array =>
 
 /** Reads a SOCKADDR_HV (e.g. from getsockname) back into its two GUIDs. */
 export const decodeSockaddrHv = (bytes: Uint8Array): { readonly vmId: Guid; readonly serviceId: Guid } => {
-  if (bytes.length < SOCKADDR_HV_SIZE) throw invalidArgument("decode SOCKADDR_HV", `need 36 bytes, got ${bytes.length}`)
+  if (bytes.length < SOCKADDR_HV_SIZE)
+    throw invalidArgument("decode SOCKADDR_HV", `need 36 bytes, got ${bytes.length}`)
   const family = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint16(0, true)
-  if (family !== AF_HYPERV) throw invalidArgument("decode SOCKADDR_HV", `family is ${family}, expected AF_HYPERV (34)`)
+  if (family !== AF_HYPERV)
+    throw invalidArgument("decode SOCKADDR_HV", `family is ${family}, expected AF_HYPERV (34)`)
   return { vmId: guidFromBytes(bytes.subarray(4, 20)), serviceId: guidFromBytes(bytes.subarray(20, 36)) }
 }
 

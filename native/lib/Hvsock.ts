@@ -34,16 +34,31 @@ export interface ListenOptions {
   readonly backlog?: number
 }
 
-const service = (operation: string, port: number | undefined, serviceId: string | undefined): HvAddress.Guid => {
+const service = (
+  operation: string,
+  port: number | undefined,
+  serviceId: string | undefined,
+): HvAddress.Guid => {
   if (port !== undefined && serviceId !== undefined)
-    throw invalidArgument(operation, "give either port or serviceId, not both (a port is the service id 0000xxxx-facb-11e6-bd58-64006a7986d3)")
+    throw invalidArgument(
+      operation,
+      "give either port or serviceId, not both (a port is the service id 0000xxxx-facb-11e6-bd58-64006a7986d3)",
+    )
   if (serviceId !== undefined) return HvAddress.parseGuid(serviceId, "serviceId")
-  validate.integer(operation, "port", port ?? DEFAULT_PORT, 0, HvAddress.MAX_VSOCK_PORT, " (HvSocket.h: valid port mappings)")
+  validate.integer(
+    operation,
+    "port",
+    port ?? DEFAULT_PORT,
+    0,
+    HvAddress.MAX_VSOCK_PORT,
+    " (HvSocket.h: valid port mappings)",
+  )
   return HvAddress.serviceIdFromPort(port ?? DEFAULT_PORT)
 }
 
 const guid = (operation: string, name: string, value: unknown): HvAddress.Guid => {
-  if (typeof value !== "string") throw invalidArgument(operation, `${name} must be a GUID string, got ${JSON.stringify(value)}`)
+  if (typeof value !== "string")
+    throw invalidArgument(operation, `${name} must be a GUID string, got ${JSON.stringify(value)}`)
   try {
     return HvAddress.parseGuid(value, name)
   } catch (e) {
@@ -54,11 +69,17 @@ const guid = (operation: string, name: string, value: unknown): HvAddress.Guid =
 /** Connects to a VM's service; resolves with a libuv-driven net.Socket. */
 export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
   const operation = options?.vtl2 ? "hvsock connect (VTL2)" : "hvsock connect"
-  if (typeof options !== "object" || options === null) throw invalidArgument(operation, "options { vmId, port | serviceId, vtl2?, timeoutMs? } are required")
+  if (typeof options !== "object" || options === null)
+    throw invalidArgument(operation, "options { vmId, port | serviceId, vtl2?, timeoutMs? } are required")
   const vmId = guid(operation, "vmId", options.vmId)
   const serviceId = service(operation, options.port, options.serviceId)
-  if (options.vtl2 !== undefined && typeof options.vtl2 !== "boolean") throw invalidArgument(operation, "vtl2 must be a boolean")
-  const timeoutMs = validate.timeoutMs(operation, options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, HvAddress.HVSOCKET_CONNECT_TIMEOUT_MAX)
+  if (options.vtl2 !== undefined && typeof options.vtl2 !== "boolean")
+    throw invalidArgument(operation, "vtl2 must be a boolean")
+  const timeoutMs = validate.timeoutMs(
+    operation,
+    options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    HvAddress.HVSOCKET_CONNECT_TIMEOUT_MAX,
+  )
   const target = HvAddress.format(vmId, serviceId)
   const b = loadWin32(operation)
   let socket: number
@@ -107,10 +128,12 @@ export const listen = async (options: ListenOptions = {}): Promise<net.Server> =
   const backlog = validate.backlog(operation, options.backlog ?? DEFAULT_BACKLOG)
   const target = HvAddress.format(vmId, serviceId)
   const b = loadWin32(operation)
-  let server: HvServer | undefined
+  // The accept callback can only fire after hvListen returns, by which time the server exists.
+  const ref: { server?: HvServer } = {}
   let id: number
   try {
     id = b.hvListen(HvAddress.encodeSockaddrHv(vmId, serviceId), backlog, (error, socket) => {
+      const server = ref.server
       if (!server) return
       if (error) {
         server.emit("error", fromCause("hvsock accept", target, error))
@@ -126,8 +149,8 @@ export const listen = async (options: ListenOptions = {}): Promise<net.Server> =
     throw fromCause(operation, target, cause)
   }
   const bound = HvAddress.decodeSockaddrHv(b.hvListenerName(id))
-  server = new HvServer(() => b.hvStopListen(id), HvAddress.format(bound.vmId, bound.serviceId))
-  return server
+  ref.server = new HvServer(() => b.hvStopListen(id), HvAddress.format(bound.vmId, bound.serviceId))
+  return ref.server
 }
 
 /** True on Windows when the addon loads (whether Hyper-V is enabled shows only on connect/listen). */

@@ -65,7 +65,12 @@ const windowsCodes: Record<number, Reason> = {
   10065: "EHOSTUNREACH", // WSAEHOSTUNREACH: no VM with that id (or VM off)
 }
 
-const reasons = new Set<string>([...Object.values(linuxErrno), ...Object.values(windowsCodes), "UNSUPPORTED", "NOT_BUILT"])
+const reasons = new Set<string>([
+  ...Object.values(linuxErrno),
+  ...Object.values(windowsCodes),
+  "UNSUPPORTED",
+  "NOT_BUILT",
+])
 
 const nameAliases: Record<string, Reason> = {
   EPERM: "EACCES",
@@ -97,7 +102,8 @@ const hints: Record<Reason, string> = {
   ETIMEDOUT: "no answer in time: check the CID / VM id, that the guest is up, or raise timeoutMs",
   EADDRINUSE: "another socket is already bound to that port: stop it or choose another port",
   EADDRNOTAVAIL: "that address is not local: listen on VMADDR_CID_ANY (or HV_GUID_WILDCARD) instead",
-  EACCES: "ports below 1024 need CAP_NET_BIND_SERVICE, and /dev/vsock may need permissions; run as root or use a higher port",
+  EACCES:
+    "ports below 1024 need CAP_NET_BIND_SERVICE, and /dev/vsock may need permissions; run as root or use a higher port",
   ENODEV:
     "no vsock transport is loaded: in a guest load vmw_vsock_virtio_transport (or hv_sock / vmw_vsock_vmci_transport), on a host vhost_vsock",
   EAFNOSUPPORT:
@@ -130,7 +136,10 @@ export class NativeError extends Data.TaggedError("NativeError")<{
 }> {
   override get message(): string {
     const where = this.target === undefined ? "" : ` ${this.target}`
-    const code = this.code === undefined ? "" : ` (${this.reason === "UNKNOWN" ? "" : `${this.reason}, `}code ${this.code})`
+    const code =
+      this.code === undefined
+        ? ""
+        : ` (${this.reason === "UNKNOWN" ? "" : `${this.reason}, `}code ${this.code})`
     const what = this.detail ?? (this.cause instanceof Error ? this.cause.message : this.reason)
     return `${this.operation}${where} failed: ${what}${code}; ${hints[this.reason]}`
   }
@@ -140,8 +149,10 @@ export class NativeError extends Data.TaggedError("NativeError")<{
 export const fromCause = (operation: string, target: string | undefined, cause: unknown): NativeError => {
   if (cause instanceof NativeError) return cause
   const raw = cause as { errno?: unknown; code?: unknown } | undefined
+  // Node's own errors carry a string code and a libuv errno (negative, and platform-specific on Windows):
+  // prefer the name. The addon's errors carry only the raw OS errno / WSA code.
   const code =
-    typeof raw?.errno === "number" ? raw.errno : typeof raw?.code === "string" || typeof raw?.code === "number" ? raw.code : undefined
+    typeof raw?.code === "string" ? raw.code : typeof raw?.errno === "number" ? raw.errno : undefined
   return new NativeError({ reason: reasonOf(code), operation, target, code, cause })
 }
 

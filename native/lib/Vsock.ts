@@ -65,7 +65,14 @@ const bunSync = (): typeof BunVsock => createRequire(import.meta.url)("./bunVsoc
 const addresses = new WeakMap<net.Server | net.Socket, Address>()
 
 const listenArgs = (operation: string, options: ListenOptions) => {
-  const port = validate.integer(operation, "port", options.port ?? DEFAULT_PORT, 0, validate.U32_MAX, " (VMADDR_PORT_ANY = 0xFFFFFFFF picks a free port)")
+  const port = validate.integer(
+    operation,
+    "port",
+    options.port ?? DEFAULT_PORT,
+    0,
+    validate.U32_MAX,
+    " (VMADDR_PORT_ANY = 0xFFFFFFFF picks a free port)",
+  )
   const cid = validate.integer(operation, "cid", options.cid ?? VMADDR_CID_ANY, 0, validate.U32_MAX)
   const backlog = validate.backlog(operation, options.backlog ?? DEFAULT_BACKLOG)
   return { port, cid, backlog, target: format({ cid, port }) }
@@ -75,7 +82,9 @@ const listenArgs = (operation: string, options: ListenOptions) => {
  * A bound, listening, non-blocking vsock fd, for servers that take fds (Bun's `Bun.listen({ fd })`,
  * `BunSocketServer.layer({ fd })`). The caller owns the fd.
  */
-export const listenFd = async (options: ListenOptions = {}): Promise<{ readonly fd: number; readonly address: Address }> => {
+export const listenFd = async (
+  options: ListenOptions = {},
+): Promise<{ readonly fd: number; readonly address: Address }> => {
   const operation = "vsock listen"
   const { port, cid, backlog, target } = listenArgs(operation, options)
   if (isBun()) return (await bunAsync()).listenFd(cid, port, backlog)
@@ -103,7 +112,14 @@ export const listen = async (options: ListenOptions = {}): Promise<net.Server> =
     return server
   }
   const { fd, address } = await listenFd(options)
-  const server = await serverFromFd(fd, backlog, "vsock listen", format(address), undefined, options.allowHalfOpen === true).catch((cause) => {
+  const server = await serverFromFd(
+    fd,
+    backlog,
+    "vsock listen",
+    format(address),
+    undefined,
+    options.allowHalfOpen === true,
+  ).catch((cause) => {
     throw fromCause("vsock listen", format(address), cause)
   })
   addresses.set(server, address)
@@ -113,8 +129,16 @@ export const listen = async (options: ListenOptions = {}): Promise<net.Server> =
 /** Connects to `cid:port` (default port 4919, 5 s deadline) without blocking the event loop. */
 export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
   const operation = "vsock connect"
-  if (typeof options !== "object" || options === null) throw invalidArgument(operation, "options { cid, port?, timeoutMs? } are required")
-  const cid = validate.integer(operation, "cid", options.cid, 0, validate.U32_MAX - 1, " (VMADDR_CID_ANY is only for listening)")
+  if (typeof options !== "object" || options === null)
+    throw invalidArgument(operation, "options { cid, port?, timeoutMs? } are required")
+  const cid = validate.integer(
+    operation,
+    "cid",
+    options.cid,
+    0,
+    validate.U32_MAX - 1,
+    " (VMADDR_CID_ANY is only for listening)",
+  )
   const port = validate.integer(operation, "port", options.port ?? DEFAULT_PORT, 0, validate.U32_MAX - 1)
   const timeoutMs = validate.timeoutMs(operation, options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)
   const target = format({ cid, port })
@@ -135,7 +159,8 @@ export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
 /** This machine's CID (IOCTL_VM_SOCKETS_GET_LOCAL_CID); throws a NativeError saying why it is unreadable. */
 export const readLocalCid = (): number => {
   const operation = "read local CID"
-  if (process.platform !== "linux") throw unsupported(operation, `AF_VSOCK is Linux-only; this is ${process.platform}`)
+  if (process.platform !== "linux")
+    throw unsupported(operation, `AF_VSOCK is Linux-only; this is ${process.platform}`)
   try {
     return isBun() ? bunSync().localCid() : loadLinux(operation).localCid()
   } catch (cause) {

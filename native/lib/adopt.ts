@@ -36,7 +36,9 @@ export const tcpWrap = (): TcpWrap | undefined => {
       const binding = (process as unknown as { binding(name: string): unknown }).binding
       const mod = binding.call(process, "tcp_wrap") as Partial<TcpWrap> | undefined
       tcpWrapCache =
-        typeof mod?.TCP === "function" && typeof mod.constants?.SOCKET === "number" && typeof mod.constants.SERVER === "number"
+        typeof mod?.TCP === "function" &&
+        typeof mod.constants?.SOCKET === "number" &&
+        typeof mod.constants.SERVER === "number"
           ? (mod as TcpWrap)
           : null
     } catch {
@@ -66,13 +68,22 @@ const closeQuietly = (fd: number): void => {
 const openHandle = (fd: number, kind: "SOCKET" | "SERVER", operation: string, target: string): TcpHandle => {
   const wrap = tcpWrap()
   if (!wrap)
-    throw unsupported(operation, "the libuv TCP wrap (process.binding('tcp_wrap')) is not available here; unset BURETTE_NATIVE_ADOPT=handle")
+    throw unsupported(
+      operation,
+      "the libuv TCP wrap (process.binding('tcp_wrap')) is not available here; unset BURETTE_NATIVE_ADOPT=handle",
+    )
   const handle = new wrap.TCP(wrap.constants[kind])
   const rc = handle.open(fd)
   if (rc !== 0) {
     closeQuietly(fd)
     const code = getSystemErrorName(rc)
-    throw new NativeError({ reason: "UNKNOWN", operation, target, code, detail: `libuv could not adopt fd ${fd} (${code})` })
+    throw new NativeError({
+      reason: "UNKNOWN",
+      operation,
+      target,
+      code,
+      detail: `libuv could not adopt fd ${fd} (${code})`,
+    })
   }
   return handle
 }
@@ -88,7 +99,12 @@ export const socketFromFd = (
   if (via === "handle") {
     const handle = openHandle(fd, "SOCKET", operation, target)
     // readable/writable default to false when a handle or fd is passed.
-    return new net.Socket({ handle, readable: true, writable: true, allowHalfOpen } as net.SocketConstructorOpts)
+    return new net.Socket({
+      handle,
+      readable: true,
+      writable: true,
+      allowHalfOpen,
+    } as net.SocketConstructorOpts)
   }
   if (process.platform !== "linux") {
     closeQuietly(fd)

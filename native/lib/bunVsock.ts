@@ -32,7 +32,9 @@ const ETIMEDOUT = 110
 // linux/vm_sockets.h: IOCTL_VM_SOCKETS_GET_LOCAL_CID = _IO(7, 0xb9)
 const IOCTL_VM_SOCKETS_GET_LOCAL_CID = 0x7b9
 
-let libc: { ffi: BunFfi; sym: Record<string, (...args: Array<number | bigint | ArrayBufferView | null>) => number> } | undefined
+let libc:
+  | { ffi: BunFfi; sym: Record<string, (...args: Array<number | bigint | ArrayBufferView | null>) => number> }
+  | undefined
 
 const open = () => {
   if (libc) return libc
@@ -113,7 +115,10 @@ export const localCid = (): number => {
   if (rc < 0) {
     const errno = ffi.read.i32(sym.__errno_location())
     sym.close(fd)
-    throw Object.assign(new Error(`ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID failed (errno ${errno})`), { errno, syscall: "ioctl" })
+    throw Object.assign(new Error(`ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID failed (errno ${errno})`), {
+      errno,
+      syscall: "ioctl",
+    })
   }
   sym.close(fd)
   return cid[0]
@@ -163,7 +168,8 @@ export const connect = async (
     let rc = sym.connect(fd, ffi.ptr(addr), addr.length)
     if (rc < 0) {
       const errno = ffi.read.i32(sym.__errno_location())
-      if (errno !== EINPROGRESS && errno !== EINTR) throw Object.assign(new Error(`connect failed (errno ${errno})`), { errno, syscall: "connect" })
+      if (errno !== EINPROGRESS && errno !== EINTR)
+        throw Object.assign(new Error(`connect failed (errno ${errno})`), { errno, syscall: "connect" })
       const deadline = Date.now() + timeoutMs
       const pfd = new Uint8Array(8) // struct pollfd { int fd; short events; short revents; }
       const view = new DataView(pfd.buffer)
@@ -173,13 +179,18 @@ export const connect = async (
         rc = sym.poll(ffi.ptr(pfd), 1, 0)
         if (rc > 0) break
         if (rc < 0 && ffi.read.i32(sym.__errno_location()) !== EINTR) fail("poll")
-        if (Date.now() >= deadline) throw Object.assign(new Error("connect timed out"), { errno: ETIMEDOUT, syscall: "connect" })
+        if (Date.now() >= deadline)
+          throw Object.assign(new Error("connect timed out"), { errno: ETIMEDOUT, syscall: "connect" })
         await sleep(wait)
       }
       const soError = new Int32Array(1)
       const len = new Uint32Array([4])
       if (sym.getsockopt(fd, SOL_SOCKET, SO_ERROR, ffi.ptr(soError), ffi.ptr(len)) < 0) fail("getsockopt")
-      if (soError[0] !== 0) throw Object.assign(new Error(`connect failed (errno ${soError[0]})`), { errno: soError[0], syscall: "connect" })
+      if (soError[0] !== 0)
+        throw Object.assign(new Error(`connect failed (errno ${soError[0]})`), {
+          errno: soError[0],
+          syscall: "connect",
+        })
     }
     return net.connect({ fd, allowHalfOpen } as unknown as net.NetConnectOpts)
   } catch (cause) {

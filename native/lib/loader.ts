@@ -12,7 +12,9 @@ const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const candidates = (): ReadonlyArray<string> => [
   ...(process.env.BURETTE_NATIVE_BINDING ? [path.resolve(process.env.BURETTE_NATIVE_BINDING)] : []),
   path.join(packageRoot, "build", "Release", "burette_native.node"),
-  ...(process.platform === "win32" ? [path.join(packageRoot, "build", `win32-${process.arch}`, "burette_native.node")] : []),
+  ...(process.platform === "win32"
+    ? [path.join(packageRoot, "build", `win32-${process.arch}`, "burette_native.node")]
+    : []),
 ]
 
 let cached: Binding | undefined
@@ -53,12 +55,16 @@ export const isLoadable = (): boolean => {
 }
 
 export const loadLinux = (operation: string): LinuxBinding => {
-  if (process.platform !== "linux") throw unsupported(operation, `AF_VSOCK is Linux-only; this is ${process.platform}`)
+  if (process.platform !== "linux")
+    throw unsupported(operation, `AF_VSOCK is Linux-only; this is ${process.platform}`)
   return load() as LinuxBinding
 }
 
 export const loadWin32 = (operation: string): Win32Binding => {
   if (process.platform !== "win32")
-    throw unsupported(operation, `AF_HYPERV (Hyper-V sockets) is Windows-only; this is ${process.platform}: use vsock/hybrid vsock instead`)
+    throw unsupported(
+      operation,
+      `AF_HYPERV (Hyper-V sockets) is Windows-only; this is ${process.platform}: use vsock/hybrid vsock instead`,
+    )
   return load() as Win32Binding
 }

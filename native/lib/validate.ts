@@ -3,7 +3,14 @@ import { invalidArgument } from "./NativeError.js"
 
 export const U32_MAX = 0xffffffff
 
-export const integer = (operation: string, name: string, value: unknown, min: number, max: number, hint = ""): number => {
+export const integer = (
+  operation: string,
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+  hint = "",
+): number => {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
     throw invalidArgument(
       operation,
@@ -16,4 +23,5 @@ export const integer = (operation: string, name: string, value: unknown, min: nu
 export const timeoutMs = (operation: string, value: unknown, max = 0x7fffffff): number =>
   integer(operation, "timeoutMs", value, 1, max)
 
-export const backlog = (operation: string, value: unknown): number => integer(operation, "backlog", value, 1, 65535)
+export const backlog = (operation: string, value: unknown): number =>
+  integer(operation, "backlog", value, 1, 65535)

@@ -18,13 +18,21 @@ const pair = (a: adopt.Route, b: adopt.Route): [net.Socket, net.Socket] => {
   const [fa, fb] = binding().socketpair()
   // allowHalfOpen: each side sends all its bytes, then ends; without it Node would end a side as soon as
   // the other side's EOF arrives, cutting its own transfer short.
-  return [adopt.socketFromFd(fa, "test", "pair:a", a, true), adopt.socketFromFd(fb, "test", "pair:b", b, true)]
+  return [
+    adopt.socketFromFd(fa, "test", "pair:a", a, true),
+    adopt.socketFromFd(fb, "test", "pair:b", b, true),
+  ]
 }
 
 const exchange = async (left: net.Socket, right: net.Socket) => {
   const ab = payload(EIGHT_MIB)
   const ba = payload(EIGHT_MIB)
-  const [gotAtRight, gotAtLeft] = await Promise.all([receive(right), receive(left), send(left, ab), send(right, ba)])
+  const [gotAtRight, gotAtLeft] = await Promise.all([
+    receive(right),
+    receive(left),
+    send(left, ab),
+    send(right, ba),
+  ])
   expect(gotAtRight.length).toBe(ab.length)
   expect(sha256(gotAtRight)).toBe(sha256(ab))
   expect(gotAtLeft.length).toBe(ba.length)
@@ -33,7 +41,10 @@ const exchange = async (left: net.Socket, right: net.Socket) => {
 
 const open: Array<net.Socket | net.Server> = []
 afterEach(() => {
-  for (const x of open.splice(0)) ("destroy" in x ? x.destroy() : x.close())
+  for (const x of open.splice(0)) {
+    if (x instanceof net.Socket) x.destroy()
+    else x.close()
+  }
 })
 
 describe.runIf(linux)("adoption routes (Linux, addon socketpair)", () => {

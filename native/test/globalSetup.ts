@@ -8,6 +8,9 @@ const root = path.resolve(import.meta.dirname, "..")
 export default function setup(): void {
   if (process.platform !== "linux" && process.platform !== "win32") return
   if (fs.existsSync(path.join(root, "build", "Release", "burette_native.node"))) return
-  const run = spawnSync(process.execPath, [path.join(root, "scripts", "build.mjs")], { cwd: root, stdio: "inherit" })
+  const run = spawnSync(process.execPath, [path.join(root, "scripts", "build.mjs")], {
+    cwd: root,
+    stdio: "inherit",
+  })
   if (run.status !== 0) throw new Error("native addon build failed: run `npm run build:native` to see why")
 }

@@ -1,0 +1,170 @@
+// AF_VSOCK on this machine: socket/bind/listen on CID_ANY, a listening net.Server, local CID, EADDRINUSE.
+// There is no vsock peer here, so nothing connects to any CID: data over vsock is a visible skip, and the
+// data path itself is covered by adopt.test.ts over AF_UNIX through the same adoption code.
+import * as net from "node:net"
+import { afterEach, describe, expect, it } from "vitest"
+import type { LinuxBinding } from "../lib/binding.js"
+import { load } from "../lib/loader.js"
+import { NativeError } from "../lib/NativeError.js"
+import * as Vsock from "../lib/Vsock.js"
+import { visibleSkip } from "./helpers.js"
+
+const supported = Vsock.isSupported()
+const why =
+  process.platform !== "linux"
+    ? `AF_VSOCK is Linux-only (this is ${process.platform})`
+    : "this kernel cannot create AF_VSOCK sockets"
+
+const servers: Array<net.Server> = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))))
+})
+
+const expectNativeError = async (p: Promise<unknown>, reason: string, text?: RegExp) => {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  )
+  expect(e).toBeInstanceOf(NativeError)
+  expect((e as NativeError).reason).toBe(reason)
+  if (text) expect((e as NativeError).message).toMatch(text)
+  return e as NativeError
+}
+
+describe("Vsock on this machine", () => {
+  it("reports support (or the reason it has none)", (ctx) => {
+    if (!supported) visibleSkip(ctx, why)
+    expect(supported).toBe(true)
+  })
+
+  it("addon: socket, bind on VMADDR_CID_ANY:PORT_ANY and listen work; sockname reports the bound port", (ctx) => {
+    if (!supported) visibleSkip(ctx, why)
+    const b = load() as LinuxBinding
+    const fd = b.socket()
+    try {
+      b.bind(fd, Vsock.VMADDR_CID_ANY, Vsock.VMADDR_PORT_ANY)
+      b.listen(fd, 4)
+      const name = b.sockname(fd)
+      expect(name.cid).toBe(Vsock.VMADDR_CID_ANY)
+      expect(name.port).toBeGreaterThan(1023) // ephemeral ports start above LAST_RESERVED_PORT
+      expect(b.accept(fd)).toBeNull() // non-blocking: nothing pending
+    } finally {
+      b.close(fd)
+    }
+  })
+
+  it("listen() comes up as a listening net.Server with the right sockname", async (ctx) => {
+    if (!supported) visibleSkip(ctx, why)
+    const server = await Vsock.listen({ port: Vsock.VMADDR_PORT_ANY, backlog: 8 })
+    servers.push(server)
+    expect(server).toBeInstanceOf(net.Server)
+    expect(server.listening).toBe(true)
+    const local = Vsock.localAddress(server)
+    expect(local?.cid).toBe(Vsock.VMADDR_CID_ANY)
+    expect(local?.port).toBeGreaterThan(1023)
+  })
+
+  it("listen() on the default port 4919 (the agent's), or EADDRINUSE naming the port if a local agent holds it", async (ctx) => {
+    if (!supported) visibleSkip(ctx, why)
+    try {
+      const server = await Vsock.listen()
+      servers.push(server)
+      expect(Vsock.localAddress(server)).toEqual({ cid: Vsock.VMADDR_CID_ANY, port: 4919 })
+    } catch (e) {
+      expect((e as NativeError).reason).toBe("EADDRINUSE")
+      expect((e as NativeError).message).toContain("any:4919")
+    }
+  })
+
+  it("a second bind on the same port fails with EADDRINUSE and a message naming cid:port", async (ctx) => {
+    if (!supported) visibleSkip(ctx, why)
+    const first = await Vsock.listen({ port: Vsock.VMADDR_PORT_ANY })
+    servers.push(first)
+    const port = Vsock.localAddress(first)!.port
+    const e = await expectNativeError(
+      Vsock.listen({ port }),
+      "EADDRINUSE",
+      new RegExp(`vsock listen any:${port} failed`),
+    )
+    expect(e.code).toBe(98)
+    expect(e.message).toMatch(/choose another port/)
+    // listenFd reports the same, and leaks no fd (the failing socket is closed).
+    await expectNativeError(Vsock.listenFd({ port }), "EADDRINUSE")
+  })
+
+  it("both adoption routes turn a vsock listening fd into a net.Server", async (ctx) => {
+    if (!supported) visibleSkip(ctx, why)
+    for (const via of ["handle", "relay"]) {
+      process.env.BURETTE_NATIVE_ADOPT = via
+      try {
+        const server = await Vsock.listen({ port: Vsock.VMADDR_PORT_ANY })
+        servers.push(server)
+        expect(server.listening).toBe(true)
+        expect(Vsock.localAddress(server)?.port).toBeGreaterThan(1023)
+      } finally {
+        delete process.env.BURETTE_NATIVE_ADOPT
+      }
+    }
+  })
+
+  it("local CID is readable (or the error says why)", (ctx) => {
+    if (!supported) visibleSkip(ctx, why)
+    try {
+      const cid = Vsock.readLocalCid()
+      expect(Number.isInteger(cid)).toBe(true)
+      expect(cid).toBeGreaterThanOrEqual(2)
+      expect(Vsock.localCid()).toBe(cid)
+    } catch (e) {
+      expect(e).toBeInstanceOf(NativeError)
+      expect(["ENODEV", "EACCES"]).toContain((e as NativeError).reason)
+      visibleSkip(ctx, `local CID unreadable here: ${(e as Error).message}`)
+    }
+  })
+
+  it("data over vsock", (ctx) => {
+    visibleSkip(
+      ctx,
+      "no vsock peer on this machine (tests never connect to CID 2 or any CID); the same adoption code is exercised with 8 MiB over AF_UNIX in adopt.test.ts",
+    )
+  })
+})
+
+describe("Vsock argument validation (no system call is made)", () => {
+  it.each([
+    [{ cid: -1 }, /cid must be an integer in 0\.\.0xFFFFFFFE, got -1/],
+    [{ cid: 1.5 }, /cid must be an integer/],
+    [{ cid: Vsock.VMADDR_CID_ANY }, /VMADDR_CID_ANY is only for listening/],
+    [{ cid: "3" }, /cid must be an integer.*got "3"/],
+    [{ cid: 3, port: 2 ** 32 }, /port must be an integer in 0\.\.0xFFFFFFFE/],
+    [{ cid: 3, port: -1 }, /port must be an integer/],
+    [{ cid: 3, timeoutMs: 0 }, /timeoutMs must be an integer in 1\.\.0x7FFFFFFF/],
+    [{ cid: 3, timeoutMs: Number.NaN }, /timeoutMs must be an integer/],
+  ])("connect(%o) rejects with INVALID_ARGUMENT", async (options, text) => {
+    await expectNativeError(
+      Vsock.connect(options as unknown as Vsock.ConnectOptions),
+      "INVALID_ARGUMENT",
+      text,
+    )
+  })
+
+  it("connect() without options rejects with INVALID_ARGUMENT", async () => {
+    await expectNativeError(
+      Vsock.connect(undefined as unknown as Vsock.ConnectOptions),
+      "INVALID_ARGUMENT",
+      /options \{ cid/,
+    )
+  })
+
+  it.each([
+    [{ port: 2 ** 32 }, /port must be an integer/],
+    [{ cid: -2 }, /cid must be an integer/],
+    [{ backlog: 0 }, /backlog must be an integer in 1\.\.65535/],
+  ])("listen(%o) rejects with INVALID_ARGUMENT", async (options, text) => {
+    await expectNativeError(Vsock.listen(options), "INVALID_ARGUMENT", text)
+  })
+
+  it("format() prints wildcards as any", () => {
+    expect(Vsock.format({ cid: Vsock.VMADDR_CID_ANY, port: 4919 })).toBe("any:4919")
+    expect(Vsock.format({ cid: 3, port: Vsock.VMADDR_PORT_ANY })).toBe("3:any")
+  })
+})
