@@ -1,0 +1,39 @@
+// The `burette` executable: runs the CLI with this process's streams and exits with its code. The only
+// place that calls process.exit. Ctrl-C (SIGINT) and SIGTERM abort the running command, which cancels
+// what it started on the guest before exiting (130 for Ctrl-C).
+import * as Cli from "./Cli.js"
+
+const controller = new AbortController()
+let signals = 0
+const onSignal = (name: NodeJS.Signals) => {
+  signals++
+  // A second Ctrl-C means "now": leave without waiting for the guest to confirm.
+  if (signals > 1) process.exit(name === "SIGINT" ? 130 : 143)
+  controller.abort(name)
+}
+process.on("SIGINT", onSignal)
+process.on("SIGTERM", onSignal)
+// A reader that went away (`burette read f | head`) is not an error worth a stack trace.
+process.stdout.on("error", () => undefined)
+
+const flush = (stream: NodeJS.WriteStream) =>
+  new Promise<void>((resolve) =>
+    stream.writableLength === 0 ? resolve() : stream.write("", () => resolve()),
+  )
+
+const code = await Cli.run(
+  process.argv.slice(2),
+  {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    platform: process.platform,
+  },
+  controller.signal,
+)
+await Promise.race([
+  Promise.all([flush(process.stdout), flush(process.stderr)]),
+  new Promise((r) => setTimeout(r, 2000)),
+])
+process.exit(code)

@@ -1,0 +1,189 @@
+// `burette exec -- PROG ARGS...`: runs a guest command, streams its output live, forwards piped stdin
+// and exits with its exit code (128+N for signal N; 255 when burette itself fails, as ssh does).
+// Ctrl-C cancels the guest process (the agent kills its process group) and exits 130.
+import type { Readable } from "node:stream"
+import { flag, list, str } from "../internal/args.js"
+import type { ExecOptions, ExecResult, Process, SpawnOptions } from "../internal/client.js"
+import type { Command, Context } from "../internal/command.js"
+import { wrap } from "../internal/command.js"
+import { CliError, UsageError } from "../internal/errors.js"
+import { encodeBytes, writeAll } from "../internal/output.js"
+import * as ExitCode from "../ExitCode.js"
+
+/** The exit code for a finished guest process. */
+export const exitCodeOf = (r: Pick<ExecResult, "exitCode" | "signal">): number =>
+  r.exitCode !== null ? r.exitCode : r.signal !== null ? ExitCode.fromSignal(r.signal) : ExitCode.ExecFailed
+
+/** Parses `-e K=V`, `--unset K` and `--clear-env` into the exec env option. */
+export const envOption = (
+  sets: ReadonlyArray<string>,
+  unset: ReadonlyArray<string>,
+  clear: boolean,
+): ExecOptions["env"] => {
+  if (sets.length === 0 && unset.length === 0 && !clear) return undefined
+  const set: Record<string, string> = {}
+  for (const kv of sets) {
+    const eq = kv.indexOf("=")
+    if (eq <= 0)
+      throw new UsageError({ detail: `-e ${kv}: write it as NAME=VALUE; see \`burette exec --help\`` })
+    set[kv.slice(0, eq)] = kv.slice(eq + 1)
+  }
+  return {
+    ...(sets.length > 0 ? { set } : {}),
+    ...(unset.length > 0 ? { unset } : {}),
+    ...(clear ? { clear } : {}),
+  }
+}
+
+const pump = async (from: Readable | null, to: Context["io"]["stdout"]): Promise<void> => {
+  if (from === null) return
+  for await (const chunk of from) await writeAll(to, chunk as Uint8Array)
+}
+
+const execFailure = (error: unknown, ctx: Context, prog: string): CliError => {
+  const e = wrap(error, { action: `run \`${prog}\``, target: ctx.target() })
+  // Unreachable stays 3 so scripts can tell "no agent" from "the command failed"; other failures of
+  // burette itself are 255, never a code the guest command could have returned.
+  return e.exitCode === ExitCode.Unreachable || e.exitCode === ExitCode.Usage
+    ? e
+    : new CliError({ code: e.code, detail: e.detail, exitCode: ExitCode.ExecFailed, cause: error })
+}
+
+/** See the summary. */
+export const command: Command = {
+  name: "exec",
+  summary: "run a command in the guest, streaming its output; exits with its exit code",
+  usage:
+    "[-e K=V]... [--unset K]... [--clear-env] [--cwd D] [--stderr-to-stdout] [--timeout D] -- PROG ARGS...",
+  description:
+    "stdout and stderr stream live to this terminal's stdout and stderr; stdin is forwarded when it is piped\n" +
+    "(not a terminal). The exit code is the guest command's own, 128+N when signal N ended it, and 255 when\n" +
+    "burette itself failed (3 when the agent is unreachable). Ctrl-C kills the guest process group and exits 130.",
+  options: [
+    {
+      name: "env",
+      short: "e",
+      kind: "list",
+      value: "K=V",
+      description: "set an environment variable (repeatable)",
+    },
+    { name: "unset", kind: "list", value: "K", description: "remove an environment variable (repeatable)" },
+    { name: "clear-env", kind: "boolean", description: "start from an empty environment" },
+    { name: "cwd", kind: "string", value: "D", description: "working directory in the guest" },
+    { name: "tty", kind: "boolean", description: "run under a pseudo-terminal (not supported yet)" },
+    { name: "stderr-to-stdout", kind: "boolean", description: "merge the command's stderr into its stdout" },
+  ],
+  stopAtPositional: true,
+  handlesInterrupt: true,
+  examples: [
+    "burette -t unix:/tmp/agent.sock exec -- uname -a",
+    "burette -t unix:/tmp/agent.sock exec -e GREETING=hi -- sh -c 'echo $GREETING from $(hostname)'",
+    "printf 'a\\nb\\n' | burette -t unix:/tmp/agent.sock exec -- wc -l",
+    "burette -t unix:/tmp/agent.sock --json exec -- cat /etc/hostname",
+  ],
+  run: async (ctx) => {
+    const argv = ctx.parsed.positionals
+    if (argv.length === 0) {
+      throw new UsageError({
+        detail: "missing PROG for `burette exec`; write `burette exec -- PROG ARGS...`",
+      })
+    }
+    if (flag(ctx.parsed, "tty")) {
+      throw new CliError({
+        code: "UNSUPPORTED",
+        detail: "exec --tty is not supported yet (PTY support is coming); run without --tty",
+        exitCode: ExitCode.ExecFailed,
+      })
+    }
+    const env = envOption(list(ctx.parsed, "env"), list(ctx.parsed, "unset"), flag(ctx.parsed, "clear-env"))
+    const cwd = str(ctx.parsed, "cwd")
+    const piped = ctx.io.stdin.isTTY !== true
+    const opts: Pick<ExecOptions, "env" | "cwd" | "timeoutMs"> & Pick<SpawnOptions, "stderr"> = {
+      ...(env !== undefined ? { env } : {}),
+      ...(cwd !== undefined ? { cwd } : {}),
+      ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
+      ...(flag(ctx.parsed, "stderr-to-stdout") ? { stderr: "stdout" as const } : {}),
+    }
+    const target = ctx.target()
+    const agent = await ctx.connect().catch((e: unknown) => {
+      throw execFailure(e, ctx, argv[0])
+    })
+    if (ctx.signal.aborted) return ExitCode.Interrupted
+
+    if (ctx.out.json) {
+      const run = agent.exec(argv, { ...opts, ...(piped ? { stdin: ctx.io.stdin } : {}) })
+      const aborted = new Promise<"aborted">((resolve) =>
+        ctx.signal.addEventListener("abort", () => resolve("aborted"), { once: true }),
+      )
+      const r = await Promise.race([run, aborted]).catch((e: unknown) => {
+        throw execFailure(e, ctx, argv[0])
+      })
+      if (r === "aborted") {
+        ctx.out.result({ error: { code: "INTERRUPTED", message: "interrupted", target } })
+        return ExitCode.Interrupted
+      }
+      const out = encodeBytes(r.stdout)
+      const err = encodeBytes(r.stderr)
+      ctx.out.result({
+        exitCode: r.exitCode,
+        signal: r.signal,
+        timedOut: r.timedOut,
+        durationMs: r.durationMs,
+        stdout: out.text,
+        stderr: err.text,
+        ...(out.encoding === "base64" ? { stdoutEncoding: "base64" } : {}),
+        ...(err.encoding === "base64" ? { stderrEncoding: "base64" } : {}),
+      })
+      return exitCodeOf(r)
+    }
+
+    let proc: Process
+    try {
+      proc = agent.spawn(argv, { ...opts, stdin: piped ? "pipe" : "null" })
+    } catch (e) {
+      throw execFailure(e, ctx, argv[0])
+    }
+    let interrupted = false
+    if (proc.stdin !== null) {
+      // pipe() honours the agent's credit; a guest that exits without reading its input is not an error.
+      proc.stdin.on("error", () => undefined)
+      ctx.io.stdin.pipe(proc.stdin)
+    }
+    const onAbort = () => {
+      interrupted = true
+      proc.cancel()
+    }
+    ctx.signal.addEventListener("abort", onAbort, { once: true })
+    try {
+      const streams = Promise.all([pump(proc.stdout, ctx.io.stdout), pump(proc.stderr, ctx.io.stderr)])
+      // After Ctrl-C, give the agent a moment to confirm the kill, but never hang on it.
+      const deadline = new Promise<undefined>((resolve) =>
+        ctx.signal.addEventListener("abort", () => setTimeout(() => resolve(undefined), 3000).unref(), {
+          once: true,
+        }),
+      )
+      const result = await Promise.race([
+        proc.exited.catch((e: unknown) => {
+          if (interrupted) return undefined
+          throw execFailure(e, ctx, argv[0])
+        }),
+        deadline,
+      ])
+      if (interrupted) {
+        ctx.out.note(`interrupted; cancelled \`${argv[0]}\` on ${target}`)
+        return ExitCode.Interrupted
+      }
+      // Output may still be in flight after the exit status; print all of it before exiting.
+      await streams.catch(() => undefined)
+      if (result === undefined) return ExitCode.ExecFailed
+      if (result.timedOut) {
+        ctx.out.note(
+          `\`${argv[0]}\` timed out after ${ctx.globals.timeoutMs ?? 0} ms on ${target} and was killed (${result.signal ?? "exit"})`,
+        )
+      }
+      return exitCodeOf(result)
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort)
+    }
+  },
+}

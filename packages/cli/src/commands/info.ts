@@ -1,0 +1,32 @@
+// `burette info`: the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities.
+import { expectPositionals } from "../internal/args.js"
+import type { Command } from "../internal/command.js"
+import * as ExitCode from "../ExitCode.js"
+
+const human = (info: Record<string, unknown>): Array<string> =>
+  Object.entries(info).map(([k, v]) => {
+    const text = Array.isArray(v)
+      ? v.join(" ")
+      : typeof v === "object" && v !== null
+        ? Object.entries(v)
+            .map(([a, b]) => `${a}=${String(b)}`)
+            .join(" ")
+        : String(v)
+    return `${`${k}:`.padEnd(17)}${text}`
+  })
+
+/** See the summary. */
+export const command: Command = {
+  name: "info",
+  summary: "show the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities",
+  usage: "",
+  options: [],
+  examples: ["burette -t unix:/tmp/agent.sock info", "burette -t unix:/tmp/agent.sock --json info"],
+  run: async (ctx) => {
+    expectPositionals(ctx.parsed, ctx.command, [])
+    const agent = await ctx.connect()
+    const info = await ctx.attempt({ action: "get info" }, () => agent.info())
+    ctx.out.result({ target: ctx.target(), ...info }, human({ target: ctx.target(), ...info }))
+    return ExitCode.Ok
+  },
+}

@@ -1,0 +1,155 @@
+// Local errors of the CLI and the one place that turns any failure (usage, ConnectError, AgentError,
+// host fs errors) into a message that says what failed, where, and what to try next, plus its exit code.
+import * as path from "node:path/posix"
+import { Data } from "effect"
+import * as ExitCode from "../ExitCode.js"
+
+/** The command line is wrong: exit 2. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail: string }> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** A failure the CLI itself detected, already worded; `code` is a stable word for --json. */
+export class CliError extends Data.TaggedError("CliError")<{
+  readonly code: string
+  readonly detail: string
+  readonly exitCode: number
+  readonly path?: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** What the command was doing when it failed, for the message. */
+export interface FailureContext {
+  /** A verb phrase: "read", "list", "copy to". */
+  readonly action: string
+  /** The guest path involved, without the leading colon. */
+  readonly path?: string
+  /** The host path involved. */
+  readonly hostPath?: string
+  /** The target string. */
+  readonly target?: string
+}
+
+/** A failure ready to print: message, stable code, exit code. */
+export interface Failure {
+  readonly code: string
+  readonly message: string
+  readonly exitCode: number
+  readonly path?: string
+}
+
+const errnoText: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EEXIST: "already exists",
+  ENOTDIR: "not a directory",
+  EISDIR: "is a directory",
+  ENOTEMPTY: "directory not empty",
+  EINVAL: "invalid argument",
+  EIO: "input/output error",
+  ENOSPC: "no space left on device",
+  EBUSY: "device or resource busy",
+  EROFS: "read-only file system",
+  EPIPE: "broken pipe",
+  ETIMEDOUT: "timed out",
+}
+
+const waitHint = (target: string | undefined) =>
+  `is the agent running? try \`burette wait -t ${target ?? "TARGET"}\``
+
+const hintFor = (code: string, ctx: FailureContext): string | undefined => {
+  const guest = ctx.path
+  switch (code) {
+    case "ENOENT":
+    case "ENOTDIR":
+      if (guest !== undefined) return `check the path with \`burette ls :${path.dirname(guest)}\``
+      if (ctx.hostPath !== undefined) return `check the host path ${ctx.hostPath}`
+      return undefined
+    case "ENOTEMPTY":
+      return "use `burette rm -r` to remove it with its contents"
+    case "EISDIR":
+      return ctx.action === "read" || ctx.action.startsWith("copy")
+        ? "use `burette cp -r` for a directory"
+        : undefined
+    case "EEXIST":
+      return "remove it first or choose another name"
+    case "EACCES":
+    case "EPERM":
+      return "the agent's user lacks access; check `burette stat` and the agent's user"
+    case "DENIED":
+      return "check the token (--token-file or BURETTE_TOKEN_FILE) and what the agent allows"
+    case "UNSUPPORTED":
+      return "this agent or guest cannot do it; `burette info` lists its capabilities"
+    case "VERSION":
+      return "update the agent or burette so both speak a common protocol version"
+    case "ETIMEDOUT":
+      return "raise --timeout"
+    case "DISCONNECTED":
+      return waitHint(ctx.target)
+    default:
+      return undefined
+  }
+}
+
+const where = (ctx: FailureContext): string => {
+  const parts: Array<string> = []
+  if (ctx.path !== undefined) parts.push(`:${ctx.path}`)
+  if (ctx.hostPath !== undefined) parts.push(ctx.hostPath)
+  const subject = parts.length > 0 ? ` ${parts.join(" ")}` : ""
+  return ctx.target !== undefined ? `${subject} on ${ctx.target}` : subject
+}
+
+/** Turns anything thrown into a {@link Failure}. */
+export const describe = (error: unknown, ctx: FailureContext): Failure => {
+  const withPath = (f: Omit<Failure, "path">): Failure =>
+    ctx.path !== undefined ? { ...f, path: ctx.path } : f
+  const e = error as {
+    _tag?: unknown
+    code?: unknown
+    reason?: unknown
+    message?: unknown
+    syscall?: unknown
+  }
+  if (error instanceof UsageError) return { code: "USAGE", message: error.detail, exitCode: ExitCode.Usage }
+  if (error instanceof CliError) {
+    return {
+      code: error.code,
+      message: error.detail,
+      exitCode: error.exitCode,
+      ...(error.path !== undefined ? { path: error.path } : {}),
+    }
+  }
+  const message = typeof e?.message === "string" ? e.message : String(error)
+  if (e?._tag === "ConnectError") {
+    // The client's message already names the target and what to try; add `burette wait` when it does not.
+    const reason = typeof e.reason === "string" ? e.reason : "UNREACHABLE"
+    if (reason === "INVALID_TARGET") {
+      return {
+        code: reason,
+        message: `${message}; see \`burette --help\` for target forms`,
+        exitCode: ExitCode.Usage,
+      }
+    }
+    const retryable =
+      reason === "REFUSED" || reason === "TIMEOUT" || reason === "NOT_FOUND" || reason === "UNREACHABLE"
+    const text =
+      retryable && !message.includes("burette wait") ? `${message}; ${waitHint(ctx.target)}` : message
+    return withPath({ code: reason, message: text, exitCode: ExitCode.Unreachable })
+  }
+  const code = typeof e?.code === "string" ? e.code : "ERROR"
+  // Agent errors carry the path already ("no such file or directory: /x"); say it once, our way.
+  const text = errnoText[code] ?? (message.length > 0 ? message : code)
+  const hint = hintFor(code, ctx)
+  return withPath({
+    code,
+    message: `cannot ${ctx.action}${where(ctx)}: ${text}${hint !== undefined ? ` (${hint})` : ""}`,
+    exitCode: ExitCode.Failed,
+  })
+}

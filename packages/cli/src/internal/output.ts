@@ -1,0 +1,102 @@
+// All output goes through here: human text or exactly one JSON document on stdout, messages and
+// progress on stderr, raw bytes to stdout with backpressure, and errors in one format.
+import type { Readable, Writable } from "node:stream"
+import type { Failure } from "./errors.js"
+
+/** The process's streams and environment, injectable for tests. */
+export interface Io {
+  readonly stdin: Readable & { readonly isTTY?: boolean }
+  readonly stdout: Writable & { readonly isTTY?: boolean; readonly columns?: number }
+  readonly stderr: Writable & { readonly isTTY?: boolean; readonly columns?: number }
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly platform: NodeJS.Platform
+}
+
+/** Writes `chunk` and waits for drain when the stream's buffer is full; a closed reader (EPIPE) is ignored. */
+export const writeAll = (stream: Writable, chunk: Uint8Array | string): Promise<void> =>
+  new Promise((resolve) => {
+    if (stream.destroyed || stream.writableEnded) return resolve()
+    const ok = stream.write(chunk)
+    if (ok) return resolve()
+    const done = () => {
+      stream.off("drain", done)
+      stream.off("close", done)
+      stream.off("error", done)
+      resolve()
+    }
+    stream.on("drain", done)
+    stream.on("close", done)
+    stream.on("error", done)
+  })
+
+/** Text of `bytes` for JSON: UTF-8 when valid, otherwise base64 (and says so). */
+export const encodeBytes = (
+  bytes: Uint8Array,
+): { readonly text: string; readonly encoding: "utf8" | "base64" } => {
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes), encoding: "utf8" }
+  } catch {
+    return {
+      text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"),
+      encoding: "base64",
+    }
+  }
+}
+
+/** The CLI's output channel. */
+export class Output {
+  private printed = false
+  constructor(
+    readonly io: Io,
+    readonly json: boolean,
+  ) {}
+
+  /** Prints the command's result: `value` as one JSON document in --json mode, else `human` (if any). */
+  result(value: unknown, human?: string | ReadonlyArray<string>): void {
+    if (this.json) {
+      if (this.printed) return
+      this.printed = true
+      this.io.stdout.write(JSON.stringify(value, null, 2) + "\n")
+      return
+    }
+    if (human === undefined) return
+    const lines = typeof human === "string" ? [human] : human
+    if (lines.length > 0) this.io.stdout.write(lines.join("\n") + "\n")
+  }
+
+  /** A line of human text on stdout (nothing in --json mode, whose one document comes from {@link result}). */
+  line(text: string): void {
+    if (!this.json) this.io.stdout.write(text + "\n")
+  }
+
+  /** Raw bytes on stdout, honouring backpressure. */
+  bytes(chunk: Uint8Array): Promise<void> {
+    return writeAll(this.io.stdout, chunk)
+  }
+
+  /** A note for the user on stderr (also in --json mode: logs never go to stdout). */
+  note(text: string): void {
+    this.io.stderr.write(`burette: ${text}\n`)
+  }
+
+  /** Reports a failure: `{error: {...}}` on stdout in --json mode, `burette: message` on stderr otherwise. */
+  error(failure: Failure, target: string | undefined): void {
+    if (this.json) {
+      if (this.printed) {
+        // A document is already out; keep stdout one document and say it on stderr.
+        this.note(failure.message)
+        return
+      }
+      this.printed = true
+      const error = {
+        code: failure.code,
+        message: failure.message,
+        target: target ?? null,
+        ...(failure.path !== undefined ? { path: failure.path } : {}),
+      }
+      this.io.stdout.write(JSON.stringify({ error }, null, 2) + "\n")
+      return
+    }
+    this.note(failure.message)
+  }
+}
