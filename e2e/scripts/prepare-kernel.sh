@@ -62,5 +62,9 @@ echo "$PKG" >stage/package
 touch stage/.complete
 rm -rf "$OUT"
 mv stage "$OUT"
+# A superseded kernel is ~430 MB: keep only the current one.
+for old in "$CACHE"/linux-image-*; do
+  [ "$old" = "$OUT" ] || [ ! -d "$old" ] || { log "removing superseded $old"; rm -rf "$old"; }
+done
 log "ready: $OUT (kernel $KV)"
 echo "$OUT"

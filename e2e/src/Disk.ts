@@ -9,7 +9,6 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
-import { Image } from "@burette/deploy"
 
 const run = promisify(execFile)
 
@@ -44,6 +43,9 @@ export const buildDisk = async (
   fs.mkdirSync(path.dirname(out), { recursive: true })
   const writer = options.writer ?? defaultWriter
   if (writer === "deploy") {
+    // Loaded on demand: the mtools path must work even where @burette/deploy is neither built nor
+    // resolved from source (a plain `node` script without the @burette/source condition).
+    const { Image } = await import("@burette/deploy")
     await Image.write({
       out,
       format: options.format ?? "raw",

@@ -171,6 +171,11 @@ const doSetup = async (): Promise<Setup> => {
   const initrdQga = qgaSkipReason
     ? undefined
     : await timed(timings, "buildInitrdQga", () => build(`initrd-qga-${key}.gz`, ["--qga"]))
+  // Images built from older guest files are dead weight once the key moved on.
+  for (const f of fs.readdirSync(kernelDir)) {
+    if (/^initrd-(qga-)?[0-9a-f]{12}\.gz$/.test(f) && !f.includes(key))
+      fs.rmSync(path.join(kernelDir, f), { force: true })
+  }
   return {
     assets: {
       kernelDir,

@@ -126,12 +126,13 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
 
   it("the watchdog kills a guest that never powers off, by pid", async () => {
     const disk = await diskForTest({ "burette-agent.sh": "#!/bin/sh\nexec sleep 600\n" })
-    const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 5_000 })
+    // Shorter than any boot, so the outcome does not depend on how loaded the machine is.
+    const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 1_500 })
     const code = await vm.exited
     expect(code).toBeNull()
     expect(vm.watchdogFired()).toBe(true)
     expect(Vm.isAlive(vm.pid)).toBe(false)
-    expect(vm.consoleText()).toContain("E2E AGENT_START")
+    expect(vm.consoleText()).toContain(`watchdog: killed QEMU pid ${vm.pid} after 1500 ms`)
   })
 })
 
