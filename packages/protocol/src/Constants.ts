@@ -35,6 +35,8 @@ export const DEFAULT_WINDOW = 2 * 1024 * 1024
 export const DEFAULT_KEEPALIVE_MS = 5_000
 /** Declare the peer dead after this long without any frame from it. */
 export const DEFAULT_DEAD_PEER_MS = 20_000
+/** Serial ports: a frame left incomplete with no byte for this long means its client left mid-frame. */
+export const DEFAULT_RESYNC_STALL_MS = 1_000
 /** Give up on a handshake after this long. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 

@@ -178,7 +178,7 @@ export class Decoder {
       const raw = this.take(HEADER_SIZE).slice()
       // Skip the payload as it arrives, without ever holding it.
       const now = Math.min(length, this.buffered)
-      this.take(now)
+      if (now > 0) this.take(now)
       this.skipping = length - now
       return { _tag: "Oversize", length, type, call, header: raw }
     }

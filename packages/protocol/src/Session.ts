@@ -227,7 +227,11 @@ const clientRole = (options: ClientOptions) => {
       let frame: Frame.Frame | undefined
       while (
         !(frame = await engine.nextHello(
-          engine.stream.resync ? Math.min(1000, deadline - Date.now()) : deadline - Date.now(),
+          // Longer than the agent's resync stall timeout, so a hello swallowed by a half-received
+          // frame of an old session is found by the agent before it is repeated.
+          engine.stream.resync
+            ? Math.min(2 * C.DEFAULT_RESYNC_STALL_MS, deadline - Date.now())
+            : deadline - Date.now(),
         ))
       ) {
         if (engine.isClosed)
@@ -241,8 +245,9 @@ const clientRole = (options: ClientOptions) => {
             message: `no handshake from ${where} within ${engine.handshakeTimeoutMs / 1000} s: is a Burette agent listening there?`,
           })
         }
-        // On a serial port the agent may still be draining an old session: say hello again.
-        engine.writeHello(hello)
+        // On a serial port the agent may still be draining an old session: say hello again, with
+        // the magic, so an agent that lost the first one finds this one.
+        engine.writeHello(hello, { magic: true })
       }
       const reply = await expect(frame, where)
       if (reply._tag === "Refusal") throw refusal(reply, where)
@@ -455,6 +460,7 @@ const agentRole = <R>(options: AgentOptions, handlers: Handlers<R>, runtime: Run
         })
       const decoded = Messages.unpackAs(Handshake.ClientHello, "hello")(frame.payload)
       const refuse = (error: AgentError) => {
+        // After the Welcome (wrong token) the magic was already sent: writeHello does not repeat it.
         engine.writeHello({ _tag: "Refusal", code: error.code, message: error.message })
         return error
       }
@@ -521,6 +527,8 @@ export interface AgentSession {
   readonly close: (reason?: string) => void
   /** Operations currently running. */
   readonly running: () => number
+  /** Operations the session still routes frames to (running or finishing); 0 when all were freed. */
+  readonly tracked: () => number
 }
 
 /**
@@ -552,5 +560,6 @@ export const startAgent = <R>(
     close: (reason) =>
       engine.close(reason ? new AgentError({ code: "DISCONNECTED", message: reason }) : undefined),
     running: () => role.fibers.size,
+    tracked: () => engine.calls.size,
   }
 }

@@ -20,6 +20,11 @@ export interface EngineOptions {
   readonly keepaliveMs?: number
   readonly deadPeerMs?: number
   readonly handshakeTimeoutMs?: number
+  /**
+   * Resync streams only: a frame left incomplete with no byte arriving for this long means its sender
+   * left mid-frame; the buffered bytes are then scanned for a new client's magic.
+   */
+  readonly resyncStallMs?: number
   /** Shared secret; the agent requires it when set, the client proves it when asked. */
   readonly token?: Uint8Array
 }
@@ -110,6 +115,10 @@ export class Engine {
   private handshakeFrames: Array<Frame.Frame> = []
   private handshakeWaiter: ((frame: Frame.Frame | undefined) => void) | undefined
   private state: "handshake" | "open" | "closed" = "handshake"
+  private magicSent = false
+  private pongWaiters: Array<() => void> = []
+  private stallTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly resyncStallMs: number
   private lastHeard = Date.now()
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly keepaliveMs: number
@@ -140,6 +149,7 @@ export class Engine {
     this.deadPeerMs = options.deadPeerMs ?? C.DEFAULT_DEAD_PEER_MS
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS
     this.token = options.token
+    this.resyncStallMs = options.resyncStallMs ?? C.DEFAULT_RESYNC_STALL_MS
     // A connection must open with the magic; a serial port may carry anything before it.
     this.decoder = new Frame.Decoder(this.maxFrame, { scan: stream.resync ? "search" : "strict" })
     stream.onDrain(() => {
@@ -177,9 +187,14 @@ export class Engine {
     this.writeFrame(Frame.FrameType.Credit, channel, call, payload)
   }
 
-  /** Sends the magic and a handshake message. */
-  writeHello(message: Handshake.Message): void {
-    this.stream.write(C.MAGIC)
+  /**
+   * Sends a handshake message, preceded by the magic the first time in each handshake (the peer's
+   * decoder consumes the magic once; a second one mid-stream would read as an oversize header).
+   * `magic: true` forces it (a client repeating its hello on a serial port).
+   */
+  writeHello(message: Handshake.Message, options: { readonly magic?: boolean } = {}): void {
+    if (options.magic ?? !this.magicSent) this.stream.write(C.MAGIC)
+    this.magicSent = true
     this.writeFrame(Frame.FrameType.Hello, 0, 0, Messages.encode(Handshake.Message, message))
   }
 
@@ -240,6 +255,37 @@ export class Engine {
     if (this.state === "closed") return
     this.lastHeard = Date.now()
     this.decoder.push(chunk)
+    this.decode()
+    if (this.stream.resync && !this.isClosed) this.watchStall()
+  }
+
+  /**
+   * On a serial port a client may leave mid-frame and a new one start talking: its magic then sits
+   * inside what the decoder takes for the rest of the old frame. When a partial frame sees no byte
+   * for `resyncStallMs`, the buffered bytes are scanned for the magic instead.
+   */
+  private watchStall(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
+    if (this.decoder.pending === 0 || this.decoder.isScanning) return
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined
+      if (this.isClosed || this.decoder.pending === 0 || this.decoder.isScanning) return
+      this.decoder.scan()
+      if (this.state === "open")
+        this.restart(
+          new AgentError({
+            code: "DISCONNECTED",
+            message: `the client on ${this.stream.description} left in the middle of a frame`,
+          }),
+        )
+      this.decode()
+      if (!this.isClosed) this.watchStall()
+    }, this.resyncStallMs)
+    ;(this.stallTimer as { unref?: () => void }).unref?.()
+  }
+
+  private decode(): void {
     for (let r = this.decoder.next(); r !== undefined && !this.isClosed; r = this.decoder.next()) {
       if (r._tag === "Oversize") this.onOversize(r)
       else if (r._tag === "BadMagic") {
@@ -299,14 +345,14 @@ export class Engine {
         const call = this.calls.get(frame.call)
         if (!call) return this.role.unknownCall(this, frame.call, frame.payload)
         const message = Messages.unpack(frame.payload, "control message")
-        if (Either.isLeft(message)) return this.abortCall(call, message.left)
+        if (Either.isLeft(message)) return this.rejectCall(call, message.left)
         return call.onMessage(message.right)
       }
       case T.Data: {
         const call = this.calls.get(frame.call)
         if (!call) return // The operation already finished; late data is expected and harmless.
         const violation = call.in(frame.channel).push(frame.payload)
-        if (violation) this.abortCall(call, violation)
+        if (violation) this.rejectCall(call, violation)
         return
       }
       case T.Credit: {
@@ -330,6 +376,7 @@ export class Engine {
       case T.Ping:
         return this.writeFrame(T.Pong, 0, 0, frame.payload.slice())
       case T.Pong:
+        for (const w of this.pongWaiters.splice(0)) w()
         return
       case T.GoAway: {
         const reason = Messages.unpack(frame.payload, "GoAway")
@@ -375,6 +422,15 @@ export class Engine {
     else this.handshakeFrames.push(f)
   }
 
+  /**
+   * The peer broke the protocol within one call: the call ends here, and the peer is told with an
+   * Error frame for that call so its side of the call ends too (instead of waiting forever).
+   */
+  rejectCall(call: Call, error: AgentError): void {
+    this.writeError(error, call.id)
+    this.abortCall(call, error)
+  }
+
   /** Ends a call abnormally: its channels fail, the owner hears why. */
   abortCall(call: Call, error: AgentError): void {
     if (call.finished) return
@@ -393,6 +449,7 @@ export class Engine {
     this.state = "handshake"
     this.generation++
     this.handshakeFrames = []
+    this.magicSent = false
     this.opened = this.runHandshake()
     this.opened.catch(() => {})
   }
@@ -433,16 +490,13 @@ export class Engine {
 
   /** Pings the peer and resolves with the round trip in milliseconds. */
   ping(): Promise<number> {
+    if (this.state === "closed") return Promise.reject(closedError())
     const started = performance.now()
-    const before = this.lastHeard
-    this.writeFrame(Frame.FrameType.Ping, 0, 0, new Uint8Array(8))
     return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.state === "closed") return reject(closedError())
-        if (this.lastHeard !== before) return resolve(performance.now() - started)
-        setTimeout(check, 1)
-      }
-      check()
+      this.pongWaiters.push(() =>
+        this.state === "closed" ? reject(closedError()) : resolve(performance.now() - started),
+      )
+      this.writeFrame(Frame.FrameType.Ping, 0, 0, new Uint8Array(8))
     })
   }
 
@@ -461,6 +515,8 @@ export class Engine {
     for (const call of [...this.calls.values()]) this.abortCall(call, reason)
     this.handshakeWaiter?.(undefined)
     for (const w of this.drainWaiters.splice(0)) w()
+    for (const w of this.pongWaiters.splice(0)) w()
+    if (this.stallTimer) clearTimeout(this.stallTimer)
     this.decoder.reset()
     this.stream.end()
     // Give queued bytes (the GoAway) a moment, then make sure the stream is gone.

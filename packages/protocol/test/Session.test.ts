@@ -1,0 +1,475 @@
+import { it as effectIt } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
+import { connected, handlers, identity, type Probe, readAll, sleep, startAgent } from "./fixtures/agent.js"
+import { concat, pattern, RawPeer, rechunk, serialLine, unixPair } from "./fixtures/streams.js"
+
+const T = Frame.FrameType
+
+/** Runs a mixed workload on an open session and checks every byte. */
+const workload = async (client: Session.ClientSession, seed: number) => {
+  const up = pattern(70_000 + (seed % 5000), seed)
+  const echo = client.open("exec", { argv: ["echo"] })
+  const read = client.open("readFile", { path: "/x".repeat(1 + (seed % 7)), length: 300_000 + seed })
+  const ping = client.open("ping", {})
+  const writing = (async () => {
+    for (let off = 0; off < up.byteLength; off += 7_001) await echo.stdin.write(up.slice(off, off + 7_001))
+    echo.stdin.end()
+  })()
+  const [echoed, body] = await Promise.all([readAll(echo.stdout), readAll(read.stdout), writing])
+  expect(await ping.result).toEqual({})
+  expect(await echo.nextEvent()).toEqual({ _tag: "Started", pid: 42 })
+  expect((await echo.result).exitCode).toBe(0)
+  expect(await read.result).toEqual({ bytes: 300_000 + seed })
+  expect(Buffer.compare(echoed, up)).toBe(0)
+  expect(Buffer.compare(body, pattern(300_000 + seed, 2 * (1 + (seed % 7))))).toBe(0)
+}
+
+describe("sessions over split and coalesced byte streams", () => {
+  it("serve a mixed workload whatever the read boundaries (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 1000 }),
+        async (toAgent, toClient, seed) => {
+          const [a, b] = ByteStream.pair()
+          const agent = startAgent(rechunk(b, toAgent), { chunkSize: 16_384 + seed })
+          const client = await Session.openClient(rechunk(a, toClient))
+          await workload(client, seed)
+          client.close()
+          await agent.ended
+        },
+      ),
+      { numRuns: 12 },
+    )
+  })
+
+  it("serve the workload with every frame split into 1-byte reads", async () => {
+    const [a, b] = ByteStream.pair()
+    const agent = startAgent(rechunk(b, [1]), { chunkSize: 4096 })
+    const client = await Session.openClient(rechunk(a, [1, 2, 3]), { window: 64 * 1024 })
+    await workload(client, 3)
+    client.close()
+    await agent.ended
+  })
+
+  it("serve the workload over a real Unix socket pair", async () => {
+    const pair = await unixPair()
+    try {
+      const agent = startAgent(pair.agent)
+      const client = await Session.openClient(pair.client)
+      for (let seed = 1; seed <= 3; seed++) await workload(client, seed)
+      const big = client.open("readFile", { path: "/big", length: 64 * 1024 * 1024 })
+      const body = await readAll(big.stdout)
+      expect(Buffer.compare(body, pattern(64 * 1024 * 1024, 4))).toBe(0)
+      client.close()
+      expect(await agent.ended).toMatchObject({ code: "DISCONNECTED" })
+    } finally {
+      pair.close()
+    }
+  })
+
+  effectIt.scoped("work as scoped Effects (serve + client)", () =>
+    Effect.gen(function* () {
+      const [a, b] = ByteStream.pair()
+      const served = yield* Effect.fork(Session.serve(b, { identity, handlers: handlers() }))
+      const client = yield* Session.client(a)
+      const result = yield* Effect.promise(() => client.open("ping", {}).result)
+      expect(result).toEqual({})
+      const echo = client.open("exec", { argv: ["echo"] })
+      yield* Effect.promise(() => echo.stdin.write(new Uint8Array([1, 2, 3])))
+      echo.stdin.end()
+      expect(Array.from(yield* Effect.promise(() => readAll(echo.stdout)))).toEqual([1, 2, 3])
+      client.close()
+      const end = yield* served.await
+      expect(end._tag === "Success" && end.value?.code).toBe("DISCONNECTED")
+    }),
+  )
+})
+
+describe("malformed input (raw frames against a real Session.serve)", () => {
+  const setup = async (options: Partial<Session.AgentOptions> & { probe?: Probe } = {}) => {
+    const [a, b] = ByteStream.pair()
+    const agent = startAgent(b, options)
+    const peer = new RawPeer(a)
+    const welcome = await peer.handshake()
+    expect(welcome._tag).toBe("Welcome")
+    const ping = async (call: number) => {
+      peer.control(call, { _tag: "Open", op: "ping", args: {} })
+      expect(await peer.reply(call)).toEqual({ _tag: "Result", value: {} })
+    }
+    return { agent, peer, ping }
+  }
+
+  it("answers malformed msgpack with PROTOCOL and keeps serving", async () => {
+    const { agent, peer, ping } = await setup()
+    peer.send(T.Control, 0, 1, new Uint8Array([0xc1, 0xc1, 0xc1]))
+    const reply = await peer.reply(1)
+    expect(reply).toMatchObject({ _tag: "Failure", code: "PROTOCOL" })
+    expect(reply.message).toContain("not valid msgpack")
+    await ping(2)
+    agent.close()
+  })
+
+  it("answers an unknown control _tag with PROTOCOL naming _tag", async () => {
+    const { agent, peer, ping } = await setup()
+    peer.control(1, { _tag: "Bogus", x: 1 })
+    const reply = await peer.reply(1)
+    expect(reply).toMatchObject({ _tag: "Failure", code: "PROTOCOL" })
+    expect(reply.message).toContain("_tag")
+    await ping(2)
+    agent.close()
+  })
+
+  it("answers an unknown operation with UNSUPPORTED listing what it serves", async () => {
+    const { agent, peer, ping } = await setup()
+    peer.control(1, { _tag: "Open", op: "format-c", args: {} })
+    const reply = await peer.reply(1)
+    expect(reply).toMatchObject({ _tag: "Failure", code: "UNSUPPORTED" })
+    expect(reply.message).toMatch(/"format-c".*ping, exec/)
+    await ping(2)
+    agent.close()
+  })
+
+  it("answers an unknown frame type with an Error frame and keeps serving", async () => {
+    const { agent, peer, ping } = await setup()
+    peer.send(0x2a, 0, 0, new Uint8Array([1]))
+    expect(await peer.error(0)).toMatchObject({
+      code: "PROTOCOL",
+      message: expect.stringContaining("type 0x2a"),
+    })
+    await ping(1)
+    agent.close()
+  })
+
+  it("names the invalid field of a request, nested fields with their path", async () => {
+    const { agent, peer, ping } = await setup()
+    peer.control(1, { _tag: "Open", op: "readFile", args: { path: 5 } })
+    const r1 = await peer.reply(1)
+    expect(r1).toMatchObject({ _tag: "Failure", code: "PROTOCOL" })
+    expect(r1.message).toMatch(/invalid readFile request: path: Expected string/)
+    peer.control(2, { _tag: "Open", op: "exec", args: { argv: ["x"], env: { set: { A: 1 } } } })
+    const r2 = await peer.reply(2)
+    expect(r2.message).toContain("env.set.A")
+    peer.control(3, { _tag: "Open", op: "exec", args: { argv: [] } })
+    expect((await peer.reply(3)).message).toContain("argv")
+    await ping(4)
+    agent.close()
+  })
+
+  it("rejects an invalid input to a running call without ending it or others", async () => {
+    const probe: Probe = { finalizers: 0 }
+    const { agent, peer, ping } = await setup({ probe })
+    peer.control(1, { _tag: "Open", op: "exec", args: { argv: ["echo"] } })
+    await peer.next((f) => f.type === T.Control && f.call === 1) // Started
+    peer.control(1, { _tag: "Input", input: { _tag: "Resize", rows: -1, cols: 2 } })
+    expect(await peer.error(1)).toMatchObject({ code: "PROTOCOL", message: expect.stringContaining("rows") })
+    await ping(2)
+    // The call still works: echo, then end.
+    peer.send(T.Data, Constants.Channel.stdin, 1, new Uint8Array([7, 7]))
+    const data = await peer.next((f) => f.type === T.Data && f.call === 1)
+    expect(Array.from(data.payload)).toEqual([7, 7])
+    peer.send(T.Eof, Constants.Channel.stdin, 1)
+    expect(await peer.reply(1)).toMatchObject({ _tag: "Result", value: { exitCode: 0 } })
+    agent.close()
+  })
+
+  it("ends a call whose control frame is not msgpack, tells the peer, and keeps the others", async () => {
+    const probe: Probe = { finalizers: 0 }
+    const { agent, peer, ping } = await setup({ probe })
+    peer.control(1, { _tag: "Open", op: "exec", args: { argv: ["hang"] } })
+    peer.control(2, { _tag: "Open", op: "exec", args: { argv: ["echo"] } })
+    await peer.next((f) => f.type === T.Control && f.call === 1)
+    await peer.next((f) => f.type === T.Control && f.call === 2)
+    peer.send(T.Control, 0, 1, new Uint8Array([0x82, 0xa1, 0x61])) // a map cut short
+    expect(await peer.error(1)).toMatchObject({ code: "PROTOCOL" })
+    await ping(3)
+    await sleep(10)
+    expect(probe.finalizers).toBe(1) // the hanging handler of call 1 was interrupted
+    expect(agent.running()).toBe(1) // call 2 still runs
+    peer.send(T.Eof, Constants.Channel.stdin, 2)
+    expect(await peer.reply(2)).toMatchObject({ _tag: "Result" })
+    agent.close()
+  })
+
+  it("rejects a sender that exceeds its credit and keeps the session", async () => {
+    const { agent, peer, ping } = await setup({ window: 1000 })
+    peer.control(1, { _tag: "Open", op: "exec", args: { argv: ["hang"] } })
+    await peer.next((f) => f.type === T.Control && f.call === 1)
+    peer.send(T.Data, 0, 1, new Uint8Array(1001))
+    expect(await peer.error(1)).toMatchObject({
+      code: "PROTOCOL",
+      message: expect.stringContaining("flow control violated"),
+    })
+    await ping(2)
+    agent.close()
+  })
+
+  it("skips an oversize frame with a clear error and stays in sync", async () => {
+    const { agent, peer, ping } = await setup({ maxFrame: 4096 })
+    peer.stream.write(Frame.encodeHeader(T.Data, 0, 9, 5000))
+    peer.stream.write(new Uint8Array(5000).fill(0xb5))
+    const error = await peer.error(9)
+    expect(error.code).toBe("PROTOCOL")
+    expect(error.message).toContain("frame of 5000 bytes (Data) exceeds the 4096-byte limit")
+    await ping(1)
+    agent.close()
+  })
+
+  it("ignores late data and credit for finished calls", async () => {
+    const { agent, peer, ping } = await setup()
+    await ping(1)
+    peer.send(T.Data, 0, 1, new Uint8Array(10))
+    peer.send(T.Credit, 1, 1, new Uint8Array([0, 0, 1, 0]))
+    peer.send(T.Eof, 0, 1)
+    peer.send(T.Cancel, 0, 1)
+    await ping(2)
+    expect(peer.frames.filter((f) => f.type === T.Error)).toEqual([])
+    agent.close()
+  })
+})
+
+describe("flow control", () => {
+  it("bounds what a sender buffers when the consumer stops reading", async () => {
+    const window = 256 * 1024
+    const probe: Probe = { finalizers: 0 }
+    const { client, agent } = await connected({ client: { window }, agent: { probe } })
+    const call = client.open("exec", { argv: ["emit", String(16 * 1024 * 1024), "5"] })
+    await sleep(200)
+    // The agent has sent exactly one window and waits for credit; the client holds it, unread.
+    expect(probe.lastStdout?.sent).toBe(window)
+    expect(call.stdout.buffered).toBe(window)
+    await sleep(100)
+    expect(probe.lastStdout?.sent).toBe(window)
+    // Reading resumes the flow; every byte arrives intact, and the bound held all along.
+    let maxBuffered = 0
+    const parts: Array<Uint8Array> = []
+    for await (const chunk of call.stdout) {
+      maxBuffered = Math.max(maxBuffered, call.stdout.buffered)
+      expect(probe.lastStdout!.sent - call.stdout.received).toBeLessThanOrEqual(window)
+      parts.push(chunk)
+    }
+    expect(maxBuffered).toBeLessThanOrEqual(window)
+    expect(Buffer.compare(concat(parts), pattern(16 * 1024 * 1024, 5))).toBe(0)
+    await call.result
+    client.close()
+    await agent.ended
+  })
+
+  it("bounds the client's upload to the agent's window when the handler does not read", async () => {
+    const window = 100_000
+    const { client, agent } = await connected({ agent: { window } })
+    const call = client.open("exec", { argv: ["hang"] })
+    let written = 0
+    const writer = (async () => {
+      for (;;) {
+        await call.stdin.write(new Uint8Array(10_000))
+        written += 10_000
+      }
+    })()
+    writer.catch(() => {})
+    await sleep(100)
+    expect(call.stdin.sent).toBe(window)
+    expect(written).toBeLessThanOrEqual(window)
+    call.cancel()
+    await expect(call.result).rejects.toMatchObject({ code: "CANCELLED" })
+    await expect(writer).rejects.toMatchObject({ code: "DISCONNECTED" })
+    client.close()
+    await agent.ended
+  })
+
+  it("interleaves 64 concurrent streaming calls with correct bytes", async () => {
+    const probe: Probe = { finalizers: 0 }
+    const { client, agent } = await connected({ client: { window: 128 * 1024 }, agent: { probe } })
+    const size = 512 * 1024
+    const calls = Array.from({ length: 64 }, (_, i) => {
+      const up = pattern(size, 1000 + i)
+      const echo = client.open("exec", { argv: ["echo"] })
+      const emit = client.open("exec", { argv: ["emit", String(size), String(i + 1)] })
+      return { i, up, echo, emit }
+    })
+    await Promise.all(
+      calls.map(async ({ i, up, echo, emit }) => {
+        const send = (async () => {
+          for (let off = 0; off < size; off += 50_000) await echo.stdin.write(up.slice(off, off + 50_000))
+          echo.stdin.end()
+        })()
+        const [echoed, emitted] = await Promise.all([readAll(echo.stdout), readAll(emit.stdout), send])
+        expect(Buffer.compare(echoed, up)).toBe(0)
+        expect(Buffer.compare(emitted, pattern(size, i + 1))).toBe(0)
+        expect((await echo.result).exitCode).toBe(0)
+        expect((await emit.result).exitCode).toBe(0)
+      }),
+    )
+    expect(probe.maxActive).toBeGreaterThanOrEqual(100) // echo and emit handlers all ran at once
+    expect(agent.tracked()).toBe(0)
+    client.close()
+    await agent.ended
+  })
+})
+
+describe("cancellation", () => {
+  it("frees a cancelled call's channels: no call left, writer unblocked, finalizer ran", async () => {
+    const probe: Probe = { finalizers: 0 }
+    const { client, agent } = await connected({ client: { window: 64 * 1024 }, agent: { probe } })
+    const call = client.open("exec", { argv: ["emit", String(64 * 1024 * 1024)] })
+    expect(await call.nextEvent()).toEqual({ _tag: "Started", pid: 42 })
+    await sleep(50)
+    expect(agent.running()).toBe(1)
+    call.cancel()
+    const error = await call.result.catch((e) => e)
+    expect(error).toMatchObject({ code: "CANCELLED", message: "exec was cancelled" })
+    await sleep(20)
+    expect(probe.finalizers).toBe(1)
+    expect(probe.writeFailure?.code).toBe("CANCELLED") // the writer blocked on credit got an error
+    expect(agent.running()).toBe(0)
+    expect(agent.tracked()).toBe(0)
+    expect(client.engine.calls.size).toBe(0)
+    // Reading the cancelled call's stdout drains what arrived and then ends.
+    await readAll(call.stdout)
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  })
+
+  it("cancels every call when the client goes away", async () => {
+    const probe: Probe = { finalizers: 0 }
+    const { client, agent } = await connected({ agent: { probe } })
+    const calls = Array.from({ length: 5 }, () => client.open("exec", { argv: ["hang"] }))
+    await Promise.all(calls.map((c) => c.nextEvent()))
+    client.close()
+    for (const c of calls) await expect(c.result).rejects.toMatchObject({ code: "DISCONNECTED" })
+    await agent.ended
+    await sleep(10)
+    expect(probe.finalizers).toBe(5)
+    expect(agent.running()).toBe(0)
+  })
+
+  it("fails a request with invalid arguments at once, naming the field (EINVAL)", async () => {
+    const { client, agent } = await connected()
+    await expect(client.open("stat", { path: "" }).result).rejects.toMatchObject({
+      code: "EINVAL",
+      message: expect.stringContaining("path"),
+    })
+    expect(client.engine.calls.size).toBe(0)
+    client.close()
+    await agent.ended
+  })
+})
+
+describe("liveness and closing", () => {
+  it("measures a ping round trip", async () => {
+    const { client, agent } = await connected()
+    const ms = await client.ping()
+    expect(ms).toBeGreaterThanOrEqual(0)
+    expect(ms).toBeLessThan(1000)
+    client.close()
+    await agent.ended
+    await expect(client.ping()).rejects.toMatchObject({ code: "DISCONNECTED" })
+  })
+
+  it("declares a silent peer dead with ETIMEDOUT and fails its calls", async () => {
+    const [a, b] = ByteStream.pair()
+    const peer = new RawPeer(b)
+    // A fake agent that answers the hello, then never says another word (no pongs).
+    const agentSide = (async () => {
+      await peer.next((f) => f.type === T.Hello)
+      b.write(Constants.MAGIC)
+      const welcome: Handshake.Welcome = {
+        _tag: "Welcome",
+        version: 1,
+        features: [],
+        agent: identity,
+        maxFrame: Constants.DEFAULT_MAX_FRAME,
+        window: Constants.DEFAULT_WINDOW,
+      }
+      peer.send(T.Hello, 0, 0, Messages.encode(Handshake.Message, welcome))
+    })()
+    // RawPeer expects the magic first from the client: it comes with the client's hello.
+    const client = await Session.openClient(a, { keepaliveMs: 20, deadPeerMs: 150 })
+    await agentSide
+    const call = client.open("ping", {})
+    const started = Date.now()
+    const error = await call.result.catch((e) => e)
+    expect(error).toMatchObject({ code: "ETIMEDOUT", message: expect.stringContaining("the peer is gone") })
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(await client.ended).toMatchObject({ code: "ETIMEDOUT" })
+    // The client did probe before giving up.
+    expect(peer.frames.some((f) => f.type === T.Ping)).toBe(true)
+  })
+
+  it("keeps a quiet but live session open (pings are answered)", async () => {
+    const { client, agent } = await connected({
+      client: { keepaliveMs: 20, deadPeerMs: 100 },
+      agent: { keepaliveMs: 20, deadPeerMs: 100 },
+    })
+    await sleep(400)
+    expect(client.isClosed).toBe(false)
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  })
+
+  it("fails pending calls with DISCONNECTED and the reason on GoAway", async () => {
+    const { client, agent } = await connected()
+    const call = client.open("exec", { argv: ["hang"] })
+    await call.nextEvent()
+    agent.close("the agent is restarting for an update")
+    const error = await call.result.catch((e) => e)
+    expect(error.code).toBe("DISCONNECTED")
+    expect(error.message).toBe("the peer closed the session: the agent is restarting for an update")
+    expect(await client.ended).toMatchObject({ code: "DISCONNECTED" })
+    expect(() => client.open("ping", {})).toThrow(/closed/)
+  })
+})
+
+describe("serial resynchronisation (resync streams)", () => {
+  it("skips garbage before a new handshake", async () => {
+    const [a, b] = ByteStream.pair()
+    const agent = startAgent({ ...b, resync: true })
+    a.write(new TextEncoder().encode("\r\nlogin: boot noise \x00\xff\xb5BURET"))
+    a.write(Frame.encode(T.Data, 1, 3, new Uint8Array(20)))
+    const client = await Session.openClient(a)
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  })
+
+  it("serves a second client after the first left in the middle of a frame", async () => {
+    const line = serialLine()
+    const probe: Probe = { finalizers: 0 }
+    const agent = startAgent(line.agent, { probe, resyncStallMs: 100 })
+    const host1 = line.attach()
+    const first = await Session.openClient(host1)
+    const running = first.open("exec", { argv: ["echo"] })
+    await running.nextEvent()
+    // The first client sends half a data frame and vanishes.
+    host1.write(Frame.encodeHeader(T.Data, 0, running.id, 60_000))
+    host1.write(new Uint8Array(1000))
+    host1.destroy()
+    const host2 = line.attach()
+    const second = await Session.openClient(host2, { handshakeTimeoutMs: 5000 })
+    const echo = second.open("exec", { argv: ["echo"] })
+    await echo.stdin.write(new Uint8Array([4, 5, 6]))
+    echo.stdin.end()
+    expect(Array.from(await readAll(echo.stdout))).toEqual([4, 5, 6])
+    await expect(second.open("ping", {}).result).resolves.toEqual({})
+    expect(probe.finalizers).toBeGreaterThanOrEqual(1) // the first client's call was torn down
+    second.close()
+    await agent.ended
+  })
+
+  it("serves a second client that arrives at a frame boundary (magic read as oversize)", async () => {
+    const line = serialLine()
+    const agent = startAgent(line.agent)
+    const first = await Session.openClient(line.attach())
+    await expect(first.open("ping", {}).result).resolves.toEqual({})
+    const second = await Session.openClient(line.attach())
+    await expect(second.open("ping", {}).result).resolves.toEqual({})
+    second.close()
+    await agent.ended
+  })
+})
