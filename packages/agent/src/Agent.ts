@@ -1,0 +1,231 @@
+/**
+ * The Burette guest agent: the handler of every v1 operation, a session per connection, and
+ * `start`, which brings up the transports asked for (or the defaults, as OpenVMM's pipette does:
+ * AF_VSOCK listen + connect out to the host, plus the virtio-serial port when there is one).
+ */
+import { type ByteStream, Errors, Operations, Session } from "@burette/protocol"
+import { ByteStream as Streams } from "@burette/protocol"
+import { Effect, Runtime } from "effect"
+import type * as net from "node:net"
+import * as os from "node:os"
+import * as Exec from "./handlers/Exec.js"
+import * as Files from "./handlers/Files.js"
+import * as System from "./handlers/System.js"
+import { type Config, logger } from "./internal/config.js"
+import { AGENT_NAME, AGENT_VERSION } from "./internal/version.js"
+import * as Address from "./transports/address.js"
+import * as native from "./transports/native.js"
+import * as Serial from "./transports/serial.js"
+import { connectLoop, dial, listen, type Listener, StartError } from "./transports/sockets.js"
+
+export type { Config } from "./internal/config.js"
+export { StartError } from "./transports/sockets.js"
+
+/** The handler of every v1 operation this agent serves (all but PTY, which exec refuses clearly). */
+export const handlers = (config: Config): Session.Handlers<never> => {
+  const served: ReadonlyArray<string> = Operations.names
+  return {
+    ping: System.ping,
+    info: System.info(config, served),
+    time: System.time,
+    exec: Exec.exec,
+    readFile: Files.readFile,
+    writeFile: Files.writeFile,
+    stat: Files.stat,
+    list: Files.list,
+    mkdir: Files.mkdir,
+    remove: Files.remove,
+    rename: Files.rename,
+    kmsg: System.kmsg,
+    mount: System.mount,
+    shutdown: System.shutdown(config),
+    crash: System.crash(config),
+  }
+}
+
+/** What the agent announces in its Welcome. */
+export const identity = () => ({
+  name: AGENT_NAME,
+  version: AGENT_VERSION,
+  os: process.platform,
+  arch: process.arch,
+  hostname: os.hostname(),
+})
+
+/** Serves one established byte stream (a socket, a serial port, an in-memory pair). */
+export const serveStream = (stream: ByteStream.ByteStream, config: Config): Session.AgentSession =>
+  Session.startAgent(
+    stream,
+    {
+      identity: identity(),
+      handlers: handlers(config),
+      ...(config.token ? { token: config.token } : {}),
+      ...(config.keepaliveMs !== undefined ? { keepaliveMs: config.keepaliveMs } : {}),
+      ...(config.deadPeerMs !== undefined ? { deadPeerMs: config.deadPeerMs } : {}),
+    },
+    Runtime.defaultRuntime,
+  )
+
+/** Options of {@link start}: the config plus the transports. With none given, the defaults run. */
+export interface StartOptions extends Config {
+  /** `unix:PATH`, `tcp:HOST:PORT`, `vsock[:PORT]`. */
+  readonly listen?: ReadonlyArray<string>
+  /** `unix:PATH`, `tcp:HOST:PORT`, `vsock:CID[:PORT]`: guest-initiated, kept connected. */
+  readonly connect?: ReadonlyArray<string>
+  /** Serial ports (virtio-serial character devices) to serve. */
+  readonly serial?: ReadonlyArray<string>
+  /** Default transports even though others were given (implied when none are). */
+  readonly defaults?: boolean
+  /** Defaults: also dial out to the host (CID 2:4919). Off in tests: never dial a real host from a test machine. */
+  readonly vsockConnect?: boolean
+  /** Defaults: the vsock / Hyper-V socket port (4919). */
+  readonly vsockPort?: number
+  /** Defaults: look for the virtio-serial port under this root (tests). */
+  readonly serialRoot?: string
+}
+
+/** A running agent. */
+export interface Running {
+  /** Where it listens or connects (`unix:/run/b.sock`, `tcp:127.0.0.1:41234`, `vsock:any:4919`, `serial:/dev/vport1p1`). */
+  readonly addresses: ReadonlyArray<string>
+  /** Why default transports that could not come up are missing. */
+  readonly unavailable: ReadonlyArray<string>
+  /** Sessions open now. */
+  readonly sessions: () => number
+  /** Closes listeners and sessions, stops connecting. */
+  readonly stop: () => Promise<void>
+}
+
+/** Starts the agent's transports; resolves once every listener listens. */
+export const start = async (options: StartOptions = {}): Promise<Running> => {
+  const log = logger(options)
+  const config: Config = options
+  const sessions = new Set<Session.AgentSession>()
+  const closers: Array<() => Promise<void>> = []
+  const addresses: Array<string> = []
+  const unavailable: Array<string> = []
+  const abort = new AbortController()
+
+  const serve = (stream: ByteStream.ByteStream): Session.AgentSession => {
+    const session = serveStream(stream, config)
+    sessions.add(session)
+    void session.ended.then((error) => {
+      sessions.delete(session)
+      if (error && error.code !== "DISCONNECTED") log(`session ${stream.description} ended: ${error.message}`)
+    })
+    return session
+  }
+  const serveSocket = (socket: net.Socket, description: string) =>
+    serve(Streams.fromDuplex(socket, { description }))
+
+  const stop = async () => {
+    abort.abort()
+    for (const s of sessions) s.close("the agent is stopping")
+    await Promise.all(closers.map((c) => c().catch(() => {})))
+  }
+
+  const keepConnecting = (address: Address.Address, timeoutMs: number) => {
+    const describe = Address.format(address)
+    addresses.push(describe)
+    void connectLoop({
+      describe,
+      dial: () => dial(address, timeoutMs),
+      serve: async (socket) => void (await serveSocket(socket, describe).ended),
+      log,
+      signal: abort.signal,
+    })
+  }
+
+  try {
+    for (const text of options.listen ?? []) {
+      const listener: Listener = await listen(
+        Address.parse(text, "listen"),
+        { token: options.token },
+        serveSocket,
+      )
+      closers.push(listener.close)
+      addresses.push(listener.address)
+    }
+    for (const text of options.connect ?? []) keepConnecting(Address.parse(text, "connect"), 5000)
+    for (const file of options.serial ?? []) {
+      const port = await Serial.serve(file, serve, log)
+      closers.push(port.close)
+      addresses.push(port.address)
+    }
+    const explicit =
+      (options.listen?.length ?? 0) + (options.connect?.length ?? 0) + (options.serial?.length ?? 0)
+    if (options.defaults || explicit === 0) await startDefaults()
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  if (addresses.length === 0)
+    throw new StartError(
+      `no transport could start: ${unavailable.join("; ")}. Pass --listen unix:PATH or --listen tcp:127.0.0.1:4919, or --serial PATH`,
+    )
+  return { addresses, unavailable, sessions: () => sessions.size, stop }
+
+  async function startDefaults() {
+    const port = options.vsockPort ?? 4919
+    if (process.platform === "win32") {
+      try {
+        const server = await native.listenHvsock(port)
+        const listener = trackServer(server, `hvsock:wildcard:${port}`)
+        closers.push(listener)
+        addresses.push(`hvsock:wildcard:${port}`)
+      } catch (e) {
+        unavailable.push(`AF_HYPERV listen: ${native.reason(e)}`)
+      }
+    } else {
+      try {
+        const listener = await listen({ _tag: "vsock", cid: undefined, port }, {}, serveSocket)
+        closers.push(listener.close)
+        addresses.push(listener.address)
+      } catch (e) {
+        unavailable.push(`AF_VSOCK listen on any:${port}: ${native.reason(e)}`)
+      }
+      // The host connects in on Hyper-V and vhost-vsock; OpenVMM's hybrid vsock needs the guest to dial out.
+      if (options.vsockConnect !== false) {
+        if (addresses.some((a) => a.startsWith("vsock:")))
+          keepConnecting({ _tag: "vsock", cid: 2, port }, 5000)
+        else unavailable.push("AF_VSOCK connect to the host: no vsock here")
+      }
+      const file = Serial.findPort(Serial.PORT_NAME, options.serialRoot ?? "/")
+      if (file) {
+        try {
+          const serialPort = await Serial.serve(file, serve, log)
+          closers.push(serialPort.close)
+          addresses.push(serialPort.address)
+        } catch (e) {
+          unavailable.push(native.reason(e))
+        }
+      } else unavailable.push(`no virtio-serial port named ${Serial.PORT_NAME}`)
+    }
+    for (const u of unavailable) log(`default transport unavailable: ${u}`)
+  }
+
+  function trackServer(server: net.Server, description: string) {
+    const sockets = new Set<net.Socket>()
+    server.on("connection", (socket: net.Socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+      serveSocket(socket, description)
+    })
+    server.on("error", (e) => log(`${description}: ${e.message}`))
+    return () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      })
+  }
+}
+
+/** Effect form of {@link start}: the agent runs while the scope is open. */
+export const make = (options: StartOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => start(options),
+      catch: (e) => Errors.make("INTERNAL", e instanceof Error ? e.message : String(e)),
+    }),
+    (running) => Effect.promise(() => running.stop()),
+  )

@@ -1,0 +1,25 @@
+/** The agent's configuration, shared by its handlers and transports. */
+
+/** How an agent behaves; every field is optional and off by default. */
+export interface Config {
+  /** Shared secret: clients must prove they know it (HMAC challenge), required for TCP off loopback. */
+  readonly token?: Uint8Array
+  /** Serve `crash` (agent and kernel); DENIED otherwise. */
+  readonly allowCrash?: boolean
+  /** Run `CMD poweroff|reboot` instead of powering off the machine (tests record the call). */
+  readonly powerCommand?: string
+  /** Run `CMD kernel` instead of writing "c" to /proc/sysrq-trigger. */
+  readonly crashCommand?: string
+  /** How the agent "crashes" for `crash agent`; defaults to killing its own process with SIGKILL. */
+  readonly onCrashAgent?: () => void
+  readonly keepaliveMs?: number
+  readonly deadPeerMs?: number
+  /** Where log lines go (default: stderr, prefixed with `burette-agent:`). */
+  readonly log?: (line: string) => void
+}
+
+/** Logs through the configured sink. */
+export const logger =
+  (config: Config) =>
+  (line: string): void =>
+    config.log ? config.log(line) : void process.stderr.write(`burette-agent: ${line}\n`)

@@ -1,0 +1,192 @@
+/**
+ * Socket transports: listeners (Unix, TCP, AF_VSOCK, AF_HYPERV) that serve every connection as its own
+ * session, and the guest-initiated connect loop that keeps dialling the host and serves each
+ * connection until it ends.
+ */
+import * as fs from "node:fs"
+import * as net from "node:net"
+import { type Address, format, isLoopback } from "./address.js"
+import * as native from "./native.js"
+
+/** A listening transport. */
+export interface Listener {
+  /** `unix:/run/burette.sock`, `tcp:127.0.0.1:4919` (the real port when 0 was asked). */
+  readonly address: string
+  readonly close: () => Promise<void>
+}
+
+/** Refusing to start: says why and what to do. */
+export class StartError extends Error {
+  override readonly name = "StartError"
+}
+
+const listening = (server: net.Server, options: net.ListenOptions, where: string) =>
+  new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        new StartError(
+          `cannot listen on ${where}: ${e.code === "EADDRINUSE" ? "address already in use (another agent running?)" : e.code === "EACCES" ? "permission denied" : e.message}`,
+        ),
+      ),
+    )
+    server.listen(options, () => resolve())
+  })
+
+const closeServer = (server: net.Server, sockets: Set<net.Socket>) =>
+  new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy()
+    server.close(() => resolve())
+  })
+
+const track = (
+  server: net.Server,
+  onSocket: (socket: net.Socket, description: string) => void,
+  base: string,
+) => {
+  const sockets = new Set<net.Socket>()
+  let n = 0
+  server.on("connection", (socket: net.Socket) => {
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+    const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `#${++n}`
+    onSocket(socket, `${base} (client ${peer})`)
+  })
+  // An accept error (EMFILE) must not take the agent down: the listener stays up.
+  server.on("error", () => {})
+  return sockets
+}
+
+/**
+ * Listens on a Unix, TCP or vsock address. TCP off loopback needs a token: anyone who reaches the port
+ * could otherwise run commands as the agent's user.
+ */
+export const listen = async (
+  address: Address,
+  options: { readonly token?: Uint8Array | undefined },
+  onSocket: (socket: net.Socket, description: string) => void,
+): Promise<Listener> => {
+  const where = format(address)
+  switch (address._tag) {
+    case "unix": {
+      // A socket file left by an agent that died is in the way; anything else there is not ours to delete.
+      const st = fs.lstatSync(address.path, { throwIfNoEntry: false })
+      if (st?.isSocket()) fs.rmSync(address.path, { force: true })
+      else if (st)
+        throw new StartError(
+          `cannot listen on ${where}: the path exists and is not a socket; remove it or choose another`,
+        )
+      const server = net.createServer()
+      const sockets = track(server, onSocket, where)
+      await listening(server, { path: address.path }, where)
+      return {
+        address: where,
+        close: async () => {
+          await closeServer(server, sockets)
+          fs.rmSync(address.path, { force: true })
+        },
+      }
+    }
+    case "tcp": {
+      if (!isLoopback(address.host) && !options.token)
+        throw new StartError(
+          `refusing to listen on ${where} without --token-file: anyone who can reach this address could run commands as this agent's user. ` +
+            `Pass --token-file FILE (clients then need the same file), or listen on 127.0.0.1`,
+        )
+      const server = net.createServer({ noDelay: true })
+      const sockets = track(server, onSocket, where)
+      await listening(server, { host: address.host, port: address.port }, where)
+      const bound = server.address() as net.AddressInfo
+      return {
+        address: format({ ...address, port: bound.port }),
+        close: () => closeServer(server, sockets),
+      }
+    }
+    case "vsock": {
+      const server = await native.listenVsock(address.port)
+      const sockets = track(server, onSocket, where)
+      return { address: where, close: () => closeServer(server, sockets) }
+    }
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms)
+    function done() {
+      clearTimeout(t)
+      signal.removeEventListener("abort", done)
+      resolve()
+    }
+    signal.addEventListener("abort", done)
+  })
+
+/** Dials a Unix, TCP or vsock address once, within `timeoutMs`. */
+export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> => {
+  if (address._tag === "vsock") return native.connectVsock(address.cid ?? 2, address.port, timeoutMs)
+  return new Promise((resolve, reject) => {
+    const socket =
+      address._tag === "unix"
+        ? net.connect({ path: address.path })
+        : net.connect({ host: address.host, port: address.port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no answer within ${timeoutMs / 1000} s`))
+    }, timeoutMs)
+    socket.once("connect", () => {
+      clearTimeout(timer)
+      socket.removeAllListeners("error")
+      resolve(socket)
+    })
+    socket.once("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      reject(
+        e.code === "ENOENT"
+          ? new Error("no such socket (the host is not listening yet)")
+          : e.code === "ECONNREFUSED"
+            ? new Error("connection refused (the host is not listening yet)")
+            : e,
+      )
+    })
+  })
+}
+
+/**
+ * Keeps a guest-initiated connection up: dial, serve until it ends, dial again. Retries every second;
+ * each distinct failure reason is logged once, so a host that is not there yet does not flood the log.
+ */
+export const connectLoop = (options: {
+  readonly describe: string
+  readonly dial: () => Promise<net.Socket>
+  readonly serve: (socket: net.Socket) => Promise<void>
+  readonly log: (line: string) => void
+  readonly signal: AbortSignal
+  readonly retryMs?: number
+}): Promise<void> =>
+  (async () => {
+    let lastReason: string | undefined
+    while (!options.signal.aborted) {
+      let socket: net.Socket
+      try {
+        socket = await options.dial()
+      } catch (e) {
+        const reason = e instanceof Error ? e.message : String(e)
+        if (reason !== lastReason)
+          options.log(`cannot connect to ${options.describe}: ${reason}; retrying every second`)
+        lastReason = reason
+        await sleep(options.retryMs ?? 1000, options.signal)
+        continue
+      }
+      if (options.signal.aborted) {
+        socket.destroy()
+        break
+      }
+      lastReason = undefined
+      options.log(`connected to ${options.describe}`)
+      const stop = () => socket.destroy()
+      options.signal.addEventListener("abort", stop)
+      await options.serve(socket)
+      options.signal.removeEventListener("abort", stop)
+      if (!options.signal.aborted) options.log(`disconnected from ${options.describe}; connecting again`)
+      await sleep(options.retryMs ?? 1000, options.signal)
+    }
+  })()
