@@ -1,0 +1,70 @@
+// Node net connections (Unix and TCP) with a deadline, an abort signal and errors mapped to reasons.
+import * as net from "node:net"
+import { ConnectError, fromCause } from "../../ConnectError.js"
+
+/** What every dialer gets: the overall deadline (epoch ms), an abort signal, and whether to retry. */
+export interface DialOptions {
+  readonly deadline: number
+  readonly signal?: AbortSignal | undefined
+  /** Called before each internal retry (hybrid vsock while the guest is not listening yet). */
+  readonly onRetry?: ((attempt: number, error: Error) => void) | undefined
+}
+
+/** Milliseconds left before `deadline`, at least 1. */
+export const remaining = (deadline: number): number => Math.max(1, deadline - Date.now())
+
+/** Connects a net.Socket; rejects with a ConnectError (TIMEOUT at the deadline). */
+export const connectSocket = (
+  options: net.NetConnectOpts,
+  target: string,
+  dial: DialOptions,
+): Promise<net.Socket> =>
+  new Promise((resolve, reject) => {
+    if (dial.signal?.aborted)
+      return reject(
+        new ConnectError({ reason: "ABORTED", target, detail: "aborted", cause: dial.signal.reason }),
+      )
+    const socket = net.connect(options)
+    const timeoutMs = remaining(dial.deadline)
+    const done = (error?: ConnectError) => {
+      clearTimeout(timer)
+      socket.off("connect", onConnect)
+      socket.off("error", onError)
+      dial.signal?.removeEventListener("abort", onAbort)
+      if (error) {
+        socket.destroy()
+        reject(error)
+      } else resolve(socket)
+    }
+    const onConnect = () => done()
+    const onError = (e: Error) => done(fromCause(target, e))
+    const onAbort = () =>
+      done(new ConnectError({ reason: "ABORTED", target, detail: "aborted", cause: dial.signal?.reason }))
+    const timer = setTimeout(
+      () =>
+        done(new ConnectError({ reason: "TIMEOUT", target, detail: `no connection within ${timeoutMs} ms` })),
+      timeoutMs,
+    )
+    socket.once("connect", onConnect)
+    socket.once("error", onError)
+    dial.signal?.addEventListener("abort", onAbort, { once: true })
+  })
+
+/** Sleeps `ms`, cut short (rejecting ABORTED) by the signal. */
+export const sleep = (ms: number, target: string, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted)
+      return reject(new ConnectError({ reason: "ABORTED", target, detail: "aborted", cause: signal.reason }))
+    const onAbort = () => {
+      clearTimeout(t)
+      reject(new ConnectError({ reason: "ABORTED", target, detail: "aborted", cause: signal?.reason }))
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener("abort", onAbort, { once: true })
+  })
+
+/** Exponential backoff: 50 ms, doubling, capped at 1 s (fast when the peer comes up soon, no busy polling). */
+export const backoff = (attempt: number): number => Math.min(1000, 50 * 2 ** Math.max(0, attempt - 1))

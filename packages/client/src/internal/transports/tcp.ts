@@ -1,0 +1,12 @@
+// tcp:HOST:PORT — the agent listens on TCP (`--listen tcp:HOST:PORT`).
+import { ByteStream } from "@burette/protocol"
+import { connectSocket, type DialOptions } from "./net.js"
+
+/** Connects to the agent over TCP (Nagle off, as fromDuplex does for every socket). */
+export const dial = async (
+  host: string,
+  port: number,
+  target: string,
+  options: DialOptions,
+): Promise<ByteStream.ByteStream> =>
+  ByteStream.fromDuplex(await connectSocket({ host, port }, target, options), { description: target })
