@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Cross-compiles the Windows x64 addon with mingw-w64 (no Windows SDK, no network):
+#   node-api-headers' def file -> a delay-import lib for "node.exe" (dlltool -y), resolved at run time by
+#   src/delay_load_hook_win.cc to the host executable; -static so no libwinpthread/libstdc++ DLLs.
+# Output: native/build/win32-x64/burette_native.node
+set -euo pipefail
+
+native="$(cd "$(dirname "$0")/.." && pwd)"
+cxx="${MINGW_CXX:-x86_64-w64-mingw32-g++-posix}" # -posix: the -win32 thread model lacks std::mutex (napi.h needs it)
+dlltool="${MINGW_DLLTOOL:-x86_64-w64-mingw32-dlltool}"
+for tool in "$cxx" "$dlltool"; do
+  command -v "$tool" >/dev/null || { echo "build-win.sh: $tool not found (Debian: apt-get install mingw-w64)" >&2; exit 127; }
+done
+
+resolve() { (cd "$native" && node -p "require('path').dirname(require.resolve('$1/package.json'))"); }
+headers="$(resolve node-api-headers)"
+addon_api="$(resolve node-addon-api)"
+
+out="$native/build/win32-x64"
+obj="$out/obj"
+mkdir -p "$obj"
+
+"$dlltool" -d "$headers/def/node_api.def" -D node.exe -y "$obj/libnode_delay.a"
+"$cxx" -O2 -std=c++17 -shared -static -s \
+  -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_CPP_EXCEPTIONS -DUNICODE -D_UNICODE \
+  -Wall -Wextra -Wno-unused-parameter -Wno-cast-function-type \
+  -I "$headers/include" -I "$addon_api" \
+  -o "$out/burette_native.node" \
+  "$native/src/addon.cc" "$native/src/hvsock_win.cc" "$native/src/delay_load_hook_win.cc" \
+  -L "$obj" -lnode_delay -lws2_32 -Wl,--no-undefined
+echo "built $out/burette_native.node"
