@@ -134,6 +134,11 @@ describe("Image.write checked by real tools", () => {
       expect(vhd.subarray(result.size, result.size + 8).toString("latin1")).toBe("conectix")
       expect(Vhd.checksum(vhd.subarray(result.size))).toBe(vhd.readUInt32BE(result.size + 64))
       if (tools) expect(run("blkid", ["-p", "-O", String(PART), raw]).stdout).toContain('LABEL="burette"')
+      // an explicit size that no CHS geometry covers is rounded up, so qemu (which sizes by CHS) sees all of it
+      const sized = await Image.write({ out, format: "vhd", files: sample, size: 64 * 1024 * 1024 })
+      expect(sized.size).toBeGreaterThanOrEqual(64 * 1024 * 1024)
+      const info2 = JSON.parse(run("qemu-img", ["info", "-f", "vpc", "--output=json", out]).stdout)
+      expect(info2["virtual-size"]).toBe(sized.size)
     },
   )
 
