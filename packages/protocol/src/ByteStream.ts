@@ -54,6 +54,18 @@ export const fromDuplex = (
 ): ByteStream => {
   let ended = false
   let error: unknown
+  // Frames written in the same turn (Eof + Result, header + payload, several data frames) leave in
+  // one writev instead of one syscall each: cork on the first write, uncork once the turn is over.
+  let corked = false
+  const batch = () => {
+    if (corked || !socket.cork || !socket.uncork) return
+    corked = true
+    socket.cork()
+    queueMicrotask(() => {
+      corked = false
+      socket.uncork!()
+    })
+  }
   try {
     socket.setNoDelay?.(true)
   } catch {
@@ -76,12 +88,14 @@ export const fromDuplex = (
       socket.on("end", finish)
       socket.on("close", finish)
     },
-    write: (chunk) => socket.write(chunk),
+    write: (chunk) => {
+      batch()
+      return socket.write(chunk)
+    },
     writev: (chunks) => {
-      socket.cork?.()
+      batch()
       let ok = true
       for (const c of chunks) ok = socket.write(c)
-      socket.uncork?.()
       return ok
     },
     onDrain: (listener) => void socket.on("drain", listener),
