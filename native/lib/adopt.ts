@@ -108,7 +108,12 @@ export const socketFromFd = (
   }
   if (process.platform !== "linux") {
     closeQuietly(fd)
-    throw unsupported(operation, "the relay fallback exists only on Linux; Windows needs the TCP wrap route")
+    throw unsupported(
+      operation,
+      typeof process.versions.bun === "string"
+        ? "Bun has no libuv TCP wrap to adopt a Windows SOCKET into; run this under Node"
+        : "the relay fallback exists only on Linux; Windows needs the TCP wrap route (process.binding('tcp_wrap'))",
+    )
   }
   const jsFd = loadLinux(operation).relay(fd)
   return new net.Socket({ fd: jsFd, readable: true, writable: true, allowHalfOpen })

@@ -15,6 +15,8 @@ export const candidates = (): ReadonlyArray<string> => [
   ...(process.platform === "win32"
     ? [path.join(packageRoot, "build", `win32-${process.arch}`, "burette_native.node")]
     : []),
+  // Single-file executables (bun build --compile) cannot embed a computed path: ship the .node beside them.
+  path.join(path.dirname(process.execPath), "burette_native.node"),
 ]
 
 let cached: Binding | undefined
