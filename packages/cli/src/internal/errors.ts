@@ -1,7 +1,7 @@
 // Local errors of the CLI and the one place that turns any failure (usage, ConnectError, AgentError,
 // host fs errors) into a message that says what failed, where, and what to try next, plus its exit code.
 import * as path from "node:path/posix"
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import * as ExitCode from "../ExitCode.js"
 
 /** The command line is wrong: exit 2. */
@@ -69,6 +69,8 @@ const hintFor = (code: string, ctx: FailureContext): string | undefined => {
   switch (code) {
     case "ENOENT":
     case "ENOTDIR":
+      if (guest !== undefined && (ctx.action === "write" || ctx.action === "copy to"))
+        return `does the directory exist? create it with \`burette mkdir -p :${path.dirname(guest)}\`${ctx.action === "write" ? " or pass -p" : ""}`
       if (guest !== undefined) return `check the path with \`burette ls :${path.dirname(guest)}\``
       if (ctx.hostPath !== undefined) return `check the host path ${ctx.hostPath}`
       return undefined

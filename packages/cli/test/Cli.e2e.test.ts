@@ -1,0 +1,235 @@
+// The real `burette` (bin/burette.mjs) against a real agent (packages/agent) on a Unix socket.
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { alive, eventually, runCli, spawnCli, startAgent, type AgentHandle } from "./fixtures/harness.js"
+
+let agent: AgentHandle
+const cli = (args: ReadonlyArray<string>, o?: Parameters<typeof runCli>[1]) =>
+  runCli(["-t", agent.target, ...args], o)
+
+beforeAll(async () => {
+  agent = await startAgent()
+})
+afterAll(async () => {
+  await agent?.stop()
+})
+
+/** Starts `exec -- sh -c 'echo $$; exec sleep 1000'` and resolves the guest pid from its first line. */
+const startSleeper = async () => {
+  const child = spawnCli(["-t", agent.target, "exec", "--", "sh", "-c", "echo $$; exec sleep 1000"])
+  child.stdin!.end()
+  let text = ""
+  const pid = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no pid from the guest")), 20_000)
+    child.stdout!.on("data", (d: Buffer) => {
+      text += d.toString()
+      const m = /^(\d+)\n/.exec(text)
+      if (m) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    })
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  )
+  return { child, pid, exited }
+}
+
+describe.concurrent("burette against a real agent", { timeout: 60_000 }, () => {
+  it("exec exits with the guest's code, 128+N for a signal", async () => {
+    const [ok, seven, term] = await Promise.all([
+      cli(["exec", "--", "true"]),
+      cli(["exec", "--", "sh", "-c", "exit 7"]),
+      cli(["exec", "--", "sh", "-c", "kill -TERM $$"]),
+    ])
+    expect(ok.code).toBe(0)
+    expect(seven.code).toBe(7)
+    expect(term.code).toBe(128 + 15)
+  })
+
+  it("exec streams output live, stdout and stderr apart", async () => {
+    const child = spawnCli([
+      "-t",
+      agent.target,
+      "exec",
+      "--",
+      "sh",
+      "-c",
+      "echo one; echo two >&2; sleep 2; echo three",
+    ])
+    child.stdin!.end()
+    const firstOut = new Promise<number>((resolve) => child.stdout!.once("data", () => resolve(Date.now())))
+    let out = ""
+    let err = ""
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()))
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()))
+    const exit = new Promise<number>((resolve) => child.on("close", () => resolve(Date.now())))
+    const [first, end] = await Promise.all([firstOut, exit])
+    expect(end - first).toBeGreaterThan(1000)
+    expect(out).toBe("one\nthree\n")
+    expect(err).toBe("two\n")
+  })
+
+  it("exec forwards piped stdin byte-identical", async () => {
+    const input = crypto.randomBytes(3 * 1024 * 1024 + 17)
+    const r = await cli(["exec", "--", "cat"], { input })
+    expect(r.code).toBe(0)
+    expect(r.stdout.equals(input)).toBe(true)
+  })
+
+  it("exec --json prints one document with the output as text", async () => {
+    const r = await cli([
+      "--json",
+      "exec",
+      "-e",
+      "GREETING=hi",
+      "--",
+      "sh",
+      "-c",
+      "echo $GREETING; echo oops >&2; exit 3",
+    ])
+    expect(r.code).toBe(3)
+    const doc = JSON.parse(r.stdout.toString())
+    expect(doc).toMatchObject({
+      exitCode: 3,
+      signal: null,
+      timedOut: false,
+      stdout: "hi\n",
+      stderr: "oops\n",
+    })
+    expect(typeof doc.durationMs).toBe("number")
+    const bin = await cli(["--json", "exec", "--", "printf", "\\377\\376"])
+    expect(JSON.parse(bin.stdout.toString())).toMatchObject({ stdout: "//4=", stdoutEncoding: "base64" })
+  })
+
+  it("exec --tty says it is not supported yet", async () => {
+    const r = await cli(["exec", "--tty", "--", "sh"])
+    expect(r.code).toBe(255)
+    expect(r.stderr).toContain("not supported yet")
+  })
+
+  it("read of a missing file exits 1 naming the target and the path", async () => {
+    const r = await cli(["read", "/nonexistent/nope"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(agent.target)
+    expect(r.stderr).toContain(":/nonexistent/nope")
+    expect(r.stderr).toContain("burette ls")
+    const j = await cli(["--json", "read", "/nonexistent/nope"])
+    expect(j.code).toBe(1)
+    expect(JSON.parse(j.stdout.toString())).toMatchObject({
+      error: { code: "ENOENT", target: agent.target, path: "/nonexistent/nope" },
+    })
+  })
+
+  it("write into a missing directory exits 1; -p creates it; read gives the bytes back", async () => {
+    const file = path.join(agent.dir, "w", "sub", "f.txt")
+    const missing = await cli(["write", file], { input: "data" })
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain(`:${file}`)
+    const ok = await cli(["write", "-p", "--mode", "600", file], { input: "data\n" })
+    expect(ok.code).toBe(0)
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+    const back = await cli(["read", file])
+    expect(back.stdout.toString()).toBe("data\n")
+  })
+
+  it("rm of a non-empty directory without -r exits 1; with -r it goes", async () => {
+    const dir = path.join(agent.dir, "rmme")
+    fs.mkdirSync(path.join(dir, "inner"), { recursive: true })
+    fs.writeFileSync(path.join(dir, "inner", "f"), "x")
+    const r = await cli(["rm", dir])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("rm -r")
+    expect((await cli(["rm", "-r", dir])).code).toBe(0)
+    expect(fs.existsSync(dir)).toBe(false)
+  })
+
+  it("ls, stat, mkdir, mv, info, time and ping work, in --json too", async () => {
+    const dir = path.join(agent.dir, "misc")
+    expect((await cli(["mkdir", "-p", `${dir}/a/b`])).code).toBe(0)
+    fs.writeFileSync(path.join(dir, "f"), "12345")
+    expect((await cli(["mv", `:${dir}/f`, `:${dir}/g`])).code).toBe(0)
+    const ls = await cli(["--json", "ls", dir])
+    expect(JSON.parse(ls.stdout.toString()).entries.map((e: { name: string }) => e.name)).toEqual(["a", "g"])
+    const stat = await cli(["--json", "stat", `${dir}/g`])
+    expect(JSON.parse(stat.stdout.toString())).toMatchObject({ type: "file", size: 5 })
+    const [info, time, ping] = await Promise.all([cli(["--json", "info"]), cli(["time"]), cli(["ping"])])
+    expect(JSON.parse(info.stdout.toString())).toMatchObject({ protocolVersion: 1 })
+    expect(time.code).toBe(0)
+    expect(ping.stdout.toString()).toMatch(/^pong from unix:.* ms\n$/)
+  })
+
+  it("cp copies a 16 MiB file both ways with identical bytes", async () => {
+    const src = path.join(agent.dir, "big.bin")
+    const bytes = crypto.randomBytes(16 * 1024 * 1024)
+    fs.writeFileSync(src, bytes)
+    const up = await cli(["cp", src, `:${agent.dir}/big-up.bin`])
+    expect(up.code).toBe(0)
+    expect(fs.readFileSync(path.join(agent.dir, "big-up.bin")).equals(bytes)).toBe(true)
+    const down = await cli(["--json", "cp", `:${agent.dir}/big-up.bin`, path.join(agent.dir, "big-down.bin")])
+    expect(down.code).toBe(0)
+    expect(JSON.parse(down.stdout.toString())).toMatchObject({ files: 1, bytes: bytes.length })
+    expect(fs.readFileSync(path.join(agent.dir, "big-down.bin")).equals(bytes)).toBe(true)
+  })
+
+  it("cp -r copies a small tree both ways", async () => {
+    const tree = path.join(agent.dir, "tree")
+    fs.mkdirSync(path.join(tree, "a", "b"), { recursive: true })
+    fs.mkdirSync(path.join(tree, "empty"))
+    fs.writeFileSync(path.join(tree, "top.txt"), "top")
+    fs.writeFileSync(path.join(tree, "a", "b", "deep.bin"), crypto.randomBytes(70_000))
+    const noR = await cli(["cp", tree, `:${agent.dir}/tree-up`])
+    expect(noR.code).toBe(1)
+    expect(noR.stderr).toContain("cp -r")
+    expect((await cli(["cp", "-r", tree, `:${agent.dir}/tree-up`])).code).toBe(0)
+    expect((await cli(["cp", "-r", `:${agent.dir}/tree-up`, path.join(agent.dir, "tree-down")])).code).toBe(0)
+    for (const copy of ["tree-up", "tree-down"]) {
+      const base = path.join(agent.dir, copy)
+      expect(fs.readFileSync(path.join(base, "top.txt"), "utf8")).toBe("top")
+      expect(
+        fs
+          .readFileSync(path.join(base, "a", "b", "deep.bin"))
+          .equals(fs.readFileSync(path.join(tree, "a", "b", "deep.bin"))),
+      ).toBe(true)
+      expect(fs.statSync(path.join(base, "empty")).isDirectory()).toBe(true)
+    }
+  })
+
+  it("an unreachable target exits 3 quickly with a hint", async () => {
+    const r = await runCli(["-t", `unix:${agent.dir}/nobody.sock`, "ping"])
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain("is the agent running?")
+    expect(r.ms).toBeLessThan(15_000)
+    const e = await runCli(["exec", "--", "true"], {
+      env: { BURETTE_TARGET: `unix:${agent.dir}/nobody.sock` },
+    })
+    expect(e.code).toBe(3)
+    const w = await runCli(["-t", `unix:${agent.dir}/nobody.sock`, "--timeout", "1s", "wait"])
+    expect(w.code).toBe(3)
+  })
+
+  it("wait returns once the agent answers", async () => {
+    const r = await cli(["wait", "--timeout", "10s"])
+    expect(r.code).toBe(0)
+    expect(r.stdout.toString()).toContain("is ready")
+  })
+
+  it("the CLI killed with SIGKILL during exec leaves no guest process behind", async () => {
+    const { child, pid, exited } = await startSleeper()
+    expect(alive(pid)).toBe(true)
+    child.kill("SIGKILL")
+    await exited
+    expect(await eventually(() => !alive(pid), 10_000)).toBe(true)
+  })
+
+  it("Ctrl-C during exec exits 130 and the guest process is gone", async () => {
+    const { child, pid, exited } = await startSleeper()
+    child.kill("SIGINT")
+    const { code } = await exited
+    expect(code).toBe(130)
+    expect(await eventually(() => !alive(pid), 10_000)).toBe(true)
+  })
+})

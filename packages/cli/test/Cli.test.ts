@@ -1,0 +1,98 @@
+// The root command in process, with in-memory streams: help, version, usage errors, target resolution.
+import { PassThrough } from "node:stream"
+import { describe, expect, it } from "vitest"
+import * as Cli from "../src/Cli.js"
+import * as Args from "../src/internal/args.js"
+
+const run = async (argv: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  const out: Array<Buffer> = []
+  const err: Array<Buffer> = []
+  stdout.on("data", (d: Buffer) => out.push(d))
+  stderr.on("data", (d: Buffer) => err.push(d))
+  const stdin = new PassThrough()
+  stdin.end()
+  const code = await Cli.run(argv, { stdin, stdout, stderr, env, platform: "linux" })
+  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
+}
+
+describe("Cli.run", () => {
+  it("prints help for the root and for each command", async () => {
+    const root = await run(["--help"])
+    expect(root.code).toBe(0)
+    for (const name of [
+      "exec",
+      "read",
+      "write",
+      "ping",
+      "shutdown",
+      "wait",
+      "info",
+      "cp",
+      "ls",
+      "stat",
+      "rm",
+      "mkdir",
+      "mv",
+      "kmsg",
+      "time",
+      "deploy",
+    ]) {
+      expect(root.stdout).toContain(`  ${name} `)
+      const h = await run([name, "--help"])
+      expect(h.code, name).toBe(0)
+      expect(h.stdout).toContain(`Usage: burette ${name}`)
+    }
+    expect((await run(["deploy", "image", "--help"])).stdout).toContain(
+      "Usage: burette deploy image --out FILE",
+    )
+  })
+
+  it("prints the version", async () => {
+    expect((await run(["--version"])).stdout).toMatch(/^burette \d+\.\d+\.\d+/)
+  })
+
+  it("usage errors exit 2 and say how to get help", async () => {
+    const unknown = await run(["-t", "unix:/x", "exec", "--foo", "--", "ls"])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toBe(
+      "burette: unknown option --foo for `burette exec`; see `burette exec --help`\n",
+    )
+    expect((await run(["frobnicate"])).code).toBe(2)
+    expect((await run([])).code).toBe(2)
+    expect((await run(["-t", "unix:/x", "read"])).stderr).toContain("missing GUEST_PATH")
+    expect((await run(["-t", "unix:/x", "cp", "a", "b"])).stderr).toContain(":PATH")
+    expect((await run(["-t", "unix:/x", "--timeout", "soon", "ping"])).code).toBe(2)
+    expect((await run(["-t", "unix:/x", "deploy"])).code).toBe(2)
+  })
+
+  it("a missing target is a usage error that says how to set one", async () => {
+    const r = await run(["ping"])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain("--target")
+    expect(r.stderr).toContain("BURETTE_TARGET")
+  })
+
+  it("usage errors in --json mode are one document on stdout", async () => {
+    const r = await run(["--json", "ping"])
+    expect(r.code).toBe(2)
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: "USAGE", target: null } })
+    expect(r.stderr).toBe("")
+  })
+
+  it("resolves --vm, --vtl2 and BURETTE_TARGET", () => {
+    const parse = (argv: Array<string>) => Args.parse(argv, Cli.globalOptions, { command: "burette" })
+    expect(Cli.resolveTarget(parse(["--vm", "myvm", "--vtl2"]), {}).target).toBe("hyperv:myvm?vtl=2")
+    expect(Cli.resolveTarget(parse(["--vm", "6f2d3c1e-1111-2222-3333-444455556666"]), {}).target).toBe(
+      "hyperv-id:6f2d3c1e-1111-2222-3333-444455556666",
+    )
+    expect(Cli.resolveTarget(parse([]), { BURETTE_TARGET: "tcp:127.0.0.1:4919" }).target).toBe(
+      "tcp:127.0.0.1:4919",
+    )
+    expect(Cli.resolveTarget(parse(["-t", "unix:/a"]), { BURETTE_TARGET: "tcp:h:1" }).target).toBe("unix:/a")
+    expect(() => Cli.resolveTarget(parse(["-t", "unix:/a", "--vm", "x"]), {})).toThrow(
+      /either --target or --vm/,
+    )
+  })
+})

@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest"
+import { describe as describeFailure, UsageError } from "../src/internal/errors.js"
+import { ConnectError } from "@burette/client/ConnectError"
+import * as Errors from "@burette/protocol/Errors"
+
+describe("error wording", () => {
+  const target = "unix:/tmp/a.sock"
+
+  it("says what, where and what to try for agent errors", () => {
+    const f = describeFailure(Errors.make("ENOENT", "no such file or directory: /etc/nope"), {
+      action: "read",
+      path: "/etc/nope",
+      target,
+    })
+    expect(f).toEqual({
+      code: "ENOENT",
+      exitCode: 1,
+      path: "/etc/nope",
+      message:
+        "cannot read :/etc/nope on unix:/tmp/a.sock: no such file or directory (check the path with `burette ls :/etc`)",
+    })
+    const r = describeFailure(Errors.make("ENOTEMPTY", "x"), { action: "remove", path: "/d", target })
+    expect(r.message).toContain("burette rm -r")
+  })
+
+  it("maps connection failures to exit 3 with a hint", () => {
+    const e = new ConnectError({ reason: "TIMEOUT", target: "hybrid:/tmp/v.sock", detail: "timed out" })
+    const f = describeFailure(e, { action: "connect", target: "hybrid:/tmp/v.sock" })
+    expect(f.exitCode).toBe(3)
+    expect(f.message).toContain("hybrid:/tmp/v.sock")
+    expect(f.message).toContain("burette wait")
+    const bad = describeFailure(new ConnectError({ reason: "INVALID_TARGET", target: "x", detail: "bad" }), {
+      action: "connect",
+    })
+    expect(bad.exitCode).toBe(2)
+  })
+
+  it("maps usage errors to exit 2", () => {
+    expect(describeFailure(new UsageError({ detail: "no" }), { action: "run" }).exitCode).toBe(2)
+  })
+})
