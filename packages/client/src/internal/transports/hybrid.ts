@@ -73,7 +73,11 @@ export const readOkLine = (socket: LineSource, target: string, timeoutMs: number
         if (rest.byteLength > 0) socket.unshift(rest)
         const text = full.toString("latin1").replace(/\r$/, "")
         const m = /^OK (\d+)$/.exec(text)
-        if (!m) return fail("garbage", `expected "OK <port>" from the VMM, got ${show(full)}`)
+        if (!m)
+          return fail(
+            "garbage",
+            `expected "OK <port>" from the VMM, got ${JSON.stringify(text.slice(0, 40))}`,
+          )
         return finish(() => resolve(Number(m[1])))
       }
     }

@@ -1,0 +1,76 @@
+import { Errors } from "@burette/protocol"
+import { it } from "@effect/vitest"
+import { Chunk, Effect, Stream } from "effect"
+import { describe, expect } from "vitest"
+import * as AgentClient from "../src/AgentClient.js"
+
+const testLayer = AgentClient.layerTest({
+  ping: () => Effect.succeed({}),
+  exec: (args, call) =>
+    Effect.promise(async () => {
+      call.emit({ _tag: "Started", pid: 42 })
+      await call.stdout.write(new TextEncoder().encode(args.argv.join(" ")))
+      return { exitCode: 7, signal: null, timedOut: false, durationMs: 1 }
+    }),
+  stat: (args) => Effect.fail(Errors.make("ENOENT", `no such file or directory: ${args.path}`)),
+  kmsg: (_args, call) =>
+    Effect.promise(async () => {
+      await call.stdout.write(new TextEncoder().encode("6,1,10,-;one\n3,2,20,-;two\n"))
+      return { records: 2 }
+    }),
+  readFile: (_args, call) =>
+    Effect.promise(async () => {
+      call.emit({ _tag: "Opened", size: 6, mode: 0o644 })
+      await call.stdout.write(new TextEncoder().encode("abc"))
+      await call.stdout.write(new TextEncoder().encode("def"))
+      return { bytes: 6 }
+    }),
+})
+
+describe("AgentClient", () => {
+  it.layer(testLayer)("layerTest", (it) => {
+    it.effect("runs operations as Effects", () =>
+      Effect.gen(function* () {
+        const agent = yield* AgentClient.AgentClient
+        expect(yield* agent.ping).toBeGreaterThan(0)
+        const r = yield* agent.exec(["echo", "hi"])
+        expect(r.exitCode).toBe(7)
+        expect(new TextDecoder().decode(r.stdout)).toBe("echo hi")
+      }),
+    )
+
+    it.effect("fails with the agent's AgentError", () =>
+      Effect.gen(function* () {
+        const agent = yield* AgentClient.AgentClient
+        const e = yield* Effect.flip(agent.stat("/nope"))
+        expect(e).toMatchObject({ _tag: "AgentError", code: "ENOENT" })
+      }),
+    )
+
+    it.effect("streams kmsg records and file bodies", () =>
+      Effect.gen(function* () {
+        const agent = yield* AgentClient.AgentClient
+        const records = yield* Stream.runCollect(agent.kmsg())
+        expect(Chunk.toReadonlyArray(records).map((r) => [r.level, r.message])).toEqual([
+          [6, "one"],
+          [3, "two"],
+        ])
+        const body = yield* Stream.runCollect(agent.readFileStream("/f"))
+        expect(
+          Chunk.toReadonlyArray(body)
+            .map((c) => new TextDecoder().decode(c))
+            .join(""),
+        ).toBe("abcdef")
+      }),
+    )
+  })
+
+  it.effect("layer() fails with a ConnectError when nothing listens", () =>
+    Effect.gen(function* () {
+      const e = yield* Effect.flip(
+        Effect.provide(AgentClient.AgentClient, AgentClient.layer("unix:/nonexistent/agent.sock")),
+      )
+      expect(e).toMatchObject({ _tag: "ConnectError", reason: "NOT_FOUND" })
+    }),
+  )
+})
