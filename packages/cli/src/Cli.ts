@@ -212,7 +212,9 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
     }
     json = Args.flag(parsed, "json")
     out = new Output(io, json)
-    const resolved = resolveTarget(parsed, io.env)
+    // A command with its own --vm (deploy vtl2: the VM as ohcldiag-dev names it) derives its target itself.
+    const { vm: _vm, ...withoutVm } = parsed.options
+    const resolved = resolveTarget(own.has("vm") ? { ...parsed, options: withoutVm } : parsed, io.env)
     target = resolved.target
     const timeout = Args.str(parsed, "timeout")
     const tokenFile =

@@ -1,0 +1,56 @@
+// `burette deploy`: an image written through @burette/deploy, and the exact VTL2 bring-up commands.
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { runCli } from "./fixtures/harness.js"
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-deploy-"))
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+describe.concurrent("burette deploy", { timeout: 60_000 }, () => {
+  it("image writes a VHD with the agent and the installer", async () => {
+    const agent = path.join(dir, "burette-agent.exe")
+    fs.writeFileSync(agent, "MZ fake agent")
+    const out = path.join(dir, "win.vhd")
+    const r = await runCli(["--json", "deploy", "image", "--os", "windows", "--agent", agent, "--out", out])
+    expect(r.code, r.stderr).toBe(0)
+    const doc = JSON.parse(r.stdout.toString())
+    expect(doc).toMatchObject({ format: "vhd", os: "windows", label: "burette" })
+    expect(doc.files).toEqual(expect.arrayContaining(["burette-agent.exe", "install-burette.ps1"]))
+    expect(fs.statSync(out).size).toBe(doc.size + 512)
+  })
+
+  it("image without an agent is a usage error saying how to get one", async () => {
+    const r = await runCli([
+      "deploy",
+      "image",
+      "--out",
+      path.join(dir, "x.img"),
+      "--agent",
+      path.join(dir, "none"),
+    ])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain("npm run build:agent")
+  })
+
+  it("vtl2 --dry-run prints the exact commands and where it will wait", async () => {
+    const r = await runCli([
+      "deploy",
+      "vtl2",
+      "--vm",
+      "vsock:/tmp/vm.sock",
+      "--ohcldiag",
+      "/opt/ohcldiag-dev",
+      "--dry-run",
+    ])
+    expect(r.code).toBe(0)
+    const lines = r.stdout.toString().trim().split("\n")
+    expect(lines[0]).toBe("/opt/ohcldiag-dev vsock:/tmp/vm.sock inspect build_info")
+    expect(lines[1]).toContain("mount LABEL=cidata /cidata")
+    expect(lines[2]).toContain("/cidata/burette-agent.sh")
+    expect(lines[3]).toBe("# then wait for the agent on listen-unix:/tmp/vm.sock_4919")
+    const hv = await runCli(["--json", "deploy", "vtl2", "--vm", "myvm", "--dry-run"])
+    expect(JSON.parse(hv.stdout.toString())).toMatchObject({ target: "hyperv:myvm?vtl=2", dryRun: true })
+  })
+})
