@@ -64,5 +64,7 @@ if (process.send && process.env.BENCH_AGENT === "1") {
   const agent = net.createServer(
     (socket) => void serve(ByteStream.fromDuplex(socket, { description: "unix:bench" })),
   )
+  // Exit normally on SIGTERM so `--cpu-prof` (BENCH_AGENT_ARGS) writes its profile.
+  process.on("SIGTERM", () => process.exit(0))
   raw.listen(rawPath, () => agent.listen(agentPath, () => process.send!("ready")))
 }

@@ -35,7 +35,8 @@ const pingStats = async (client: Session.ClientSession) => {
   return { medianUs: quantile(times, 0.5), p99Us: quantile(times, 0.99) }
 }
 
-const download = async (client: Session.ClientSession) => {
+const download = async (client: Session.ClientSession, bytes = BYTES) => {
+  const BYTES = bytes
   const t = performance.now()
   const call = client.open("readFile", { path: "/bench", length: BYTES })
   let n = 0
@@ -45,7 +46,8 @@ const download = async (client: Session.ClientSession) => {
   return BYTES / MiB / ((performance.now() - t) / 1000)
 }
 
-const upload = async (client: Session.ClientSession) => {
+const upload = async (client: Session.ClientSession, bytes = BYTES) => {
+  const BYTES = bytes
   const chunk = new Uint8Array(256 * 1024).fill(0xa5) // never modified
   const t = performance.now()
   const call = client.open("writeFile", { path: "/bench" })
@@ -99,6 +101,9 @@ const main = async () => {
   await new Promise((resolve) => socket.once("connect", resolve))
   const unix = await Session.openClient(ByteStream.fromDuplex(socket, { description: `unix:${agentPath}` }))
   const unixPing = await pingStats(unix)
+  // Warm-up (JIT, socket buffers) in both directions: a cold first transfer ran at half speed.
+  await download(unix, Math.min(BYTES, 128 * MiB))
+  await upload(unix, Math.min(BYTES, 128 * MiB))
   const unixDown = await download(unix)
   const unixUp = await upload(unix)
   unix.close()
