@@ -7,10 +7,30 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", setImmediate: "readonly", URL: "readonly", TextEncoder: "readonly", TextDecoder: "readonly", crypto: "readonly", queueMicrotask: "readonly", performance: "readonly" } },
+    languageOptions: {
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        setImmediate: "readonly",
+        URL: "readonly",
+        TextEncoder: "readonly",
+        TextDecoder: "readonly",
+        crypto: "readonly",
+        queueMicrotask: "readonly",
+        performance: "readonly",
+      },
+    },
     rules: {
       "@typescript-eslint/no-explicit-any": "off",
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
       "@typescript-eslint/no-namespace": "off",
       "no-constant-condition": ["error", { checkLoops: false }],
     },
@@ -18,7 +38,27 @@ export default tseslint.config(
   {
     files: ["packages/protocol/src/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["node:*", "bun", "bun:*", "fs", "net", "os", "child_process", "@effect/platform-node", "@effect/platform-bun"], message: "@burette/protocol has no I/O: it works on an abstract byte stream." }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: [
+                "node:*",
+                "bun",
+                "bun:*",
+                "fs",
+                "net",
+                "os",
+                "child_process",
+                "@effect/platform-node",
+                "@effect/platform-bun",
+              ],
+              message: "@burette/protocol has no I/O: it works on an abstract byte stream.",
+            },
+          ],
+        },
+      ],
     },
   },
 )

@@ -8,7 +8,10 @@ const workspaceRoot = path.dirname(fileURLToPath(import.meta.url))
 
 const conditions = ["@burette/source", "node", "import", "module", "default"]
 
-export const defineProject = (dirname: string, overrides: { testTimeout?: number; fileParallelism?: boolean } = {}) => {
+export const defineProject = (
+  dirname: string,
+  overrides: { testTimeout?: number; fileParallelism?: boolean } = {},
+) => {
   const projectRoot = path.relative(workspaceRoot, dirname)
   return defineConfig({
     resolve: { conditions },
