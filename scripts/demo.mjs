@@ -16,7 +16,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "burette-demo-"))
 
 const say = (text) => console.log(`\n\x1b[1m# ${text}\x1b[0m`)
 const burette = (target, ...args) => {
-  console.log(`$ burette -t ${target} ${args.join(" ")}`)
+  const quote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)
+  console.log(`$ burette -t ${target} ${args.map(quote).join(" ")}`)
   const r = spawnSync(process.execPath, [cli, "-t", target, ...args], { stdio: "inherit" })
   if (r.status !== 0) throw new Error(`burette ${args[0]} exited with ${r.status}`)
 }
