@@ -1,6 +1,7 @@
 // Local errors of the CLI and the one place that turns any failure (usage, ConnectError, AgentError,
 // host fs errors) into a message that says what failed, where, and what to try next, plus its exit code.
 import * as path from "node:path/posix"
+import { Errors } from "@burette/protocol"
 import * as Data from "effect/Data"
 import * as ExitCode from "../ExitCode.js"
 
@@ -44,21 +45,11 @@ export interface Failure {
   readonly path?: string
 }
 
-const errnoText: Record<string, string> = {
-  ENOENT: "no such file or directory",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EEXIST: "already exists",
-  ENOTDIR: "not a directory",
-  EISDIR: "is a directory",
-  ENOTEMPTY: "directory not empty",
-  EINVAL: "invalid argument",
-  EIO: "input/output error",
-  ENOSPC: "no space left on device",
-  EBUSY: "device or resource busy",
-  EROFS: "read-only file system",
-  EPIPE: "broken pipe",
-  ETIMEDOUT: "timed out",
+// The protocol's errno wording, plus what only the host side sees (a closed pipe, a timeout).
+const hostText: Record<string, string> = { EPIPE: "broken pipe", ETIMEDOUT: "timed out" }
+const errnoText = (code: string): string | undefined => {
+  const text = Errors.describeErrno(code as Errors.ErrorCode)
+  return text !== code ? text : hostText[code]
 }
 
 const waitHint = (target: string | undefined) =>
@@ -147,7 +138,7 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
   }
   const code = typeof e?.code === "string" ? e.code : "ERROR"
   // Agent errors carry the path already ("no such file or directory: /x"); say it once, our way.
-  const text = errnoText[code] ?? (message.length > 0 ? message : code)
+  const text = errnoText(code) ?? (message.length > 0 ? message : code)
   const hint = hintFor(code, ctx)
   return withPath({
     code,
