@@ -1,0 +1,154 @@
+// Issue 6 scenarios, end to end in a real VM with the real agent bundle and the real CLI:
+//   1. VTL0-style: the guest mounts the @burette/deploy cidata disk by label and starts the launcher.
+//   2. VTL2-style: nothing runs until the host deploys the agent through ohcldiag-dev.
+// Both are then driven from the host through `burette --target serial:<socket>`.
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { randomBytes } from "node:crypto"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
+import type { Assets } from "../src/setup.js"
+import { setup } from "../src/setup.js"
+import * as Vm from "../src/Vm.js"
+import * as Diag from "../src/Diag.js"
+import { bootForTest } from "./fixtures/boot.js"
+import { buildAgent, cidataDisk, cli, cliOk, sha256File, tempDirForTest, timings } from "./fixtures/agent.js"
+
+const env = await setup()
+afterEach(() => Vm.killAll())
+afterAll(() => Vm.killAll())
+
+type Timings = ReturnType<typeof timings>
+
+/** The checks both scenarios share, from `burette wait` to `burette shutdown` ending QEMU. */
+const agentChecks = async (
+  vm: Vm.Vm,
+  assets: Assets,
+  dir: string,
+  copyMiB: number,
+  t: Timings,
+): Promise<void> => {
+  const target = `serial:${vm.sockets[Vm.Ports.agent]}`
+
+  await t.time("burette wait", () => cliOk(target, ["wait", "--timeout", "60s"], { timeoutMs: 70_000 }))
+  t.record("  (agent answered, since QEMU spawn)", performance.now() - vm.startedAt)
+
+  const info = await t.time("burette info --json", () => cliOk(target, ["--json", "info"]))
+  const infoText = info.stdout.toString()
+  expect(infoText).toContain(assets.kernelRelease)
+
+  // stdin piped through `cat` comes back byte for byte (binary, not just text).
+  const input = randomBytes(256 * 1024)
+  const cat = await t.time("burette exec cat (256 KiB stdin)", () =>
+    cliOk(target, ["exec", "--", "cat"], { stdin: input }),
+  )
+  expect(cat.stdout.length).toBe(input.length)
+  expect(cat.stdout.equals(input)).toBe(true)
+
+  const mixed = await t.time("burette exec (stdout, stderr, exit 7)", () =>
+    cli(target, ["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]),
+  )
+  expect(mixed.stdout.toString()).toBe("out\n")
+  expect(mixed.stderr).toContain("err\n")
+  expect(mixed.code).toBe(7)
+
+  const uname = await t.time("burette exec uname -r", () => cliOk(target, ["exec", "--", "uname", "-r"]))
+  expect(uname.stdout.toString().trim()).toBe(assets.kernelRelease)
+
+  // cp both ways, checked by hash on the host and in the guest.
+  const up = path.join(dir, "up.bin")
+  const down = path.join(dir, "down.bin")
+  fs.writeFileSync(up, randomBytes(copyMiB * 2 ** 20))
+  const want = sha256File(up)
+  await t.time(`burette cp ${copyMiB} MiB host -> guest`, () =>
+    cliOk(target, ["cp", up, ":/tmp/big.bin"], { timeoutMs: 120_000 }),
+  )
+  const guestSum = await t.time("burette exec sha256sum (guest)", () =>
+    cliOk(target, ["exec", "--", "sha256sum", "/tmp/big.bin"], { timeoutMs: 60_000 }),
+  )
+  expect(guestSum.stdout.toString().split(" ")[0]).toBe(want)
+  await t.time(`burette cp ${copyMiB} MiB guest -> host`, () =>
+    cliOk(target, ["cp", ":/tmp/big.bin", down], { timeoutMs: 120_000 }),
+  )
+  expect(fs.statSync(down).size).toBe(copyMiB * 2 ** 20)
+  expect(sha256File(down)).toBe(want)
+
+  const kmsg = await t.time("burette kmsg", () => cliOk(target, ["kmsg"]))
+  expect(kmsg.stdout.toString()).toContain("Linux version")
+
+  await t.time("burette shutdown", () => cliOk(target, ["shutdown"]))
+  const code = await t.time("QEMU exit after shutdown", () => vm.exited)
+  expect(code).toBe(0)
+  expect(vm.watchdogFired()).toBe(false)
+  expect(Vm.isAlive(vm.pid)).toBe(false)
+}
+
+describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", () => {
+  const assets = env.assets!
+
+  it("1. VTL0-style: cidata mounted by label, launcher started by the guest, driven through the CLI", async () => {
+    const t = timings("scenario 1 (vtl0)")
+    const dir = tempDirForTest("burette-e2e-s1-")
+    const { builtMs } = await buildAgent()
+    t.record("build agent (cached by mtime)", builtMs)
+    const disk = await t.time("cidata disk (Cidata.linux + Image.write)", () => cidataDisk("linux", dir))
+    const vm = await bootForTest({
+      kernel: assets.vmlinux,
+      initrd: assets.initrd,
+      disk,
+      mode: "vtl0",
+      serialPorts: [Vm.Ports.agent],
+      watchdogMs: 150_000,
+    })
+    try {
+      await vm.waitForConsole(/E2E AGENT_START/, 30_000)
+      t.record("boot to AGENT_START", performance.now() - vm.startedAt)
+      await agentChecks(vm, assets, dir, 64, t)
+      expect(vm.consoleText()).toMatch(/E2E CIDATA_MOUNTED dev=\/dev\/vda1? /)
+    } finally {
+      t.record("total since QEMU spawn", performance.now() - vm.startedAt)
+      t.print()
+    }
+  })
+
+  it("2. VTL2-style: 256 MiB, nothing running, agent deployed through ohcldiag-dev, driven through the CLI", async () => {
+    const t = timings("scenario 2 (vtl2)")
+    const dir = tempDirForTest("burette-e2e-s2-")
+    const { builtMs } = await buildAgent()
+    t.record("build agent (cached by mtime)", builtMs)
+    const disk = await t.time("vtl2 disk (Cidata.vtl2 + Image.write)", () => cidataDisk("vtl2", dir))
+    const vm = await bootForTest({
+      kernel: assets.vmlinux,
+      initrd: assets.initrd,
+      disk,
+      mode: "vtl2",
+      memoryMiB: 256,
+      serialPorts: [Vm.Ports.agent, Vm.Ports.diag],
+      watchdogMs: 150_000,
+    })
+    try {
+      await vm.waitForConsole(/E2E DIAG_READY/, 30_000)
+      t.record("boot to DIAG_READY", performance.now() - vm.startedAt)
+      // Nothing is mounted and no agent runs until the host deploys it.
+      expect(vm.consoleText()).not.toMatch(/E2E (CIDATA_MOUNTED|AGENT_START)/)
+      const agentTarget = `serial:${vm.sockets[Vm.Ports.agent]}`
+      const diagVm = Diag.target(vm.sockets[Vm.Ports.diag]!)
+      await t.time("burette deploy vtl2 (mount, start, wait)", () => deployVtl2(diagVm, agentTarget))
+      const mounts = await cliOk(agentTarget, ["exec", "--", "cat", "/proc/mounts"])
+      expect(mounts.stdout.toString()).toMatch(/ \/cidata vfat /)
+      await agentChecks(vm, assets, dir, 16, t)
+    } finally {
+      t.record("total since QEMU spawn", performance.now() - vm.startedAt)
+      t.print()
+    }
+  })
+})
+
+/**
+ * `burette -t serial:<agent socket> deploy vtl2 --vm vsock:<diag socket> --ohcldiag e2e/bin/ohcldiag-dev`:
+ * `-t` tells it where the agent will answer (the VM's agent port, not OpenVMM's `<vsock path>_4919`).
+ */
+const deployVtl2 = async (diagVm: string, agentTarget: string): Promise<void> => {
+  await cliOk(agentTarget, ["deploy", "vtl2", "--vm", diagVm, "--ohcldiag", Diag.binPath], {
+    timeoutMs: 90_000,
+  })
+}
