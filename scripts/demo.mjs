@@ -10,6 +10,18 @@ import * as os from "node:os"
 import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "..")
+const local = process.argv.includes("--local")
+
+// The VM path imports the e2e harness and @burette/deploy from TypeScript sources: run under tsx with
+// the workspace's source condition.
+if (!local && !process.execArgv.includes("--conditions=@burette/source")) {
+  const r = spawnSync(
+    process.execPath,
+    ["--conditions=@burette/source", "--import", "tsx", import.meta.filename, ...process.argv.slice(2)],
+    { stdio: "inherit" },
+  )
+  process.exit(r.status ?? 1)
+}
 const cli = path.join(root, "packages", "cli", "bin", "burette.mjs")
 const agentBin = path.join(root, "packages", "agent", "bin", "burette-agent.mjs")
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "burette-demo-"))
@@ -43,17 +55,57 @@ const startLocalAgent = async () => {
   return { target: `unix:${sock}`, stop: async () => agent.kill("SIGTERM") }
 }
 
-const main = async () => {
-  say("starting a Burette agent on a local Unix socket")
-  const agent = await startLocalAgent()
+// QEMU is usable when installed, or installable (root: scripts/setup-system.sh uses apt).
+const qemuUsable = () => {
+  if (local) return false
+  if (spawnSync("bash", [path.join(root, "scripts", "setup-system.sh")], { stdio: "inherit" }).status !== 0)
+    return false
+  return spawnSync("qemu-system-x86_64", ["--version"], { stdio: "ignore" }).status === 0
+}
+
+const startVmAgent = async () => {
+  const { startVm } = await import("../e2e/src/demo.ts")
+  const vm = await startVm((line) => say(line))
+  say("waiting for the agent in the guest (virtio-serial)")
   try {
+    burette(vm.target, "wait", "--timeout", "120s")
+  } catch (e) {
+    console.error(vm.console())
+    await vm.stop()
+    throw e
+  }
+  return {
+    target: vm.target,
+    stop: async () => {
+      say("power the guest off")
+      burette(vm.target, "shutdown")
+      const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r("timeout"), 20_000))])
+      console.log(
+        code === 0 ? "QEMU exited after the guest powered off" : `QEMU did not exit cleanly (${code})`,
+      )
+      await vm.stop()
+    },
+  }
+}
+
+const main = async () => {
+  let agent
+  if (qemuUsable()) {
+    say("Burette in a real VM: QEMU boots Debian's kernel from a Burette cidata disk")
+    agent = await startVmAgent()
+  } else {
+    say("starting a Burette agent on a local Unix socket (no QEMU here; --local forces this)")
+    agent = await startLocalAgent()
+  }
+  try {
+    const guestDir = agent.target.startsWith("serial:") ? "/tmp" : work
     const file = path.join(work, "payload.bin")
     fs.writeFileSync(file, crypto.randomBytes(8 * 1024 * 1024))
     say("run a command in the guest")
     burette(agent.target, "exec", "--", "sh", "-c", "echo hello from $(uname -sr); exit 0")
     say("copy a file in and back out, then compare")
-    burette(agent.target, "cp", file, `:${path.join(work, "in-guest.bin")}`)
-    burette(agent.target, "cp", `:${path.join(work, "in-guest.bin")}`, path.join(work, "back.bin"))
+    burette(agent.target, "cp", file, `:${path.join(guestDir, "in-guest.bin")}`)
+    burette(agent.target, "cp", `:${path.join(guestDir, "in-guest.bin")}`, path.join(work, "back.bin"))
     const same = Buffer.compare(fs.readFileSync(file), fs.readFileSync(path.join(work, "back.bin"))) === 0
     console.log(same ? "identical bytes after the round trip" : "MISMATCH after the round trip")
     say("agent info")
