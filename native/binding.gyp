@@ -9,8 +9,8 @@
       "conditions": [
         ["OS=='linux'", { "sources": ["src/vsock_linux.cc", "src/relay_linux.cc"], "libraries": ["-lpthread"] }],
         ["OS=='win'", {
-          "sources": ["src/hvsock_win.cc"],
-          "libraries": ["-lws2_32"],
+          "sources": ["src/hvsock_win.cc", "src/service_win.cc"],
+          "libraries": ["-lws2_32", "-ladvapi32"],
           "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/std:c++17"] } }
         }]
       ]

@@ -55,6 +55,13 @@ export interface Win32Binding {
   /** Stops the accept thread and closes the listening SOCKET. */
   hvStopListen(id: number): void
   hvClose(socket: number): void
+  /** src/service_win.cc: starts the service-control dispatcher thread; SCM callbacks arrive as events. */
+  svcDispatch(onEvent: (kind: ServiceEventKind, code: number) => void): void
+  /** SetServiceStatus; a nonzero `exitCode` with "stopped" is a service-specific exit code. */
+  svcReport(state: ServiceState, exitCode: number, waitHintMs: number): void
 }
+
+export type ServiceEventKind = "start" | "stop" | "shutdown" | "failed" | "ended"
+export type ServiceState = "running" | "stopping" | "stopped"
 
 export type Binding = LinuxBinding | Win32Binding

@@ -26,6 +26,6 @@ mkdir -p "$obj"
   -Wall -Wextra -Wno-unused-parameter -Wno-cast-function-type \
   -I "$headers/include" -I "$addon_api" \
   -o "$out/burette_native.node" \
-  "$native/src/addon.cc" "$native/src/hvsock_win.cc" "$native/src/delay_load_hook_win.cc" \
-  -L "$obj" -lnode_delay -lws2_32 -Wl,--no-undefined
+  "$native/src/addon.cc" "$native/src/hvsock_win.cc" "$native/src/service_win.cc" "$native/src/delay_load_hook_win.cc" \
+  -L "$obj" -lnode_delay -lws2_32 -ladvapi32 -Wl,--no-undefined
 echo "built $out/burette_native.node"

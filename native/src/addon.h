@@ -19,7 +19,10 @@ void ThrowOsError(Napi::Env env, const char* syscall, int code);
 
 void InitPlatform(Napi::Env env, Napi::Object exports);
 
-#ifndef _WIN32
+#ifdef _WIN32
+// service_win.cc: the service-manager dispatcher for `burette-agent --service`.
+void InitService(Napi::Env env, Napi::Object exports);
+#else
 // relay_linux.cc: the public-API fallback (socketpair relay threads) used when libuv adoption is unavailable.
 void InitRelay(Napi::Env env, Napi::Object exports);
 #endif

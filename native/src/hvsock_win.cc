@@ -275,6 +275,7 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("hvListenerName", Napi::Function::New(env, HvListenerName, "hvListenerName"));
   exports.Set("hvStopListen", Napi::Function::New(env, HvStopListen, "hvStopListen"));
   exports.Set("hvClose", Napi::Function::New(env, HvClose, "hvClose"));
+  InitService(env, exports);
 }
 
 }  // namespace burette

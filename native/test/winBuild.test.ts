@@ -56,7 +56,7 @@ describe("Windows addon cross-build (mingw-w64)", () => {
     expect(b.readUInt16LE(pe + 24)).toBe(0x20b) // optional header magic: PE32+
   }, 200_000)
 
-  it("exports napi_register_module_v1 and imports only system DLLs (node.exe delay-loaded)", (ctx) => {
+  it("exports napi_register_module_v1, imports only system DLLs (node.exe delay-loaded) and the SCM calls", (ctx) => {
     if (!mingw) {
       if (mustRun) throw new Error("CI must cross-build the Windows addon: install mingw-w64")
       visibleSkip(ctx, "mingw-w64 is not installed here; CI installs it and runs this")
@@ -68,11 +68,18 @@ describe("Windows addon cross-build (mingw-w64)", () => {
     expect(imports.length).toBeGreaterThan(0)
     expect(imports.filter((d) => !SYSTEM_DLLS.has(d))).toEqual([])
     expect(imports).not.toContain("node.exe")
+    // --service: the SCM handshake is linked in (src/service_win.cc; exercised under Wine in e2e/).
+    const advapi = dump.slice(dump.search(/DLL Name: advapi32\.dll/i)).split(/DLL Name:/)[1] ?? ""
+    for (const fn of ["StartServiceCtrlDispatcherW", "RegisterServiceCtrlHandlerExW", "SetServiceStatus"])
+      expect(advapi, `${fn} from advapi32.dll`).toMatch(new RegExp(`\\b${fn}\\b`))
     // The N-API calls go through the delay-import for "node.exe" that the hook maps to the host exe.
     expect(fs.readFileSync(artifact).includes(Buffer.from("node.exe\0", "latin1"))).toBe(true)
   }, 200_000)
 
   it("loads in Windows node.exe and carries AF_HYPERV traffic", (ctx) => {
-    visibleSkip(ctx, "needs Windows with Hyper-V and a VM (none here); the artifact itself is checked above")
+    visibleSkip(
+      ctx,
+      "needs Windows with Hyper-V and a VM (none here); the artifact is checked above, and e2e/ loads it in the Windows agent under Wine",
+    )
   })
 })
