@@ -15,6 +15,7 @@ export interface Flags {
   readonly connect: ReadonlyArray<string>
   readonly serial: ReadonlyArray<string>
   readonly tokenFile?: string
+  readonly logFile?: string
   readonly allowCrash: boolean
   readonly powerCommand?: string
   readonly crashCommand?: string
@@ -45,7 +46,8 @@ when present (AF_HYPERV on Windows).
   --allow-crash          serve crash agent/kernel (fault tests only)
   --power-command CMD    run "CMD poweroff|reboot" instead of powering off
   --crash-command CMD    run "CMD kernel" instead of crashing the kernel
-  --service              run under the Windows service manager
+  --service              run under the Windows service manager (a console start serves as usual)
+  --log-file FILE        append log lines, with timestamps, to FILE instead of stderr
   --version, --help
 `
 
@@ -56,6 +58,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
   const serial: Array<string> = []
   const out: {
     tokenFile?: string
+    logFile?: string
     powerCommand?: string
     crashCommand?: string
   } = {}
@@ -86,6 +89,9 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
         break
       case "--token-file":
         out.tokenFile = value()
+        break
+      case "--log-file":
+        out.logFile = value()
         break
       case "--power-command":
         out.powerCommand = value()
@@ -135,11 +141,48 @@ const waitForStop = () =>
     process.once("SIGINT", on("SIGINT"))
   })
 
+/**
+ * Where log lines go: stderr, or appended to `--log-file` with a timestamp (a Windows service has no
+ * stderr). An unwritable log file is a usage error before anything starts.
+ */
+const logSink = (file: string | undefined): ((line: string) => void) => {
+  if (file === undefined) return (line) => void process.stderr.write(`burette-agent: ${line}\n`)
+  let fd: number
+  try {
+    fd = fs.openSync(file, "a")
+  } catch (e) {
+    throw new UsageError(`cannot open the log file ${file}: ${(e as Error).message}`)
+  }
+  return (line) => {
+    try {
+      fs.writeSync(fd, `${new Date().toISOString()} ${line}\n`)
+    } catch {
+      // A full disk must not stop the agent.
+    }
+  }
+}
+
+/** Serves until SIGTERM/SIGINT; the ready marker tells scripts and the VM tests that it listens. */
+const serveUntilSignal = async (
+  options: Agent.StartOptions,
+  log: (line: string) => void,
+): Promise<number> => {
+  const running = await Agent.start(options)
+  log(`serving on ${running.addresses.join(", ")}`)
+  process.stderr.write(`${Constants.READY_MARKER}\n`)
+  const signal = await waitForStop()
+  log(`${signal}: stopping`)
+  await running.stop()
+  return 0
+}
+
 /** Runs the agent; resolves with the process exit code (bin.ts exits with it). */
 export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   let flags: Flags
+  let log: (line: string) => void
   try {
     flags = parse(argv)
+    log = logSink(flags.logFile)
   } catch (e) {
     process.stderr.write(`burette-agent: ${(e as Error).message}\n`)
     return 2
@@ -152,7 +195,6 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     process.stdout.write(`${AGENT_VERSION}\n`)
     return 0
   }
-  const log = (line: string) => void process.stderr.write(`burette-agent: ${line}\n`)
   try {
     const token = flags.tokenFile !== undefined ? readToken(flags.tokenFile) : undefined
     const options: Agent.StartOptions = {
@@ -161,6 +203,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       serial: flags.serial,
       allowCrash: flags.allowCrash,
       vsockConnect: flags.vsockConnect,
+      log,
       ...(token ? { token } : {}),
       ...(flags.powerCommand !== undefined ? { powerCommand: flags.powerCommand } : {}),
       ...(flags.crashCommand !== undefined ? { crashCommand: flags.crashCommand } : {}),
@@ -168,14 +211,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     log(
       `starting (${AGENT_VERSION}, ${process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`}, pid ${process.pid})`,
     )
-    if (flags.service) return await Service.run(options, log)
-    const running = await Agent.start(options)
-    log(`serving on ${running.addresses.join(", ")}`)
-    process.stderr.write(`${Constants.READY_MARKER}\n`)
-    const signal = await waitForStop()
-    log(`${signal}: stopping`)
-    await running.stop()
-    return 0
+    const serveConsole = () => serveUntilSignal(options, log)
+    return flags.service ? await Service.run({ options, log, serveConsole }) : await serveConsole()
   } catch (e) {
     log(e instanceof Error ? e.message : String(e))
     return e instanceof UsageError ? 2 : 1

@@ -3,6 +3,7 @@
  * (or a runtime without vsock) still serves its other transports and says why vsock is missing.
  * Under Bun the package reaches vsock through bun:ffi with no addon at all.
  */
+import type { WindowsService } from "@burette/native"
 import type * as net from "node:net"
 
 type Native = typeof import("@burette/native")
@@ -33,6 +34,10 @@ export const listenHvsock = async (port: number): Promise<net.Server> => {
   const { Hvsock, HvAddress } = await load()
   return Hvsock.listen({ vmId: HvAddress.HV_GUID_WILDCARD, port })
 }
+
+/** The service-manager connection of `--service` (Windows). */
+export const serviceController = async (): Promise<WindowsService.Controller> =>
+  (await load()).WindowsService.controller()
 
 /** The reason text of a native failure, for logs. */
 export const reason = (e: unknown): string => (e instanceof Error ? e.message : String(e))

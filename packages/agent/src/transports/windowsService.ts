@@ -1,36 +1,92 @@
 /**
- * `--service`: running under the Windows service manager.
- *
- * Not done yet: the SCM handshake (StartServiceCtrlDispatcherW, RegisterServiceCtrlHandlerExW,
- * SetServiceStatus) blocks the calling thread and calls back on threads of its own, which neither
- * Node nor Bun can host on the JS thread; it needs either a small addon in @burette/native or a
- * bun:ffi dispatcher on a Worker. Until then `--service` says so and serves as a console process,
- * which works when the agent is started by a scheduled task at boot
- * (`schtasks /create /tn burette-agent /sc onstart /ru SYSTEM /tr "C:\\burette\\burette-agent.exe"`),
- * not by `sc.exe create` (the SCM would kill it after 30 s with error 1053).
+ * `--service`: the agent under the Windows service manager. The SCM starts the process, hears
+ * START_PENDING from the addon's dispatcher thread, and RUNNING once the transports are up; a stop or
+ * shutdown control stops the agent and reports STOPPED (a failed start reports a service-specific exit
+ * code, which `sc query` shows). Started from a console instead, the agent says so and serves as a console
+ * process, so `--service` can be tried by hand.
  */
+import type { WindowsService } from "@burette/native"
 import * as Agent from "../Agent.js"
-import { Constants } from "@burette/protocol"
+import * as native from "./native.js"
 
-/** Runs the agent for `--service`; resolves with the exit code. */
-export const run = async (options: Agent.StartOptions, log: (line: string) => void): Promise<number> => {
-  if (process.platform !== "win32") {
-    log(
-      "--service is for Windows guests (the service manager); on Linux use a systemd unit or an init script",
-    )
-    return 2
+/** How long the SCM should wait for a stop before it considers the service hung. */
+const STOP_WAIT_HINT_MS = 15_000
+const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT = 1063
+
+export interface ServiceOptions {
+  readonly options: Agent.StartOptions
+  readonly log: (line: string) => void
+  /** What `--service` does when the SCM did not start the process: serve until a signal. */
+  readonly serveConsole: () => Promise<number>
+  /** The SCM connection; the addon's by default (tests pass a scripted one). */
+  readonly controller?: WindowsService.Controller
+}
+
+/** Runs the agent for `--service`; resolves with the exit code once the SCM has seen it stop. */
+export const run = async ({ options, log, serveConsole, controller }: ServiceOptions): Promise<number> => {
+  if (controller === undefined) {
+    if (process.platform !== "win32") {
+      log(
+        "--service is for Windows guests (the service manager); on Linux use a systemd unit or an init script",
+      )
+      return 2
+    }
+    controller = await native.serviceController()
   }
-  log(
-    "--service: the service-manager handshake is not implemented yet; serving as a console process " +
-      "(start it with a boot-time scheduled task, not sc.exe create)",
-  )
-  const running = await Agent.start(options)
-  log(`serving on ${running.addresses.join(", ")}`)
-  process.stderr.write(`${Constants.READY_MARKER}\n`)
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", () => resolve())
-    process.once("SIGINT", () => resolve())
+  const scm = controller
+  const report = (...args: Parameters<WindowsService.Controller["report"]>) => {
+    try {
+      scm.report(...args)
+    } catch (e) {
+      log(`could not report "${args[0]}" to the service manager: ${native.reason(e)}`)
+    }
+  }
+  return new Promise<number>((resolve) => {
+    let running: Agent.Running | undefined
+    let exitCode = 0
+    // SCM events arrive on the JS thread in order; handling them one at a time means a stop that comes
+    // while the transports are still starting waits for them and then stops them.
+    let queue = Promise.resolve()
+    const handle = async (kind: WindowsService.ServiceEventKind, code: number): Promise<void> => {
+      switch (kind) {
+        case "start":
+          try {
+            running = await Agent.start(options)
+            log(`serving on ${running.addresses.join(", ")} (service running)`)
+            report("running")
+          } catch (e) {
+            log(`could not start: ${native.reason(e)}`)
+            exitCode = 1
+            report("stopped", exitCode)
+          }
+          return
+        case "stop":
+        case "shutdown":
+          log(`the service manager says ${kind}: stopping`)
+          report("stopping", 0, STOP_WAIT_HINT_MS)
+          await running?.stop()
+          running = undefined
+          report("stopped", exitCode)
+          return
+        case "ended":
+          resolve(exitCode)
+          return
+        case "failed":
+          if (code === ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+            log(
+              "--service: not started by the service manager (start it with `sc.exe start burette-agent`); " +
+                "serving as a console process",
+            )
+            resolve(await serveConsole())
+          } else {
+            log(`the service dispatcher failed (Win32 error ${code})`)
+            resolve(1)
+          }
+          return
+      }
+    }
+    scm.dispatch((kind, code) => {
+      queue = queue.then(() => handle(kind, code))
+    })
   })
-  await running.stop()
-  return 0
 }
