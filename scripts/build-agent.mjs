@@ -7,7 +7,8 @@
 //
 //   npm run build:agent [-- --target linux-x64 ...] [--entry FILE] [--out DIR]
 //
-// Output: <out>/<target>/burette-agent[.exe] (default out: dist/agent), and for Linux burette-agent.sh + lib/.
+// Output: <out>/<target>/burette-agent[.exe] (default out: dist/agent), for Linux burette-agent.sh + lib/, and for
+// Windows burette_native.node (cross-compiled with mingw-w64 off Windows).
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -38,6 +39,7 @@ const TARGETS = {
     bunTarget: "bun-windows-x64",
     exe: "bin/bun.exe",
     out: "burette-agent.exe",
+    addon: "burette_native.node", // AF_HYPERV and --service; the loader looks beside the executable
   },
 }
 
@@ -138,6 +140,23 @@ function glibc(arch, names) {
   return { libs, from: `Debian's ${deb}` }
 }
 
+/** The Windows addon beside the agent: node-gyp's build on Windows, else the mingw cross-build (built here). */
+function windowsAddon(dest) {
+  const native = path.join(root, "native")
+  let built = path.join(native, "build", "Release", "burette_native.node")
+  if (process.platform !== "win32") {
+    const r = spawnSync("bash", [path.join(native, "scripts", "build-win.sh")], { encoding: "utf8" })
+    if (r.status !== 0) {
+      fs.rmSync(dest, { force: true })
+      return `missing: ${(r.stderr || r.error?.message || "").trim()} (the agent then lacks Hyper-V sockets and --service)`
+    }
+    built = path.join(native, "build", "win32-x64", "burette_native.node")
+  }
+  if (!fs.existsSync(built)) die(`${built} is missing: run npm run build:native`)
+  fs.copyFileSync(built, dest)
+  return mib(fs.statSync(dest).size)
+}
+
 const mib = (n) => `${(n / 1024 / 1024).toFixed(1)} MiB`
 register() // lets this script import @burette/deploy's TypeScript
 const Bundle = await import("../packages/deploy/src/Bundle.ts")
@@ -177,6 +196,7 @@ for (const target of targets) {
       bundle = `+ lib/ ${mib(libBytes)} from ${g.from}, ${Bundle.LAUNCHER}`
     } else bundle = `no bundle: ${g.why}`
   }
+  if (t.addon) bundle = `+ ${t.addon} ${windowsAddon(path.join(outDir, t.addon))}`
   rows.push([target, path.relative(root, outFile), mib(fs.statSync(outFile).size), `${seconds} s`, bundle])
 }
 console.log(`\nbun ${bunVersion}, entry ${path.relative(root, entry)}`)

@@ -12,13 +12,28 @@ describe.concurrent("burette deploy", { timeout: 60_000 }, () => {
   it("image writes a VHD with the agent and the installer", async () => {
     const agent = path.join(dir, "burette-agent.exe")
     fs.writeFileSync(agent, "MZ fake agent")
+    fs.writeFileSync(path.join(dir, "burette_native.node"), "MZ fake addon")
     const out = path.join(dir, "win.vhd")
     const r = await runCli(["--json", "deploy", "image", "--os", "windows", "--agent", agent, "--out", out])
     expect(r.code, r.stderr).toBe(0)
     const doc = JSON.parse(r.stdout.toString())
     expect(doc).toMatchObject({ format: "vhd", os: "windows", label: "burette" })
-    expect(doc.files).toEqual(expect.arrayContaining(["burette-agent.exe", "install-burette.ps1"]))
+    expect(doc.files).toEqual(
+      expect.arrayContaining(["burette-agent.exe", "burette_native.node", "install-burette.cmd"]),
+    )
     expect(fs.statSync(out).size).toBe(doc.size + 512)
+  })
+
+  it("a Windows image without the agent's addon is a usage error saying how to build both", async () => {
+    const lone = fs.mkdtempSync(path.join(dir, "lone-"))
+    const agent = path.join(lone, "burette-agent.exe")
+    fs.writeFileSync(agent, "MZ fake agent")
+    const out = path.join(lone, "win.vhd")
+    const r = await runCli(["deploy", "image", "--os", "windows", "--agent", agent, "--out", out])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`no burette_native.node beside ${agent}`)
+    expect(r.stderr).toContain("npm run build:agent -- --target windows-x64")
+    expect(fs.existsSync(out)).toBe(false)
   })
 
   it("image without an agent is a usage error saying how to get one", async () => {

@@ -109,19 +109,33 @@ print(json.dumps({"iid": ds.get_instance_id(), "host": ds.get_hostname().hostnam
 })
 
 describe("Windows VTL0 and VTL2 contents", () => {
-  it("puts the exe and a service installer on a disk labelled burette", () => {
+  it("puts the exe, its addon and a service installer on a disk labelled burette", () => {
     const exe = write("burette-agent.exe", "MZ")
+    write("burette_native.node", "MZ addon")
     const c = Cidata.windows({ agent: exe, tokenFile: exe })
     expect(c.label).toBe("burette")
-    expect(c.files.map((f) => f.path)).toEqual(["burette-agent.exe", "install-burette.ps1", "burette-token"])
-    const script = new TextDecoder().decode(c.files[1]!.source as Uint8Array)
+    expect(c.files.map((f) => f.path)).toEqual([
+      "burette-agent.exe",
+      "burette_native.node",
+      "install-burette.cmd",
+      "burette-token",
+    ])
+    expect(c.files[1]!.source).toBe(path.join(path.dirname(exe), "burette_native.node"))
+    const script = new TextDecoder().decode(c.files[2]!.source as Uint8Array)
     expect(script.split("\r\n").length).toBe(script.split("\n").length) // CRLF throughout
-    expect(script).toMatch(
-      /New-Service -Name \$name -BinaryPathName \('"' \+ \$exe \+ '" ' \+ \$serviceArgs\)/,
+    // What it does is run under Wine's service manager in e2e/test/windows.test.ts; here, its shape.
+    expect(script).toContain('sc.exe create "%name%" binPath= "\\"%exe%\\" %args%" start= auto')
+    expect(script).toContain('set "args=--service --log-file \\"%dir%\\agent.log\\""')
+    expect(script).not.toMatch(/\|\||\(\r?\n/) // no || and no ( ) blocks (see windowsInstaller)
+  })
+
+  it("refuses a Windows disk without the agent's addon, saying how to build it", () => {
+    const lone = fs.mkdtempSync(path.join(dir, "lone-"))
+    const exe = path.join(lone, "burette-agent.exe")
+    fs.writeFileSync(exe, "MZ")
+    expect(() => Cidata.windows({ agent: exe })).toThrow(
+      /no burette_native\.node at .*: the Windows agent needs it .*npm run build:agent -- --target windows-x64/,
     )
-    expect(script).toContain("$serviceArgs = '--service'")
-    expect(script).toContain("-StartupType Automatic")
-    expect(script).toMatch(/Start-Service -Name \$name/)
   })
 
   it("gives VTL2 the bundle and the token, and nothing cloud-init would act on", async () => {

@@ -21,7 +21,7 @@ const image: Command = {
   usage: "--out FILE [--format raw|vhd] [--os linux|windows] [--agent PATH] [--add FILE]... [--token-file F]",
   description:
     "linux: the agent bundle (runs without glibc, also in VTL2) and a cloud-init NoCloud seed (label cidata).\n" +
-    "windows: burette-agent.exe and install-burette.ps1 (label burette). --token-file puts the token on the disk\n" +
+    "windows: burette-agent.exe, its burette_native.node and install-burette.cmd (label burette). --token-file puts the token on the disk\n" +
     "and the agent then requires it. The agent defaults to what `npm run build:agent` writes under dist/agent/.",
   options: [
     { name: "out", kind: "string", value: "FILE", description: "image file to write" },
@@ -69,9 +69,17 @@ const image: Command = {
       import("@burette/deploy/Cidata"),
       import("@burette/deploy/Image"),
     ])
+    const addon = path.join(path.dirname(agent), Cidata.WINDOWS_ADDON)
+    if (os === "windows" && !fs.existsSync(addon)) {
+      throw new UsageError({
+        detail:
+          `no ${Cidata.WINDOWS_ADDON} beside ${agent}: the Windows agent needs it for Hyper-V sockets and ` +
+          "--service; `npm run build:agent -- --target windows-x64` builds both",
+      })
+    }
     const contents = await ctx.attempt({ action: "collect the disk contents", hostPath: agent }, async () =>
       os === "windows"
-        ? Cidata.windows({ agent, extra, ...(tokenFile !== undefined ? { tokenFile } : {}) })
+        ? Cidata.windows({ agent, addon, extra, ...(tokenFile !== undefined ? { tokenFile } : {}) })
         : Cidata.linux({ agent, extra, ...(tokenFile !== undefined ? { tokenFile } : {}) }),
     )
     let progress: Progress.Progress | undefined
