@@ -1,0 +1,190 @@
+// The Windows agent as users install it: `burette deploy image --os windows` writes the disk, the disk's
+// install-burette.cmd registers and starts the service, and the host CLI drives the agent: the real
+// windows-x64 Bun executable and mingw-built addon, under Wine's service manager (services.exe, sc.exe,
+// cmd.exe). Wine has no Hyper-V sockets, so the installer passes `--listen tcp:127.0.0.1:PORT` to the
+// agent; AF_HYPERV itself needs Windows with Hyper-V (visible skip).
+import { execFileSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Wine from "../src/Wine.js"
+import { buildAgent, cli, cliOk, repoRoot, sha256, tempDirForTest } from "./fixtures/agent.js"
+
+const skipReason = Wine.unavailable()
+// CI installs wine64 and mingw-w64 (scripts/setup-system.sh): there a missing one is a failure.
+if (skipReason !== undefined && process.env.CI)
+  throw new Error(`CI must run the Windows agent tests: ${skipReason}`)
+
+const SERVICE = "burette-agent"
+const INSTALL_DIR = "C:\\Program Files\\Burette"
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+    s.once("error", reject)
+  })
+
+/** `sc query` as fields: STATE and the two exit codes. */
+const parseQuery = (text: string) => ({
+  state: /STATE\s*:\s*\d+\s+(\w+)/.exec(text)?.[1],
+  win32ExitCode: Number(/WIN32_EXIT_CODE\s*:\s*(\d+)/.exec(text)?.[1]),
+  serviceExitCode: Number(/SERVICE_EXIT_CODE\s*:\s*(\d+)/.exec(text)?.[1]),
+})
+
+describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service manager", () => {
+  let wine: Wine.Wine
+  let disk: string
+  const query = async () => parseQuery((await wine.run(["sc.exe", "query", SERVICE])).stdout)
+  const waitFor = async (state: string, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const q = await query()
+      if (q.state === state) return q
+      if (Date.now() > deadline)
+        throw new Error(`${SERVICE} is ${q.state}, not ${state}, after ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
+  const agentLog = () => fs.readFileSync(wine.hostPath(`${INSTALL_DIR}\\agent.log`), "utf8")
+  const install = (...agentArgs: ReadonlyArray<string>) =>
+    wine.run(["cmd.exe", "/c", "E:\\install-burette.cmd", ...agentArgs], 120_000)
+
+  beforeAll(async () => {
+    const { agent } = await buildAgent("windows-x64")
+    wine = await Wine.create()
+    // The disk as users get it, written by the real CLI, its files read back with mtools as drive E:.
+    const dir = fs.mkdtempSync(path.join(repoRoot, ".cache", "wine-disk-"))
+    const image = path.join(dir, "burette.img")
+    const written = await cli(undefined, [
+      "deploy",
+      "image",
+      "--os",
+      "windows",
+      "--format",
+      "raw",
+      "--agent",
+      agent,
+      "--out",
+      image,
+    ])
+    expect(written.code, written.stderr).toBe(0)
+    disk = path.join(dir, "files")
+    fs.mkdirSync(disk)
+    execFileSync("mcopy", ["-n", "-i", `${image}@@1M`, "::/*", disk])
+    wine.mapDrive("e", disk)
+  }, 240_000)
+  afterAll(async () => {
+    await wine?.close()
+    if (disk) fs.rmSync(path.dirname(disk), { recursive: true, force: true })
+  })
+
+  it("installs from the disk, runs as a service, serves the CLI, and stops when the SCM says so", async () => {
+    expect(fs.readdirSync(disk).sort()).toEqual([
+      "burette-agent.exe",
+      "burette_native.node",
+      "install-burette.cmd",
+    ])
+    const port = await freePort()
+    const target = `tcp:127.0.0.1:${port}`
+    const installed = await install("--listen", target)
+    expect(installed.code, installed.stdout + installed.stderr).toBe(0)
+    expect(installed.stdout).toContain(`${SERVICE} installed in ${INSTALL_DIR} and started`)
+    expect((await waitFor("RUNNING")).win32ExitCode).toBe(0)
+    expect(agentLog()).toMatch(/serving on tcp:127\.0\.0\.1:\d+ \(service running\)/)
+
+    const info = JSON.parse((await cliOk(target, ["--json", "info"])).stdout.toString())
+    expect(info).toMatchObject({
+      os: "win32",
+      arch: "x64",
+      agent: { runtime: expect.stringMatching(/^bun /) },
+    })
+    const echo = await cli(target, ["exec", "--", "cmd.exe", "/c", "echo hello from windows& exit 3"])
+    expect(echo.stdout.toString()).toBe("hello from windows\r\n")
+    expect(echo.code).toBe(3)
+
+    // Files both ways through the service, bytes identical.
+    const tmp = tempDirForTest("burette-wine-cp-")
+    const data = randomBytes(8 << 20)
+    fs.writeFileSync(path.join(tmp, "up.bin"), data)
+    await cliOk(target, ["cp", path.join(tmp, "up.bin"), ":C:\\up.bin"])
+    expect(sha256(fs.readFileSync(wine.hostPath("C:\\up.bin")))).toBe(sha256(data))
+    await cliOk(target, ["cp", ":C:\\up.bin", path.join(tmp, "down.bin")])
+    expect(sha256(fs.readFileSync(path.join(tmp, "down.bin")))).toBe(sha256(data))
+    const missing = await cli(target, ["stat", "C:\\no\\such\\file"])
+    expect(missing.code).not.toBe(0)
+    expect(missing.stderr).toMatch(/NOT_FOUND|no such file/i)
+
+    expect(wine.pidsOf("burette-agent.exe").length).toBeGreaterThan(0)
+    const stopped = await wine.run(["sc.exe", "stop", SERVICE])
+    expect(stopped.code, stopped.stdout).toBe(0)
+    expect(await waitFor("STOPPED")).toMatchObject({ win32ExitCode: 0, serviceExitCode: 0 })
+    expect(agentLog()).toContain("the service manager says stop: stopping")
+    await expect.poll(() => wine.pidsOf("burette-agent.exe"), { timeout: 10_000 }).toEqual([])
+    expect((await cli(target, ["ping"], { timeoutMs: 10_000 })).code).not.toBe(0)
+  })
+
+  it("replaces an installed, running service when the installer runs again", async () => {
+    const first = `tcp:127.0.0.1:${await freePort()}`
+    expect((await install("--listen", first)).code).toBe(0)
+    await waitFor("RUNNING")
+    const second = `tcp:127.0.0.1:${await freePort()}`
+    const again = await install("--listen", second)
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+    expect(again.stdout).toContain(`stopping the installed ${SERVICE}`)
+    await waitFor("RUNNING")
+    await cliOk(second, ["ping"])
+    expect((await cli(first, ["ping"], { timeoutMs: 10_000 })).code).not.toBe(0)
+    expect(wine.pidsOf("burette-agent.exe")).toHaveLength(1)
+    await wine.run(["sc.exe", "stop", SERVICE])
+    await waitFor("STOPPED")
+  })
+
+  it("reports a failed start to the SCM as a service-specific exit code, with the reason in its log", async () => {
+    const busy = net.createServer()
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve))
+    const { port } = busy.address() as net.AddressInfo
+    try {
+      expect((await install("--listen", `tcp:127.0.0.1:${port}`)).code).toBe(0)
+      // ERROR_SERVICE_SPECIFIC_ERROR (1066) carrying the agent's exit code 1.
+      expect(await waitFor("STOPPED")).toMatchObject({ win32ExitCode: 1066, serviceExitCode: 1 })
+      expect(agentLog()).toMatch(
+        /could not start: cannot listen on tcp:127.0.0.1:\d+: address already in use/,
+      )
+      await expect.poll(() => wine.pidsOf("burette-agent.exe"), { timeout: 10_000 }).toEqual([])
+    } finally {
+      busy.close()
+    }
+  })
+
+  it("started from a console, --service says it was not started by the SCM and serves anyway", async () => {
+    const port = await freePort()
+    const agent = wine.spawn([
+      `${INSTALL_DIR}\\burette-agent.exe`,
+      "--service",
+      "--listen",
+      `tcp:127.0.0.1:${port}`,
+    ])
+    let stderr = ""
+    agent.stderr?.setEncoding("utf8").on("data", (s: string) => (stderr += s))
+    try {
+      // Wine's StartServiceCtrlDispatcherW takes about 10 s to give up (Windows answers at once).
+      await expect.poll(() => stderr, { timeout: 30_000, interval: 200 }).toContain("BURETTE READY")
+      expect(stderr).toContain("not started by the service manager")
+      await cliOk(`tcp:127.0.0.1:${port}`, ["ping"])
+    } finally {
+      if (agent.pid !== undefined) process.kill(agent.pid, "SIGKILL")
+      for (const pid of wine.pidsOf("burette-agent.exe")) process.kill(pid, "SIGKILL")
+    }
+  })
+
+  it("listens on AF_HYPERV in a Windows guest", (ctx) => {
+    const reason =
+      "needs Windows with Hyper-V (Wine has no Hyper-V sockets); the installed service's default transport is AF_HYPERV"
+    console.warn(`[visible skip] ${reason}`)
+    ctx.skip(reason)
+  })
+})
