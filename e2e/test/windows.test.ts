@@ -7,10 +7,11 @@ import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Wine from "../src/Wine.js"
-import { buildAgent, cli, cliOk, repoRoot, sha256, tempDirForTest } from "./fixtures/agent.js"
+import { buildAgent, cli, cliOk, sha256, tempDirForTest } from "./fixtures/agent.js"
 
 const skipReason = Wine.unavailable()
 // CI installs wine64 and mingw-w64 (scripts/setup-system.sh): there a missing one is a failure.
@@ -57,7 +58,7 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     const { agent } = await buildAgent("windows-x64")
     wine = await Wine.create()
     // The disk as users get it, written by the real CLI, its files read back with mtools as drive E:.
-    const dir = fs.mkdtempSync(path.join(repoRoot, ".cache", "wine-disk-"))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-wine-disk-"))
     const image = path.join(dir, "burette.img")
     const written = await cli(undefined, [
       "deploy",
