@@ -18,7 +18,6 @@ const SIZE = 64 * 1024 * 1024
 
 beforeAll(async () => {
   big = await makeBigFile(path.join(root, "big.bin"), SIZE)
-  console.log(`agent under test: ${(await agent).kind}`)
 })
 afterAll(() => {
   const rows = Object.entries(figures).map(
