@@ -127,7 +127,8 @@ export class Decoder {
   /** Adds received bytes. */
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return
-    if (this.skipping > 0) {
+    // An oversize payload arriving later is dropped as it comes, never held.
+    if (this.skipping > 0 && this.buffered === 0) {
       const n = Math.min(this.skipping, chunk.byteLength)
       this.skipping -= n
       if (n === chunk.byteLength) return
@@ -159,6 +160,12 @@ export class Decoder {
 
   /** Decodes the next frame, if enough bytes are buffered. */
   next(): DecodeResult | undefined {
+    if (this.skipping > 0) {
+      const n = Math.min(this.skipping, this.buffered)
+      if (n > 0) this.take(n)
+      this.skipping -= n
+      if (this.skipping > 0) return undefined
+    }
     if (this.scanning === "strict") {
       if (this.buffered < MAGIC.byteLength) return undefined
       const head = this.peek(MAGIC.byteLength)
@@ -176,10 +183,9 @@ export class Decoder {
     const call = view.getUint32(6)
     if (length > this.maxFrame) {
       const raw = this.take(HEADER_SIZE).slice()
-      // Skip the payload as it arrives, without ever holding it.
-      const now = Math.min(length, this.buffered)
-      if (now > 0) this.take(now)
-      this.skipping = length - now
+      // The payload is skipped from the next call on, without ever being held; until then scan() can
+      // still take back the header and everything after it (a serial client's magic, not a header).
+      this.skipping = length
       return { _tag: "Oversize", length, type, call, header: raw }
     }
     if (this.buffered < HEADER_SIZE + length) return undefined

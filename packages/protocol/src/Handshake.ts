@@ -23,6 +23,8 @@ export const ClientHello = Schema.TaggedStruct("Hello", {
   maxFrame: Schema.Number,
   /** Initial credit the client grants per agent→client channel. */
   window: Schema.Number,
+  /** Random per connection: an agent on a serial port tells a repeated hello from a new client's. */
+  nonce: Schema.optional(Bytes),
 })
 /** See {@link ClientHello}. */
 export type ClientHello = typeof ClientHello.Type

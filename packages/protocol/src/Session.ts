@@ -229,6 +229,8 @@ const clientRole = (options: ClientOptions) => {
         client: options.identity ?? { name: "burette-client", version: "0" },
         maxFrame: engine.maxFrame,
         window: engine.window,
+        // Tells this client's repeated hellos (serial ports) apart from another client's.
+        nonce: Handshake.randomBytes(16),
       }
       const where = engine.stream.description
       const deadline = Date.now() + engine.handshakeTimeoutMs
@@ -468,6 +470,7 @@ const agentRole = <R>(options: AgentOptions, handlers: Handlers<R>, runtime: Run
           code: "ETIMEDOUT",
           message: `no hello from ${where} within ${engine.handshakeTimeoutMs / 1000} s`,
         })
+      engine.answeredHello = frame.payload
       const decoded = Messages.unpackAs(Handshake.ClientHello, "hello")(frame.payload)
       const refuse = (error: AgentError) => {
         // After the Welcome (wrong token) the magic was already sent: writeHello does not repeat it.

@@ -462,6 +462,40 @@ describe("serial resynchronisation (resync streams)", () => {
     await agent.ended
   })
 
+  it("answers a client whose repeated hellos queued up before the agent opened the port", async () => {
+    // QEMU holds what the host writes until the guest opens the port; the client repeats its hello
+    // every 2 s meanwhile, so the agent's first read holds several.
+    const line = serialLine()
+    const pending = Session.openClient(line.attach(), { handshakeTimeoutMs: 20_000 })
+    await sleep(4 * Constants.DEFAULT_RESYNC_STALL_MS + 500)
+    const agent = startAgent(line.agent)
+    const client = await pending
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  }, 15_000)
+
+  it("a repeat of the answered hello arriving after the handshake is ignored: calls go on", async () => {
+    const line = serialLine()
+    const agent = startAgent(line.agent)
+    const host = line.attach()
+    const sent: Array<Uint8Array> = []
+    const recording = { ...host, write: (c: Uint8Array) => (sent.push(c.slice()), host.write(c)) }
+    const client = await Session.openClient(recording)
+    const hello = concat(sent) // the magic and the hello frame, as the client repeats them
+    const running = client.open("exec", { argv: ["echo"] })
+    await running.nextEvent()
+    host.write(hello)
+    await running.stdin.write(new Uint8Array([7, 8]))
+    running.stdin.end()
+    expect(Array.from(await readAll(running.stdout))).toEqual([7, 8])
+    await expect(running.result).resolves.toMatchObject({ exitCode: 0 })
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  }, 10_000)
+
   it("serves a second client that arrives at a frame boundary (magic read as oversize)", async () => {
     const line = serialLine()
     const agent = startAgent(line.agent)

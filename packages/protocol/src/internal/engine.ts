@@ -134,6 +134,10 @@ export class Engine {
   /** Negotiated protocol version and the peer's handshake message. */
   version = 0
   peerHello: unknown
+  /** The payload of the hello the agent answered: the same bytes again are that client repeating itself. */
+  answeredHello: Uint8Array | undefined
+  /** Set when an open serial session met something that may be a new client's magic (see onOversize). */
+  private takeover: AgentError | undefined
 
   constructor(
     readonly stream: ByteStream,
@@ -244,6 +248,8 @@ export class Engine {
     // The stream may have ended while the handshake awaited.
     if ((this.state as string) === "closed") throw (await this.ended).error ?? closedError()
     this.state = "open"
+    // Repeats of the hello that queued up during the handshake (serial ports) are answered already.
+    this.handshakeFrames = []
     this.decoder.setMaxFrame(this.maxFrame)
     this.lastHeard = Date.now()
     this.startKeepalive()
@@ -305,9 +311,10 @@ export class Engine {
       message: `frame of ${r.length} bytes (${Frame.typeName(r.type)}) exceeds the ${this.maxFrame}-byte limit; it was skipped`,
     })
     if (this.stream.resync) {
-      // On a serial port an absurd length is most likely a new client's magic: look for it.
+      // On a serial port an absurd length is most likely a magic at a frame boundary: look for it. The
+      // hello after it says whether a new client took over or this one repeated itself (onFrame).
       this.decoder.scan(r.header)
-      if (this.state === "open") this.restart(error)
+      if (this.state === "open") this.takeover = error
       return
     }
     this.writeError(error, r.call)
@@ -320,15 +327,25 @@ export class Engine {
     if (frame.type === T.Hello) {
       if (this.state === "handshake") return this.deliverHello(frame)
       if (this.stream.resync) {
-        // Framing looked fine but a hello arrived: a new client on a serial port.
+        const takeover = this.takeover
+        this.takeover = undefined
+        // A client on a serial port repeats its hello until answered; a late repeat is not a new client.
+        if (this.answeredHello && equalBytes(frame.payload, this.answeredHello)) return
         this.restart(
-          new AgentError({ code: "DISCONNECTED", message: "a new client took over the serial port" }),
+          takeover ??
+            new AgentError({ code: "DISCONNECTED", message: "a new client took over the serial port" }),
         )
         return this.deliverHello(frame)
       }
       return this.writeError(
         new AgentError({ code: "PROTOCOL", message: "unexpected Hello after the handshake" }),
       )
+    }
+    if (this.takeover) {
+      // A magic followed by something other than a hello: the old client is gone all the same.
+      const takeover = this.takeover
+      this.takeover = undefined
+      this.restart(takeover)
     }
     if (this.state === "handshake") {
       // On a serial port, leftovers of an old session: look for the next magic.
@@ -531,3 +548,6 @@ const ErrorReport = Schema.Struct({ code: ErrorCode, message: Schema.String })
 
 /** Runs a handshake-time Effect as a promise (proofs use WebCrypto). */
 export const run = <A>(effect: Effect.Effect<A, AgentError>): Promise<A> => Effect.runPromise(effect)
+
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
