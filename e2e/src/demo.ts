@@ -41,8 +41,6 @@ export const startVm = async (log: (line: string) => void) => {
     serialPorts: [Vm.Ports.agent],
     watchdogMs: 300_000,
   })
-  // Connect once the agent listens: a hello sent before the guest opens its port is answered late.
-  await vm.waitForConsole(/BURETTE READY/, 60_000)
   return {
     target: `serial:${vm.sockets[Vm.Ports.agent]}`,
     exited: vm.exited,
