@@ -169,8 +169,10 @@ const serveUntilSignal = async (
 ): Promise<number> => {
   const running = await Agent.start(options)
   log(`serving on ${running.addresses.join(", ")}`)
+  // Handlers first: whoever reads the marker may send SIGTERM at once.
+  const stop = waitForStop()
   process.stderr.write(`${Constants.READY_MARKER}\n`)
-  const signal = await waitForStop()
+  const signal = await stop
   log(`${signal}: stopping`)
   await running.stop()
   return 0
