@@ -21,14 +21,14 @@ import { connectLoop, dial, listen, type Listener, StartError } from "./transpor
 export type { Config } from "./internal/config.js"
 export { StartError } from "./transports/sockets.js"
 
-/** The handler of every v1 operation this agent serves (all but PTY, which exec refuses clearly). */
+/** The handler of every v1 operation this agent serves (exec under a terminal needs Bun: Pty.ts). */
 export const handlers = (config: Config): Session.Handlers<never> => {
   const served: ReadonlyArray<string> = Operations.names
   return {
     ping: System.ping,
     info: System.info(config, served),
     time: System.time,
-    exec: Exec.exec,
+    exec: Exec.exec(config),
     readFile: Files.readFile,
     writeFile: Files.writeFile,
     stat: Files.stat,

@@ -350,11 +350,13 @@ describe("exec", () => {
     await expect(call.result).resolves.toMatchObject({ signal: "SIGINT" })
   })
 
-  it("PTY is refused clearly", async () => {
+  it("a terminal under Node is refused, naming the agent that has one (Pty.test.ts runs it under Bun)", async () => {
     await expect(s.open("exec", { argv: ["sh"], pty: { rows: 24, cols: 80 } }).result).rejects.toMatchObject({
       code: "UNSUPPORTED",
-      message: expect.stringContaining("PTY is not supported yet"),
+      message:
+        "a terminal (--tty, shell) needs the Bun-built agent (npm run build:agent); this one runs on Node",
     })
+    expect((await s.open("info", {}).result).capabilities).not.toContain("pty")
   })
 
   it("a background child holding stdout does not hold the operation", async () => {

@@ -10,6 +10,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
+import { type Config, logger } from "../internal/config.js"
+import { execPty } from "./Pty.js"
 
 /** After the main process exited, pipes still held open by a background child end the operation once quiet this long. */
 const QUIET_AFTER_EXIT_MS = 250
@@ -106,13 +108,9 @@ const feed = async (from: Session.Incoming, child: ChildProcess) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** The exec handler. */
-export const exec = (args: Operations.Args<"exec">, call: Session.ServerCall<"exec">) =>
+export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Session.ServerCall<"exec">) =>
   Effect.gen(function* () {
     const program = args.argv[0]
-    if (args.pty)
-      return yield* Effect.fail(
-        Errors.make("UNSUPPORTED", "PTY is not supported yet: run the command without a terminal (no --tty)"),
-      )
     const killSignal = args.killSignal ?? "SIGKILL"
     if (!isSignal(killSignal))
       return yield* Effect.fail(
@@ -130,6 +128,8 @@ export const exec = (args: Operations.Args<"exec">, call: Session.ServerCall<"ex
           ),
         )
     }
+    if (args.pty)
+      return yield* execPty(args, call, { env, cwd, killSignal, signalGroup, isSignal, log: logger(config) })
     const stdin = args.stdin ?? "null"
     const stdout = args.stdout ?? "pipe"
     const stderr = args.stderr ?? "pipe"
@@ -176,7 +176,7 @@ export const exec = (args: Operations.Args<"exec">, call: Session.ServerCall<"ex
     const pid = child.pid!
     call.emit({ _tag: "Started", pid })
     call.onInput((input) => {
-      if (input._tag !== "Signal") return // Resize: no PTY yet.
+      if (input._tag !== "Signal") return // Resize: only under a terminal (Pty.ts).
       if (isSignal(input.signal)) signalGroup(pid, input.signal)
     })
 

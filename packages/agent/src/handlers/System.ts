@@ -11,6 +11,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import { type Config, logger } from "../internal/config.js"
 import { AGENT_NAME, AGENT_VERSION } from "../internal/version.js"
+import * as Pty from "./Pty.js"
+import { runFile } from "../internal/runFile.js"
 
 const KMSG = "/dev/kmsg"
 /** A /dev/kmsg record is at most ~8 KiB; a smaller read buffer gets EINVAL. */
@@ -26,15 +28,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const runShell = (line: string): Promise<{ code: number | null; stderr: string; error?: Error }> =>
   new Promise((resolve) => {
     const child = spawn(line, { shell: true, stdio: ["ignore", "ignore", "pipe"], windowsHide: true })
-    let stderr = ""
-    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
-    child.once("error", (error) => resolve({ code: null, stderr, error }))
-    child.once("close", (code) => resolve({ code, stderr }))
-  })
-
-const runFile = (file: string, args: ReadonlyArray<string>) =>
-  new Promise<{ code: number | null; stderr: string; error?: NodeJS.ErrnoException }>((resolve) => {
-    const child = spawn(file, args, { stdio: ["ignore", "ignore", "pipe"], windowsHide: true })
     let stderr = ""
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
     child.once("error", (error) => resolve({ code: null, stderr, error }))
@@ -63,6 +56,7 @@ export const info = (config: Config, served: ReadonlyArray<string>) => () =>
         (op !== "mount" || process.platform === "linux"),
     )
     if (config.token) capabilities.push("auth")
+    if (Pty.supported()) capabilities.push("pty")
     return {
       agent: {
         name: AGENT_NAME,

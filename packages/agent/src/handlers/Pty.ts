@@ -1,0 +1,184 @@
+/**
+ * exec under a pseudo-terminal (`burette exec --tty`, `burette shell`), through Bun's PTY (`Bun.spawn` with
+ * `terminal`), so it needs the Bun-built agent on Linux; under Node, or on Windows, it is UNSUPPORTED. The
+ * terminal's output is the call's stdout (stderr is the same terminal), the call's stdin is typed into it,
+ * Resize inputs resize it, and the process leads its own session: one kill of its group reaches
+ * everything it started, as with exec.
+ */
+import { Errors, type Operations, type Session } from "@burette/protocol"
+import { Effect, Exit } from "effect"
+import * as fs from "node:fs"
+import { runFile } from "../internal/runFile.js"
+
+// The bits of Bun's API used here, declared locally so the package typechecks against Node's types.
+interface Terminal {
+  write(data: Uint8Array | string): number
+  resize(cols: number, rows: number): void
+  close(): void
+  readonly closed: boolean
+  /** termios c_lflag */
+  readonly localFlags: number
+}
+interface Subprocess {
+  readonly pid: number
+  readonly exited: Promise<number>
+  readonly exitCode: number | null
+  readonly signalCode: string | null
+}
+interface BunApi {
+  spawn(
+    argv: ReadonlyArray<string>,
+    options: {
+      cwd: string
+      env: NodeJS.ProcessEnv
+      terminal: { cols: number; rows: number; data: (terminal: Terminal, data: Uint8Array) => void }
+    },
+  ): Subprocess & { readonly terminal: Terminal }
+  readonly Terminal?: unknown
+}
+
+const bun = (globalThis as { Bun?: BunApi }).Bun
+
+/** True where this agent can run commands under a terminal (listed as "pty" in info's capabilities). */
+export const supported = (): boolean => process.platform !== "win32" && typeof bun?.Terminal === "function"
+
+// asm-generic/termbits.h: c_lflag ICANON (x86-64 and arm64 agree).
+const ICANON = 0o2
+const END_OF_FILE = "\x04"
+/** After the process exited, output still in the terminal is delivered once it is quiet this long. */
+const QUIET_AFTER_EXIT_MS = 100
+const MAX_DRAIN_MS = 2_000
+
+export interface Prepared {
+  readonly env: NodeJS.ProcessEnv
+  readonly cwd: string
+  readonly killSignal: NodeJS.Signals
+  readonly signalGroup: (pid: number, signal: NodeJS.Signals) => boolean
+  readonly isSignal: (name: string) => name is NodeJS.Signals
+  readonly log: (line: string) => void
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const DEVPTS = "/dev/pts"
+
+/**
+ * Terminals need devpts on /dev/pts. Minimal guests (a busybox initramfs, possibly VTL2) may not mount it;
+ * an agent running as root then mounts it, as init would have. Fails with what to do otherwise.
+ */
+const ensureDevpts = async (log: (line: string) => void): Promise<Errors.AgentError | undefined> => {
+  if (process.platform !== "linux" || fs.existsSync(`${DEVPTS}/ptmx`)) return undefined
+  const missing = `no pseudo-terminals on this guest: devpts is not mounted on ${DEVPTS}`
+  if (process.getuid?.() !== 0)
+    return Errors.make(
+      "UNSUPPORTED",
+      `${missing}; mount it (mount -t devpts devpts ${DEVPTS}) or run the agent as root`,
+    )
+  fs.mkdirSync(DEVPTS, { recursive: true })
+  const r = await runFile("mount", ["-t", "devpts", "-o", "mode=620,ptmxmode=666", "devpts", DEVPTS])
+  if (r.code !== 0)
+    return Errors.make(
+      "UNSUPPORTED",
+      `${missing}, and mounting it failed: ${r.error?.message ?? r.stderr.trim()}`,
+    )
+  log(`mounted devpts on ${DEVPTS} for terminals`)
+  return undefined
+}
+
+/** Runs `args.argv` under a terminal of `args.pty`'s size. */
+export const execPty = (
+  args: Operations.Args<"exec">,
+  call: Session.ServerCall<"exec">,
+  { env, cwd, killSignal, signalGroup, isSignal, log }: Prepared,
+) =>
+  Effect.gen(function* () {
+    const size = args.pty!
+    const program = args.argv[0]
+    if (!supported() || !bun)
+      return yield* Effect.fail(
+        Errors.make(
+          "UNSUPPORTED",
+          process.platform === "win32"
+            ? "a terminal (--tty, shell) is not supported on Windows guests yet: run the command without one"
+            : "a terminal (--tty, shell) needs the Bun-built agent (npm run build:agent); this one runs on Node",
+        ),
+      )
+    const noDevpts = yield* Effect.promise(() => ensureDevpts(log))
+    if (noDevpts) return yield* Effect.fail(noDevpts)
+    const started = Date.now()
+    // Output goes out in order, each chunk waiting for the client's credit.
+    let sending: Promise<unknown> = Promise.resolve()
+    let lastOutput = Date.now()
+    const onData = (_: Terminal, data: Uint8Array) => {
+      lastOutput = Date.now()
+      const copy = data.slice()
+      sending = sending.then(() => call.stdout.write(copy)).catch(() => undefined)
+    }
+    const proc = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          bun.spawn(args.argv, {
+            cwd,
+            env: { ...env, TERM: size.term ?? args.env?.set?.TERM ?? "xterm-256color" },
+            terminal: { cols: size.cols, rows: size.rows, data: onData },
+          }),
+        catch: (cause) => {
+          const code = (cause as NodeJS.ErrnoException).code
+          return code === "ENOENT"
+            ? Errors.make(
+                "ENOENT",
+                `cannot run ${program}: program not found in PATH=${env.PATH ?? "(unset)"}`,
+              )
+            : Errors.fromUnknown(cause, `cannot run ${program} under a terminal`)
+        },
+      }),
+      (proc, exit) =>
+        Effect.sync(() => {
+          if (Exit.isFailure(exit)) signalGroup(proc.pid, "SIGKILL")
+          if (!proc.terminal.closed) proc.terminal.close()
+        }),
+    )
+    const terminal = proc.terminal
+    call.emit({ _tag: "Started", pid: proc.pid })
+    call.onInput((input) => {
+      if (input._tag === "Resize") terminal.resize(input.cols, input.rows)
+      else if (isSignal(input.signal)) signalGroup(proc.pid, input.signal)
+    })
+    void (async () => {
+      try {
+        for await (const chunk of call.stdin) if (!terminal.closed) terminal.write(chunk)
+      } catch {
+        return // the operation ended
+      }
+      // The client's input ended (`echo ls | burette exec --tty sh`): a line-mode reader gets EOF, as
+      // from a ^D typed at a terminal. A raw-mode program is left alone.
+      if (args.stdin === "pipe" && !terminal.closed && (terminal.localFlags & ICANON) !== 0)
+        terminal.write(END_OF_FILE)
+    })()
+
+    return yield* Effect.promise(async () => {
+      let timedOut = false
+      const timer =
+        args.timeoutMs !== undefined
+          ? setTimeout(() => {
+              timedOut = true
+              signalGroup(proc.pid, killSignal)
+            }, args.timeoutMs)
+          : undefined
+      try {
+        await proc.exited
+      } finally {
+        if (timer) clearTimeout(timer)
+      }
+      const exitedAt = Date.now()
+      while (Date.now() - lastOutput < QUIET_AFTER_EXIT_MS && Date.now() - exitedAt < MAX_DRAIN_MS)
+        await sleep(QUIET_AFTER_EXIT_MS / 2)
+      await sending
+      return {
+        exitCode: proc.exitCode,
+        signal: proc.signalCode,
+        timedOut,
+        durationMs: Date.now() - started,
+      } satisfies Operations.ExecResult
+    })
+  })
