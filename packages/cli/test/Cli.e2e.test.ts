@@ -105,12 +105,6 @@ describe.concurrent("burette against a real agent", { timeout: 60_000 }, () => {
     expect(JSON.parse(bin.stdout.toString())).toMatchObject({ stdout: "//4=", stdoutEncoding: "base64" })
   })
 
-  it("exec --tty says it is not supported yet", async () => {
-    const r = await cli(["exec", "--tty", "--", "sh"])
-    expect(r.code).toBe(255)
-    expect(r.stderr).toContain("not supported yet")
-  })
-
   it("read of a missing file exits 1 naming the target and the path", async () => {
     const r = await cli(["read", "/nonexistent/nope"])
     expect(r.code).toBe(1)

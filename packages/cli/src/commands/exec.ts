@@ -9,6 +9,7 @@ import { wrap } from "../internal/command.js"
 import { CliError, UsageError } from "../internal/errors.js"
 import { encodeBytes, writeAll } from "../internal/output.js"
 import * as ExitCode from "../ExitCode.js"
+import { runTerminal } from "./shell.js"
 
 /** The exit code for a finished guest process. */
 export const exitCodeOf = (r: Pick<ExecResult, "exitCode" | "signal">): number =>
@@ -40,7 +41,8 @@ const pump = async (from: Readable | null, to: Context["io"]["stdout"]): Promise
   for await (const chunk of from) await writeAll(to, chunk as Uint8Array)
 }
 
-const execFailure = (error: unknown, ctx: Context, prog: string): CliError => {
+/** A failure to run `prog`, with the exit code exec reserves for burette's own failures. */
+export const execFailure = (error: unknown, ctx: Context, prog: string): CliError => {
   const e = wrap(error, { action: `run \`${prog}\``, target: ctx.target() })
   // Unreachable stays 3 so scripts can tell "no agent" from "the command failed"; other failures of
   // burette itself are 255, never a code the guest command could have returned.
@@ -54,7 +56,7 @@ export const command: Command = {
   name: "exec",
   summary: "run a command in the guest, streaming its output; exits with its exit code",
   usage:
-    "[-e K=V]... [--unset K]... [--clear-env] [--cwd D] [--stderr-to-stdout] [--timeout D] -- PROG ARGS...",
+    "[-e K=V]... [--unset K]... [--clear-env] [--cwd D] [--tty] [--stderr-to-stdout] [--timeout D] -- PROG ARGS...",
   description:
     "stdout and stderr stream live to this terminal's stdout and stderr; stdin is forwarded when it is piped\n" +
     "(not a terminal). The exit code is the guest command's own, 128+N when signal N ended it, and 255 when\n" +
@@ -70,7 +72,11 @@ export const command: Command = {
     { name: "unset", kind: "list", value: "K", description: "remove an environment variable (repeatable)" },
     { name: "clear-env", kind: "boolean", description: "start from an empty environment" },
     { name: "cwd", kind: "string", value: "D", description: "working directory in the guest" },
-    { name: "tty", kind: "boolean", description: "run under a pseudo-terminal (not supported yet)" },
+    {
+      name: "tty",
+      kind: "boolean",
+      description: "run under a pseudo-terminal sized like this one (raw keys; see `burette shell`)",
+    },
     { name: "stderr-to-stdout", kind: "boolean", description: "merge the command's stderr into its stdout" },
   ],
   stopAtPositional: true,
@@ -88,15 +94,19 @@ export const command: Command = {
         detail: "missing PROG for `burette exec`; write `burette exec -- PROG ARGS...`",
       })
     }
-    if (flag(ctx.parsed, "tty")) {
-      throw new CliError({
-        code: "UNSUPPORTED",
-        detail: "exec --tty is not supported yet (PTY support is coming); run without --tty",
-        exitCode: ExitCode.ExecFailed,
-      })
-    }
     const env = envOption(list(ctx.parsed, "env"), list(ctx.parsed, "unset"), flag(ctx.parsed, "clear-env"))
     const cwd = str(ctx.parsed, "cwd")
+    if (flag(ctx.parsed, "tty")) {
+      if (flag(ctx.parsed, "stderr-to-stdout"))
+        throw new UsageError({
+          detail: "--tty already sends stderr to the terminal: drop --stderr-to-stdout",
+        })
+      return runTerminal(ctx, argv, {
+        ...(env !== undefined ? { env } : {}),
+        ...(cwd !== undefined ? { cwd } : {}),
+        ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
+      })
+    }
     const piped = ctx.io.stdin.isTTY !== true
     const opts: Pick<ExecOptions, "env" | "cwd" | "timeoutMs"> & Pick<SpawnOptions, "stderr"> = {
       ...(env !== undefined ? { env } : {}),

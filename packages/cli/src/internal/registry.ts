@@ -15,6 +15,7 @@ import { command as mkdir } from "../commands/mkdir.js"
 import { command as mv } from "../commands/mv.js"
 import { command as kmsg } from "../commands/kmsg.js"
 import { command as time } from "../commands/time.js"
+import { command as shell } from "../commands/shell.js"
 import { command as deploy } from "../commands/deploy.js"
 
 /** Every command. */
@@ -34,5 +35,6 @@ export const commands: ReadonlyArray<Command> = [
   mv,
   kmsg,
   time,
+  shell,
   deploy,
 ]
