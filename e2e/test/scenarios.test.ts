@@ -58,6 +58,13 @@ const agentChecks = async (
   expect(cat.stdout.length).toBe(input.length)
   expect(cat.stdout.equals(input)).toBe(true)
 
+  // A terminal: the guest mounts no devpts, so the agent (root) mounts it first.
+  const tty = await t.time("burette exec --tty (tty, stty size, exit 4)", () =>
+    cli(target, ["exec", "--tty", "--", "sh", "-c", "tty; stty size; exit 4"], { stdin: new Uint8Array() }),
+  )
+  expect(tty.code, tty.stderr).toBe(4)
+  expect(tty.stdout.toString()).toMatch(/^\/dev\/pts\/\d+\r\n24 80\r\n$/)
+
   const mixed = await t.time("burette exec (stdout, stderr, exit 7)", () =>
     cli(target, ["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]),
   )
