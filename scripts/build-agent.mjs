@@ -177,6 +177,9 @@ for (const target of targets) {
       `--target=${t.bunTarget}`,
       `--compile-executable-path=${executable}`,
       "--conditions=@burette/source", // workspace packages resolve to their TypeScript sources
+      // A guest agent must not pick up a .env or bunfig.toml from whatever directory it starts in.
+      "--no-compile-autoload-dotenv",
+      "--no-compile-autoload-bunfig",
       entry,
       "--outfile",
       outFile,
