@@ -106,7 +106,8 @@ export const execPty = (
     const noDevpts = yield* Effect.promise(() => ensureDevpts(log))
     if (noDevpts) return yield* Effect.fail(noDevpts)
     const started = Date.now()
-    // Output goes out in order, each chunk waiting for the client's credit.
+    // Output goes out in order, each chunk waiting for the client's credit. Bun's terminal cannot be
+    // paused, so output a stalled client has not taken waits here (a terminal's output is rarely bulk).
     let sending: Promise<unknown> = Promise.resolve()
     let lastOutput = Date.now()
     const onData = (_: Terminal, data: Uint8Array) => {
