@@ -423,9 +423,16 @@ const agentRole = <R>(options: AgentOptions, handlers: Handlers<R>, runtime: Run
     const serverCall: ServerCall<any> = {
       id,
       op,
-      stdin: call.in(C.Channel.stdin),
-      stdout: call.out(C.Channel.stdout),
-      stderr: call.out(C.Channel.stderr),
+      // Channels come into being on first use: most operations (ping, stat, ...) never touch them.
+      get stdin() {
+        return call.in(C.Channel.stdin)
+      },
+      get stdout() {
+        return call.out(C.Channel.stdout)
+      },
+      get stderr() {
+        return call.out(C.Channel.stderr)
+      },
       emit: (event) => {
         if (!call.finished) call.send({ _tag: "Event", event: encodeWith(spec.event, event) })
       },
