@@ -67,6 +67,18 @@ describe.skipIf(!hasBun)("exec under a terminal (agent on Bun)", () => {
     await expect(call.result).resolves.toMatchObject({ exitCode: 5, signal: null, timedOut: false })
   })
 
+  it("TERM: the request's env beats the client terminal's, which beats the default", async () => {
+    const term = async (extra: object) => {
+      const call = s.open("exec", { argv: ["sh", "-c", 'echo "$TERM"'], ...extra })
+      return (await text(call)).trim()
+    }
+    expect(await term({ pty: { rows: 24, cols: 80 } })).toBe("xterm-256color")
+    expect(await term({ pty: { rows: 24, cols: 80, term: "vt220" } })).toBe("vt220")
+    expect(await term({ pty: { rows: 24, cols: 80, term: "vt220" }, env: { set: { TERM: "dumb" } } })).toBe(
+      "dumb",
+    )
+  })
+
   it("a Resize input changes the terminal's size", async () => {
     const call = s.open("exec", {
       argv: ["sh", "-c", "read line; stty size"],

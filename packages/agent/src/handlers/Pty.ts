@@ -120,7 +120,8 @@ export const execPty = (
         try: () =>
           bun.spawn(args.argv, {
             cwd,
-            env: { ...env, TERM: size.term ?? args.env?.set?.TERM ?? "xterm-256color" },
+            // An explicit TERM in the request's env wins over the client terminal's.
+            env: { ...env, TERM: args.env?.set?.TERM ?? size.term ?? "xterm-256color" },
             terminal: { cols: size.cols, rows: size.rows, data: onData },
           }),
         catch: (cause) => {
