@@ -54,13 +54,13 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
   const install = (...agentArgs: ReadonlyArray<string>) =>
     wine.run(["cmd.exe", "/c", "E:\\install-burette.cmd", ...agentArgs], 120_000)
 
-  beforeAll(async () => {
+  let workDir: string
+  /** A disk as users get it, written by the real CLI, its files read back with mtools as drive `letter`. */
+  const diskAs = async (letter: string, ...deployArgs: ReadonlyArray<string>): Promise<string> => {
     const { agent } = await buildAgent("windows-x64")
-    wine = await Wine.create()
-    // The disk as users get it, written by the real CLI, its files read back with mtools as drive E:.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-wine-disk-"))
-    const image = path.join(dir, "burette.img")
+    const image = path.join(workDir, `${letter}.img`)
     const written = await cli(undefined, [
+      ...deployArgs,
       "deploy",
       "image",
       "--os",
@@ -73,14 +73,21 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
       image,
     ])
     expect(written.code, written.stderr).toBe(0)
-    disk = path.join(dir, "files")
-    fs.mkdirSync(disk)
-    execFileSync("mcopy", ["-n", "-i", `${image}@@1M`, "::/*", disk])
-    wine.mapDrive("e", disk)
+    const files = path.join(workDir, letter)
+    fs.mkdirSync(files)
+    execFileSync("mcopy", ["-n", "-i", `${image}@@1M`, "::/*", files])
+    wine.mapDrive(letter, files)
+    return files
+  }
+
+  beforeAll(async () => {
+    wine = await Wine.create()
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-wine-disk-"))
+    disk = await diskAs("e")
   }, 240_000)
   afterAll(async () => {
     await wine?.close()
-    if (disk) fs.rmSync(path.dirname(disk), { recursive: true, force: true })
+    if (workDir) fs.rmSync(workDir, { recursive: true, force: true })
   })
 
   it("installs from the disk, runs as a service, serves the CLI, and stops when the SCM says so", async () => {
@@ -140,6 +147,26 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     await cliOk(second, ["ping"])
     expect((await cli(first, ["ping"], { timeoutMs: 10_000 })).code).not.toBe(0)
     expect(wine.pidsOf("burette-agent.exe")).toHaveLength(1)
+    await wine.run(["sc.exe", "stop", SERVICE])
+    await waitFor("STOPPED")
+  })
+
+  it("with a token on the disk, the installed service requires it (paths with spaces quoted)", async () => {
+    const token = path.join(workDir, "token")
+    fs.writeFileSync(token, "wine-test-token\n")
+    const files = await diskAs("f", "--token-file", token)
+    expect(fs.readdirSync(files)).toContain("burette-token")
+    const target = `tcp:127.0.0.1:${await freePort()}`
+    const installed = await wine.run(
+      ["cmd.exe", "/c", "F:\\install-burette.cmd", "--listen", target],
+      120_000,
+    )
+    expect(installed.code, installed.stdout + installed.stderr).toBe(0)
+    await waitFor("RUNNING")
+    await cliOk(target, ["--token-file", token, "ping"])
+    const denied = await cli(target, ["ping"], { timeoutMs: 15_000 })
+    expect(denied.code).not.toBe(0)
+    expect(denied.stderr).toMatch(/token/)
     await wine.run(["sc.exe", "stop", SERVICE])
     await waitFor("STOPPED")
   })
