@@ -593,6 +593,8 @@ interface Sink {
   abort(): Promise<void>
 }
 
+const FILE_WRITE_BATCH = 1024 * 1024
+
 const fileSink = async (dest: string): Promise<Sink> => {
   const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.burette-${process.pid}-${Date.now()}`)
   const fh = await fs.promises.open(temp, "w")
@@ -603,12 +605,30 @@ const fileSink = async (dest: string): Promise<Sink> => {
       await fh.close()
     }
   }
+  // Chunks are gathered and written 1 MiB at a time: each write is a trip through the thread pool,
+  // which cost more than the copy itself at 256 KiB per write.
+  let pending: Array<Uint8Array> = []
+  let pendingBytes = 0
+  const flush = async () => {
+    let parts = pending
+    pending = []
+    pendingBytes = 0
+    while (parts.length > 0) {
+      let { bytesWritten } = await fh.writev(parts)
+      // A short write (the kernel caps a writev at IOV_MAX buffers): drop what went out, keep the rest.
+      while (parts.length > 0 && bytesWritten >= parts[0]!.byteLength)
+        bytesWritten -= parts.shift()!.byteLength
+      if (parts.length > 0 && bytesWritten > 0) parts = [parts[0]!.subarray(bytesWritten), ...parts.slice(1)]
+    }
+  }
   return {
     write: async (chunk) => {
-      let off = 0
-      while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten
+      pending.push(chunk)
+      pendingBytes += chunk.byteLength
+      if (pendingBytes >= FILE_WRITE_BATCH || pending.length >= 256) await flush()
     },
     commit: async () => {
+      await flush()
       await close()
       await fs.promises.rename(temp, dest)
     },
