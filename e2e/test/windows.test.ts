@@ -122,6 +122,10 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     expect(sha256(fs.readFileSync(wine.hostPath("C:\\up.bin")))).toBe(sha256(data))
     await cliOk(target, ["cp", ":C:\\up.bin", path.join(tmp, "down.bin")])
     expect(sha256(fs.readFileSync(path.join(tmp, "down.bin")))).toBe(sha256(data))
+    // No terminals on Windows guests yet: said plainly, and burette's own failure code.
+    const tty = await cli(target, ["exec", "--tty", "--", "cmd.exe"])
+    expect(tty.code).toBe(255)
+    expect(tty.stderr).toContain("a terminal (--tty, shell) is not supported on Windows guests yet")
     const missing = await cli(target, ["stat", "C:\\no\\such\\file"])
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toMatch(/NOT_FOUND|no such file/i)
