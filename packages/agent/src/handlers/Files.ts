@@ -175,9 +175,29 @@ export const remove = (args: Operations.Args<"remove">) =>
       }
       return {}
     }
-    await fs.rm(args.path, { recursive: args.recursive ?? false, force: args.force ?? false })
+    try {
+      await fs.rm(args.path, { recursive: args.recursive ?? false, force: args.force ?? false })
+    } catch (e) {
+      // Bun's recursive rm on Windows fails with EFAULT where the file system lacks the delete semantics it
+      // uses (seen under Wine; possibly older Windows): remove the tree one entry at a time instead.
+      const code = (e as NodeJS.ErrnoException).code
+      if (
+        process.platform !== "win32" ||
+        !args.recursive ||
+        !["EFAULT", "EINVAL", "UNKNOWN"].includes(code ?? "")
+      )
+        throw e
+      await removeTree(args.path)
+    }
     return {}
   })
+
+const removeTree = async (target: string): Promise<void> => {
+  const s = await fs.lstat(target)
+  if (!s.isDirectory()) return fs.unlink(target)
+  for (const name of await fs.readdir(target)) await removeTree(path.join(target, name))
+  await fs.rmdir(target)
+}
 
 /** rename: atomic within one file system (EXDEV across file systems). */
 export const rename = (args: Operations.Args<"rename">) =>
