@@ -122,6 +122,16 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     expect(sha256(fs.readFileSync(wine.hostPath("C:\\up.bin")))).toBe(sha256(data))
     await cliOk(target, ["cp", ":C:\\up.bin", path.join(tmp, "down.bin")])
     expect(sha256(fs.readFileSync(path.join(tmp, "down.bin")))).toBe(sha256(data))
+    // Windows paths through the file operations.
+    await cliOk(target, ["mkdir", "-p", "C:\\burette-t\\sub"])
+    await cliOk(target, ["write", "C:\\burette-t\\sub\\a.txt"], { stdin: new TextEncoder().encode("hi\r\n") })
+    expect((await cliOk(target, ["ls", "C:\\burette-t\\sub"])).stdout.toString()).toMatch(/^a\.txt$/m)
+    await cliOk(target, ["mv", "C:\\burette-t\\sub\\a.txt", "C:\\burette-t\\b.txt"])
+    expect((await cliOk(target, ["read", "C:\\burette-t\\b.txt"])).stdout.toString()).toBe("hi\r\n")
+    expect(fs.readFileSync(wine.hostPath("C:\\burette-t\\b.txt"), "utf8")).toBe("hi\r\n")
+    await cliOk(target, ["rm", "-r", "C:\\burette-t"])
+    expect(fs.existsSync(wine.hostPath("C:\\burette-t"))).toBe(false)
+
     // No terminals on Windows guests yet: said plainly, and burette's own failure code.
     const tty = await cli(target, ["exec", "--tty", "--", "cmd.exe"])
     expect(tty.code).toBe(255)
