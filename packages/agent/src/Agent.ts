@@ -21,10 +21,19 @@ import { connectLoop, dial, listen, type Listener, StartError } from "./transpor
 export type { Config } from "./internal/config.js"
 export { StartError } from "./transports/sockets.js"
 
+/** Operations an agent serves whatever `allow` says: liveness and what it allows. */
+export const ALWAYS_ALLOWED: ReadonlyArray<Operations.Name> = ["ping", "info"]
+
+/** The operations `config.allow` admits (all when unset). */
+export const allowed = (config: Config): ReadonlyArray<Operations.Name> =>
+  config.allow === undefined
+    ? Operations.names
+    : Operations.names.filter((n) => ALWAYS_ALLOWED.includes(n) || config.allow!.includes(n))
+
 /** The handler of every v1 operation this agent serves (exec under a terminal needs Bun: Pty.ts). */
 export const handlers = (config: Config): Session.Handlers<never> => {
-  const served: ReadonlyArray<string> = Operations.names
-  return {
+  const served = allowed(config)
+  const all: Session.Handlers<never> = {
     ping: System.ping,
     info: System.info(config, served),
     time: System.time,
@@ -41,6 +50,17 @@ export const handlers = (config: Config): Session.Handlers<never> => {
     shutdown: System.shutdown(config),
     crash: System.crash(config),
   }
+  if (config.allow === undefined) return all
+  const denied = (op: string) => () =>
+    Effect.fail(
+      Errors.make(
+        "DENIED",
+        `${op} is not allowed on this agent (it serves ${served.join(", ")}; see its --allow option)`,
+      ),
+    )
+  return Object.fromEntries(
+    Operations.names.map((op) => [op, served.includes(op) ? all[op] : denied(op)]),
+  ) as Session.Handlers<never>
 }
 
 /** What the agent announces in its Welcome. */

@@ -3,7 +3,7 @@
  * runs until SIGTERM/SIGINT (or the Windows service manager says stop). Composition only: the work
  * is in Agent, the handlers and the transports.
  */
-import { Constants, Handshake } from "@burette/protocol"
+import { Constants, Handshake, Operations } from "@burette/protocol"
 import * as fs from "node:fs"
 import * as Agent from "./Agent.js"
 import { AGENT_VERSION } from "./internal/version.js"
@@ -16,6 +16,8 @@ export interface Flags {
   readonly serial: ReadonlyArray<string>
   readonly tokenFile?: string
   readonly logFile?: string
+  /** Operations to serve (`--allow`); undefined: all. */
+  readonly allow?: ReadonlyArray<string>
   readonly allowCrash: boolean
   readonly powerCommand?: string
   readonly crashCommand?: string
@@ -42,6 +44,8 @@ when present (AF_HYPERV on Windows).
   --connect ADDR         unix:PATH | tcp:HOST:PORT | vsock:CID[:PORT]: dial the host, reconnect after a disconnect
   --serial PATH          serve a virtio-serial port (character device)   (repeatable)
   --token-file FILE      require clients to prove this shared token (needed for TCP off loopback)
+  --allow OPS            serve only these operations (comma-separated, repeatable; ping and info always),
+                         e.g. --allow readFile,stat,list,kmsg for a read-only agent; others answer DENIED
   --no-vsock-connect     with the defaults, do not dial out to the host
   --allow-crash          serve crash agent/kernel (fault tests only)
   --power-command CMD    run "CMD poweroff|reboot" instead of powering off
@@ -59,6 +63,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
   const out: {
     tokenFile?: string
     logFile?: string
+    allow?: Array<string>
     powerCommand?: string
     crashCommand?: string
   } = {}
@@ -92,6 +97,18 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
         break
       case "--log-file":
         out.logFile = value()
+        break
+      case "--allow":
+        for (const op of value()
+          .split(",")
+          .map((o) => o.trim())
+          .filter((o) => o !== "")) {
+          if (!Operations.isName(op))
+            throw new UsageError(
+              `--allow ${op}: not an operation; choose from ${Operations.names.join(", ")}`,
+            )
+          ;(out.allow ??= []).push(op)
+        }
         break
       case "--power-command":
         out.powerCommand = value()
@@ -206,6 +223,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       allowCrash: flags.allowCrash,
       vsockConnect: flags.vsockConnect,
       log,
+      ...(flags.allow !== undefined ? { allow: flags.allow } : {}),
       ...(token ? { token } : {}),
       ...(flags.powerCommand !== undefined ? { powerCommand: flags.powerCommand } : {}),
       ...(flags.crashCommand !== undefined ? { crashCommand: flags.crashCommand } : {}),

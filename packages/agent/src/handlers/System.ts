@@ -56,7 +56,7 @@ export const info = (config: Config, served: ReadonlyArray<string>) => () =>
         (op !== "mount" || process.platform === "linux"),
     )
     if (config.token) capabilities.push("auth")
-    if (Pty.supported()) capabilities.push("pty")
+    if (Pty.supported() && served.includes("exec")) capabilities.push("pty")
     return {
       agent: {
         name: AGENT_NAME,

@@ -4,6 +4,11 @@
 export interface Config {
   /** Shared secret: clients must prove they know it (HMAC challenge), required for TCP off loopback. */
   readonly token?: Uint8Array
+  /**
+   * Only these operations (wire names) are served; the others answer DENIED. ping and info are always
+   * served, so a host can tell a live agent and see what it allows. Unset: everything.
+   */
+  readonly allow?: ReadonlyArray<string>
   /** Serve `crash` (agent and kernel); DENIED otherwise. */
   readonly allowCrash?: boolean
   /** Run `CMD poweroff|reboot` instead of powering off the machine (tests record the call). */
