@@ -7,27 +7,14 @@ import { Errors, type Operations, type Session } from "@burette/protocol"
 import { Effect, Exit } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
 import { type Config, logger } from "../internal/config.js"
+import { isSignal, signalGroup } from "../internal/processGroup.js"
 import { execPty } from "./Pty.js"
 
 /** After the main process exited, pipes still held open by a background child end the operation once quiet this long. */
 const QUIET_AFTER_EXIT_MS = 250
-
-const isSignal = (name: string): name is NodeJS.Signals => name in os.constants.signals
-
-/** Signals every process of the child's group (it leads a new session: `detached`). */
-export const signalGroup = (pid: number, signal: NodeJS.Signals): boolean => {
-  try {
-    process.kill(process.platform === "win32" ? pid : -pid, signal)
-    return true
-  } catch {
-    // Already gone (ESRCH): nothing left to signal.
-    return false
-  }
-}
 
 const buildEnv = (env: Operations.ExecArgs["env"]): NodeJS.ProcessEnv => {
   const out: NodeJS.ProcessEnv = env?.clear ? {} : { ...process.env }
@@ -128,8 +115,7 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
           ),
         )
     }
-    if (args.pty)
-      return yield* execPty(args, call, { env, cwd, killSignal, signalGroup, isSignal, log: logger(config) })
+    if (args.pty) return yield* execPty(args, call, { env, cwd, killSignal, log: logger(config) })
     const stdin = args.stdin ?? "null"
     const stdout = args.stdout ?? "pipe"
     const stderr = args.stderr ?? "pipe"

@@ -8,6 +8,7 @@
 import { Errors, type Operations, type Session } from "@burette/protocol"
 import { Effect, Exit } from "effect"
 import * as fs from "node:fs"
+import { isSignal, signalGroup } from "../internal/processGroup.js"
 import { runFile } from "../internal/runFile.js"
 
 // The bits of Bun's API used here, declared locally so the package typechecks against Node's types.
@@ -53,8 +54,6 @@ export interface Prepared {
   readonly env: NodeJS.ProcessEnv
   readonly cwd: string
   readonly killSignal: NodeJS.Signals
-  readonly signalGroup: (pid: number, signal: NodeJS.Signals) => boolean
-  readonly isSignal: (name: string) => name is NodeJS.Signals
   readonly log: (line: string) => void
 }
 
@@ -89,7 +88,7 @@ const ensureDevpts = async (log: (line: string) => void): Promise<Errors.AgentEr
 export const execPty = (
   args: Operations.Args<"exec">,
   call: Session.ServerCall<"exec">,
-  { env, cwd, killSignal, signalGroup, isSignal, log }: Prepared,
+  { env, cwd, killSignal, log }: Prepared,
 ) =>
   Effect.gen(function* () {
     const size = args.pty!
