@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { exitCodeOf } from "../src/commands/exec.js"
+import { exitCodeOf } from "../src/internal/guestProcess.js"
 import * as ExitCode from "../src/ExitCode.js"
 
 describe("ExitCode", () => {

@@ -3,17 +3,13 @@
 // Ctrl-C cancels the guest process (the agent kills its process group) and exits 130.
 import type { Readable } from "node:stream"
 import { flag, list, str } from "../internal/args.js"
-import type { ExecOptions, ExecResult, Process, SpawnOptions } from "../internal/client.js"
+import type { ExecOptions, Process, SpawnOptions } from "../internal/client.js"
 import type { Command, Context } from "../internal/command.js"
-import { wrap } from "../internal/command.js"
-import { CliError, UsageError } from "../internal/errors.js"
+import { UsageError } from "../internal/errors.js"
+import { execFailure, exitCodeOf } from "../internal/guestProcess.js"
 import { encodeBytes, writeAll } from "../internal/output.js"
 import * as ExitCode from "../ExitCode.js"
 import { runTerminal } from "./shell.js"
-
-/** The exit code for a finished guest process. */
-export const exitCodeOf = (r: Pick<ExecResult, "exitCode" | "signal">): number =>
-  r.exitCode !== null ? r.exitCode : r.signal !== null ? ExitCode.fromSignal(r.signal) : ExitCode.ExecFailed
 
 /** Parses `-e K=V`, `--unset K` and `--clear-env` into the exec env option. */
 export const envOption = (
@@ -39,16 +35,6 @@ export const envOption = (
 const pump = async (from: Readable | null, to: Context["io"]["stdout"]): Promise<void> => {
   if (from === null) return
   for await (const chunk of from) await writeAll(to, chunk as Uint8Array)
-}
-
-/** A failure to run `prog`, with the exit code exec reserves for burette's own failures. */
-export const execFailure = (error: unknown, ctx: Context, prog: string): CliError => {
-  const e = wrap(error, { action: `run \`${prog}\``, target: ctx.target() })
-  // Unreachable stays 3 so scripts can tell "no agent" from "the command failed"; other failures of
-  // burette itself are 255, never a code the guest command could have returned.
-  return e.exitCode === ExitCode.Unreachable || e.exitCode === ExitCode.Usage
-    ? e
-    : new CliError({ code: e.code, detail: e.detail, exitCode: ExitCode.ExecFailed, cause: error })
 }
 
 /** See the summary. */

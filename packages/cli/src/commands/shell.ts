@@ -8,7 +8,7 @@ import type { Command, Context } from "../internal/command.js"
 import { UsageError } from "../internal/errors.js"
 import { writeAll } from "../internal/output.js"
 import * as ExitCode from "../ExitCode.js"
-import { execFailure, exitCodeOf } from "./exec.js"
+import { execFailure, exitCodeOf } from "../internal/guestProcess.js"
 
 /** The guest's login shell: bash where it exists, else sh (busybox, VTL2). */
 export const DEFAULT_SHELL = [
