@@ -16,7 +16,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
 /** A service manager the test drives: `send` delivers an SCM event; `reports` is what the agent told it. */
 const scriptedScm = () => {
-  let onEvent: ((kind: WindowsService.ServiceEventKind, code: number) => void) | undefined
+  let onEvent: ((kind: WindowsService.Event, code: number) => void) | undefined
   const reports: Array<string> = []
   let waiting: Array<{ state: string; resolve: () => void }> = []
   const controller: WindowsService.Controller = {
@@ -33,7 +33,7 @@ const scriptedScm = () => {
     controller,
     reports,
     reported,
-    send: (kind: WindowsService.ServiceEventKind, code = 0) => onEvent!(kind, code),
+    send: (kind: WindowsService.Event, code = 0) => onEvent!(kind, code),
   }
 }
 
@@ -105,7 +105,7 @@ describe("--service under a (scripted) service manager", () => {
     }
   })
 
-  it("not started by the SCM (1063): says so and serves as a console process", async () => {
+  it("not started by the SCM: says so and serves as a console process", async () => {
     const scm = scriptedScm()
     const logs: Array<string> = []
     const exit = Service.run({
@@ -114,7 +114,7 @@ describe("--service under a (scripted) service manager", () => {
       serveConsole: async () => 42,
       controller: scm.controller,
     })
-    scm.send("failed", 1063)
+    scm.send("console", 1063)
     expect(await exit).toBe(42)
     expect(scm.reports).toEqual([])
     expect(logs.join("\n")).toContain(

@@ -11,7 +11,6 @@ import * as native from "./native.js"
 
 /** How long the SCM should wait for a stop before it considers the service hung. */
 const STOP_WAIT_HINT_MS = 15_000
-const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT = 1063
 
 export interface ServiceOptions {
   readonly options: Agent.StartOptions
@@ -47,7 +46,7 @@ export const run = async ({ options, log, serveConsole, controller }: ServiceOpt
     // SCM events arrive on the JS thread in order; handling them one at a time means a stop that comes
     // while the transports are still starting waits for them and then stops them.
     let queue = Promise.resolve()
-    const handle = async (kind: WindowsService.ServiceEventKind, code: number): Promise<void> => {
+    const handle = async (kind: WindowsService.Event, code: number): Promise<void> => {
       switch (kind) {
         case "start":
           try {
@@ -71,17 +70,16 @@ export const run = async ({ options, log, serveConsole, controller }: ServiceOpt
         case "ended":
           resolve(exitCode)
           return
+        case "console":
+          log(
+            "--service: not started by the service manager (start it with `sc.exe start burette-agent`); " +
+              "serving as a console process",
+          )
+          resolve(await serveConsole())
+          return
         case "failed":
-          if (code === ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
-            log(
-              "--service: not started by the service manager (start it with `sc.exe start burette-agent`); " +
-                "serving as a console process",
-            )
-            resolve(await serveConsole())
-          } else {
-            log(`the service dispatcher failed (Win32 error ${code})`)
-            resolve(1)
-          }
+          log(`the service dispatcher failed (Win32 error ${code})`)
+          resolve(1)
           return
       }
     }
