@@ -54,7 +54,7 @@ export default tseslint.config(
                 "@effect/platform-node",
                 "@effect/platform-bun",
               ],
-              message: "@burette/protocol has no I/O: it works on an abstract byte stream.",
+              message: "@cuvette/protocol has no I/O: it works on an abstract byte stream.",
             },
           ],
         },

@@ -6,7 +6,7 @@ import { defineConfig } from "vitest/config"
 
 const workspaceRoot = path.dirname(fileURLToPath(import.meta.url))
 
-const conditions = ["@burette/source", "node", "import", "module", "default"]
+const conditions = ["@cuvette/source", "node", "import", "module", "default"]
 
 export const defineProject = (
   dirname: string,

@@ -1,7 +1,7 @@
 {
   "targets": [
     {
-      "target_name": "burette_native",
+      "target_name": "cuvette_native",
       "sources": ["src/addon.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

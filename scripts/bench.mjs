@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: Burette against the QEMU guest agent (`qemu-ga -m unix-listen`) and a raw Unix
+ * `npm run bench`: Cuvette against the QEMU guest agent (`qemu-ga -m unix-listen`) and a raw Unix
  * socket copy, on this machine, in one run. Prints a table with ratios and the DESIGN.md targets;
- * writes reports/bench/bench.json. Also runs the Burette rows through a hybrid vsock relay.
+ * writes reports/bench/bench.json. Also runs the Cuvette rows through a hybrid vsock relay.
  *
  *   npm run bench                         (BENCH_BYTES / BENCH_QGA_BYTES override the sizes)
  *
  * The client is imported from TypeScript sources, so the script re-executes itself with
- * `--conditions=@burette/source --import tsx` when started without them.
+ * `--conditions=@cuvette/source --import tsx` when started without them.
  */
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -19,16 +19,16 @@ import { fileURLToPath } from "node:url"
 const self = fileURLToPath(import.meta.url)
 const root = path.resolve(path.dirname(self), "..")
 
-if (!process.env.BURETTE_BENCH_CHILD) {
+if (!process.env.CUVETTE_BENCH_CHILD) {
   const r = spawnSync(
     process.execPath,
-    ["--conditions=@burette/source", "--import", "tsx", self, ...process.argv.slice(2)],
-    { stdio: "inherit", cwd: root, env: { ...process.env, BURETTE_BENCH_CHILD: "1" } },
+    ["--conditions=@cuvette/source", "--import", "tsx", self, ...process.argv.slice(2)],
+    { stdio: "inherit", cwd: root, env: { ...process.env, CUVETTE_BENCH_CHILD: "1" } },
   )
   process.exit(r.status ?? 1)
 }
 
-const { Client } = await import("@burette/client")
+const { Client } = await import("@cuvette/client")
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -38,7 +38,7 @@ const PINGS = Number(process.env.BENCH_PINGS ?? 2000)
 const EXECS = Number(process.env.BENCH_EXECS ?? 200)
 const CONCURRENT = 64
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-bench-"))
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-bench-"))
 const children = []
 const log = (...a) => console.error("bench:", ...a)
 const size = (n) => (n >= GiB ? `${n / GiB} GiB` : `${n / MiB} MiB`)
@@ -81,10 +81,10 @@ const agentCommand = () => {
   if (agentKind === "node") {
     return [
       process.execPath,
-      ["--conditions=@burette/source", "--import", "tsx", path.join(root, "packages/agent/src/bin.ts")],
+      ["--conditions=@cuvette/source", "--import", "tsx", path.join(root, "packages/agent/src/bin.ts")],
     ]
   }
-  const exe = path.join(root, "dist/agent/linux-x64/burette-agent")
+  const exe = path.join(root, "dist/agent/linux-x64/cuvette-agent")
   const built = spawnSync(
     process.execPath,
     [path.join(root, "scripts/build-agent.mjs"), "--target", "linux-x64"],
@@ -105,7 +105,7 @@ const startAgent = async (sock) => {
   children.push(child)
   let err = ""
   child.stderr.on("data", (d) => (err += d))
-  await waitFor(() => err.includes("BURETTE READY") || child.exitCode !== null, "BURETTE READY")
+  await waitFor(() => err.includes("CUVETTE READY") || child.exitCode !== null, "CUVETTE READY")
   if (child.exitCode !== null) throw new Error(`agent exited: ${err}`)
   return child
 }
@@ -250,14 +250,14 @@ const timeMs = async (f) => {
   return performance.now() - t
 }
 
-const burettePing = async (agent, n = PINGS) => {
+const cuvettePing = async (agent, n = PINGS) => {
   for (let i = 0; i < 200; i++) await agent.ping()
   const xs = []
   for (let i = 0; i < n; i++) xs.push(await agent.ping())
   return median(xs) * 1000
 }
 
-const buretteCopy = async (agent, src, n) => {
+const cuvetteCopy = async (agent, src, n) => {
   const down = path.join(dir, "down.bin")
   const up = path.join(dir, "up.bin")
   const readMs = await timeMs(() => agent.download(src, down))
@@ -296,19 +296,19 @@ const main = async () => {
   log("raw copy")
   const raw1 = await rawCopy(rawSock, BYTES)
 
-  // Burette over a Unix socket; a fresh agent, so its VmHWM covers streaming, not the other rows.
+  // Cuvette over a Unix socket; a fresh agent, so its VmHWM covers streaming, not the other rows.
   const agentSock = path.join(dir, "agent.sock")
   const agentProc = await startAgent(agentSock)
   const agent = await Client.connect(`unix:${agentSock}`)
   const idleRssMiB = vmHWM(agentProc.pid)
-  log("burette warm-up + 1 GiB read/write")
+  log("cuvette warm-up + 1 GiB read/write")
   const warm = path.join(dir, "warm.bin")
   makeFile(warm, 64 * MiB)
-  await buretteCopy(agent, warm, 64 * MiB)
-  const copy = await buretteCopy(agent, src, BYTES)
+  await cuvetteCopy(agent, warm, 64 * MiB)
+  const copy = await cuvetteCopy(agent, src, BYTES)
   const rssMiB = vmHWM(agentProc.pid)
-  log("burette ping / exec")
-  const ping = await burettePing(agent)
+  log("cuvette ping / exec")
+  const ping = await cuvettePing(agent)
   for (let i = 0; i < 20; i++) await agent.exec(["/bin/true"])
   const execs = []
   for (let i = 0; i < EXECS; i++) execs.push(await timeMs(() => agent.exec(["/bin/true"])))
@@ -320,14 +320,14 @@ const main = async () => {
   const raw2 = await rawCopy(rawSock, BYTES)
   const raw = Math.max(raw1, raw2)
 
-  // Burette through a hybrid vsock relay (CONNECT <port> / OK 1, then spliced to the agent socket).
+  // Cuvette through a hybrid vsock relay (CONNECT <port> / OK 1, then spliced to the agent socket).
   const relaySock = path.join(dir, "relay.sock")
   await startHelper("relay", relaySock, agentSock)
   const hagent = await Client.connect(`hybrid:${relaySock}`)
   log("hybrid relay ping + 1 GiB read/write")
-  const hping = await burettePing(hagent)
-  await buretteCopy(hagent, warm, 64 * MiB)
-  const hcopy = await buretteCopy(hagent, src, BYTES)
+  const hping = await cuvettePing(hagent)
+  await cuvetteCopy(hagent, warm, 64 * MiB)
+  const hcopy = await cuvetteCopy(hagent, src, BYTES)
   await hagent.close()
   await agent.close()
 
@@ -390,7 +390,7 @@ const main = async () => {
       execMs <= 3,
     ],
     [
-      `64 execs: Burette concurrent, qemu-ga sequential (wall)`,
+      `64 execs: Cuvette concurrent, qemu-ga sequential (wall)`,
       `${f0(q.sequential64ExecMs)} ms`,
       `${f0(concMs)} ms`,
       "",
@@ -401,7 +401,7 @@ const main = async () => {
       true,
     ],
     [
-      `file read (Burette ${size(BYTES)}, qemu-ga ${size(QGA_BYTES)})`,
+      `file read (Cuvette ${size(BYTES)}, qemu-ga ${size(QGA_BYTES)})`,
       `${f1(q.readMiBs)} MiB/s`,
       `${f0(copy.readMiBs)} MiB/s`,
       `${f0(hcopy.readMiBs)} MiB/s`,
@@ -412,7 +412,7 @@ const main = async () => {
       copyTarget(copy.readMiBs),
     ],
     [
-      `file write (Burette ${size(BYTES)}, qemu-ga ${size(QGA_BYTES)})`,
+      `file write (Cuvette ${size(BYTES)}, qemu-ga ${size(QGA_BYTES)})`,
       `${f1(q.writeMiBs)} MiB/s`,
       `${f0(copy.writeMiBs)} MiB/s`,
       `${f0(hcopy.writeMiBs)} MiB/s`,
@@ -437,18 +437,18 @@ const main = async () => {
   const head = [
     "",
     "qemu-ga",
-    "Burette unix",
-    "Burette hybrid",
+    "Cuvette unix",
+    "Cuvette hybrid",
     "raw unix",
-    "Burette/qemu-ga",
-    "Burette/raw",
+    "Cuvette/qemu-ga",
+    "Cuvette/raw",
     "target",
     "met",
   ]
   const cells = [head, ...rows.map((r) => [...r.slice(0, 8), r[8] ? "yes" : "NO"])]
   const widths = head.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)))
   console.log(
-    `Burette vs qemu-ga ${spawnSync("qemu-ga", ["-V"]).stdout?.toString().trim().split("\n")[0] ?? ""}` +
+    `Cuvette vs qemu-ga ${spawnSync("qemu-ga", ["-V"]).stdout?.toString().trim().split("\n")[0] ?? ""}` +
       ` — agent: ${agentKind === "node" ? "Node + tsx (--agent node)" : "Bun-compiled executable"}, host node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${totalS.toFixed(0)} s`,
   )
   for (const r of cells)
@@ -470,7 +470,7 @@ const main = async () => {
     bytes: BYTES,
     qgaBytes: QGA_BYTES,
     qemuGa: q,
-    burette: {
+    cuvette: {
       unix: {
         pingUs: ping,
         execMs,

@@ -3,12 +3,12 @@
 // is the npm registry's @oven/bun-<target> package at the same version as our bun devDependency, fetched once
 // with `npm pack` into .cache/bun-runtimes/ and handed to bun with --compile-executable-path (bun never
 // downloads). Linux targets also get the self-contained bundle (glibc loader + libraries + launcher) that
-// @burette/deploy puts on cidata disks.
+// @cuvette/deploy puts on cidata disks.
 //
 //   npm run build:agent [-- --target linux-x64 ...] [--entry FILE] [--out DIR]
 //
-// Output: <out>/<target>/burette-agent[.exe] (default out: dist/agent), for Linux burette-agent.sh + lib/, and for
-// Windows burette_native.node (cross-compiled with mingw-w64 off Windows).
+// Output: <out>/<target>/cuvette-agent[.exe] (default out: dist/agent), for Linux cuvette-agent.sh + lib/, and for
+// Windows cuvette_native.node (cross-compiled with mingw-w64 off Windows).
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -24,22 +24,22 @@ const TARGETS = {
     pkg: "@oven/bun-linux-x64",
     bunTarget: "bun-linux-x64",
     exe: "bin/bun",
-    out: "burette-agent",
+    out: "cuvette-agent",
     arch: "x64",
   },
   "linux-arm64": {
     pkg: "@oven/bun-linux-aarch64",
     bunTarget: "bun-linux-arm64",
     exe: "bin/bun",
-    out: "burette-agent",
+    out: "cuvette-agent",
     arch: "arm64",
   },
   "windows-x64": {
     pkg: "@oven/bun-windows-x64",
     bunTarget: "bun-windows-x64",
     exe: "bin/bun.exe",
-    out: "burette-agent.exe",
-    addon: "burette_native.node", // AF_HYPERV and --service; the loader looks beside the executable
+    out: "cuvette-agent.exe",
+    addon: "cuvette_native.node", // AF_HYPERV and --service; the loader looks beside the executable
   },
 }
 
@@ -143,14 +143,14 @@ function glibc(arch, names) {
 /** The Windows addon beside the agent: node-gyp's build on Windows, else the mingw cross-build (built here). */
 function windowsAddon(dest) {
   const native = path.join(root, "native")
-  let built = path.join(native, "build", "Release", "burette_native.node")
+  let built = path.join(native, "build", "Release", "cuvette_native.node")
   if (process.platform !== "win32") {
     const r = spawnSync("bash", [path.join(native, "scripts", "build-win.sh")], { encoding: "utf8" })
     if (r.status !== 0) {
       fs.rmSync(dest, { force: true })
       return `missing: ${(r.stderr || r.error?.message || "").trim()} (the agent then lacks Hyper-V sockets and --service)`
     }
-    built = path.join(native, "build", "win32-x64", "burette_native.node")
+    built = path.join(native, "build", "win32-x64", "cuvette_native.node")
   }
   if (!fs.existsSync(built)) die(`${built} is missing: run npm run build:native`)
   fs.copyFileSync(built, dest)
@@ -158,7 +158,7 @@ function windowsAddon(dest) {
 }
 
 const mib = (n) => `${(n / 1024 / 1024).toFixed(1)} MiB`
-register() // lets this script import @burette/deploy's TypeScript
+register() // lets this script import @cuvette/deploy's TypeScript
 const Bundle = await import("../packages/deploy/src/Bundle.ts")
 
 const rows = []
@@ -176,7 +176,7 @@ for (const target of targets) {
       "--compile",
       `--target=${t.bunTarget}`,
       `--compile-executable-path=${executable}`,
-      "--conditions=@burette/source", // workspace packages resolve to their TypeScript sources
+      "--conditions=@cuvette/source", // workspace packages resolve to their TypeScript sources
       // A guest agent must not pick up a .env or bunfig.toml from whatever directory it starts in.
       "--no-compile-autoload-dotenv",
       "--no-compile-autoload-bunfig",

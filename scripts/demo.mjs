@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Burette's main job on a built-in default: start an agent, then use the `burette` CLI against it to
+// Cuvette's main job on a built-in default: start an agent, then use the `cuvette` CLI against it to
 // run a command, copy a file both ways and print `info`. With `--vm` (the default when QEMU is usable)
-// the agent runs inside a real QEMU guest booted from a Burette cidata disk; otherwise on a local
+// the agent runs inside a real QEMU guest booted from a Cuvette cidata disk; otherwise on a local
 // Unix socket.
 import { spawn, spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
@@ -12,26 +12,26 @@ import * as path from "node:path"
 const root = path.resolve(import.meta.dirname, "..")
 const local = process.argv.includes("--local")
 
-// The VM path imports the e2e harness and @burette/deploy from TypeScript sources: run under tsx with
+// The VM path imports the e2e harness and @cuvette/deploy from TypeScript sources: run under tsx with
 // the workspace's source condition.
-if (!local && !process.execArgv.includes("--conditions=@burette/source")) {
+if (!local && !process.execArgv.includes("--conditions=@cuvette/source")) {
   const r = spawnSync(
     process.execPath,
-    ["--conditions=@burette/source", "--import", "tsx", import.meta.filename, ...process.argv.slice(2)],
+    ["--conditions=@cuvette/source", "--import", "tsx", import.meta.filename, ...process.argv.slice(2)],
     { stdio: "inherit" },
   )
   process.exit(r.status ?? 1)
 }
-const cli = path.join(root, "packages", "cli", "bin", "burette.mjs")
-const agentBin = path.join(root, "packages", "agent", "bin", "burette-agent.mjs")
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "burette-demo-"))
+const cli = path.join(root, "packages", "cli", "bin", "cuvette.mjs")
+const agentBin = path.join(root, "packages", "agent", "bin", "cuvette-agent.mjs")
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-demo-"))
 
 const say = (text) => console.log(`\n\x1b[1m# ${text}\x1b[0m`)
-const burette = (target, ...args) => {
+const cuvette = (target, ...args) => {
   const quote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)
-  console.log(`$ burette -t ${target} ${args.map(quote).join(" ")}`)
+  console.log(`$ cuvette -t ${target} ${args.map(quote).join(" ")}`)
   const r = spawnSync(process.execPath, [cli, "-t", target, ...args], { stdio: "inherit" })
-  if (r.status !== 0) throw new Error(`burette ${args[0]} exited with ${r.status}`)
+  if (r.status !== 0) throw new Error(`cuvette ${args[0]} exited with ${r.status}`)
 }
 
 const startLocalAgent = async () => {
@@ -44,7 +44,7 @@ const startLocalAgent = async () => {
     const timer = setTimeout(() => reject(new Error(`agent did not start:\n${err}`)), 20_000)
     agent.stderr.on("data", (d) => {
       err += d
-      if (err.includes("BURETTE READY")) {
+      if (err.includes("CUVETTE READY")) {
         clearTimeout(timer)
         resolve()
       }
@@ -68,7 +68,7 @@ const startVmAgent = async () => {
   const vm = await startVm((line) => say(line))
   say("waiting for the agent in the guest (virtio-serial)")
   try {
-    burette(vm.target, "wait", "--timeout", "120s")
+    cuvette(vm.target, "wait", "--timeout", "120s")
   } catch (e) {
     console.error(vm.console())
     await vm.stop()
@@ -78,7 +78,7 @@ const startVmAgent = async () => {
     target: vm.target,
     stop: async () => {
       say("power the guest off")
-      burette(vm.target, "shutdown")
+      cuvette(vm.target, "shutdown")
       const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r("timeout"), 20_000))])
       console.log(
         code === 0 ? "QEMU exited after the guest powered off" : `QEMU did not exit cleanly (${code})`,
@@ -91,10 +91,10 @@ const startVmAgent = async () => {
 const main = async () => {
   let agent
   if (qemuUsable()) {
-    say("Burette in a real VM: QEMU boots Debian's kernel from a Burette cidata disk")
+    say("Cuvette in a real VM: QEMU boots Debian's kernel from a Cuvette cidata disk")
     agent = await startVmAgent()
   } else {
-    say("starting a Burette agent on a local Unix socket (no QEMU here; --local forces this)")
+    say("starting a Cuvette agent on a local Unix socket (no QEMU here; --local forces this)")
     agent = await startLocalAgent()
   }
   try {
@@ -102,14 +102,14 @@ const main = async () => {
     const file = path.join(work, "payload.bin")
     fs.writeFileSync(file, crypto.randomBytes(8 * 1024 * 1024))
     say("run a command in the guest")
-    burette(agent.target, "exec", "--", "sh", "-c", "echo hello from $(uname -sr); exit 0")
+    cuvette(agent.target, "exec", "--", "sh", "-c", "echo hello from $(uname -sr); exit 0")
     say("copy a file in and back out, then compare")
-    burette(agent.target, "cp", file, `:${path.join(guestDir, "in-guest.bin")}`)
-    burette(agent.target, "cp", `:${path.join(guestDir, "in-guest.bin")}`, path.join(work, "back.bin"))
+    cuvette(agent.target, "cp", file, `:${path.join(guestDir, "in-guest.bin")}`)
+    cuvette(agent.target, "cp", `:${path.join(guestDir, "in-guest.bin")}`, path.join(work, "back.bin"))
     const same = Buffer.compare(fs.readFileSync(file), fs.readFileSync(path.join(work, "back.bin"))) === 0
     console.log(same ? "identical bytes after the round trip" : "MISMATCH after the round trip")
     say("agent info")
-    burette(agent.target, "info")
+    cuvette(agent.target, "info")
     if (!same) process.exitCode = 1
   } finally {
     await agent.stop()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Burette's tests, benchmark and VM demo use, when missing and when root.
+# Installs the Debian packages Cuvette's tests, benchmark and VM demo use, when missing and when root.
 # Idempotent and quiet when everything is present. Only Debian's apt is used.
 set -euo pipefail
 PKGS=(qemu-system-x86 qemu-utils qemu-guest-agent busybox-static dosfstools mtools socat fdisk util-linux

@@ -11,7 +11,7 @@
 # updates, so a new kernel lands in a new directory. Prints the directory on stdout (last line).
 set -eu
 
-CACHE=${1:-${BURETTE_CACHE:-$HOME/.cache/burette}/e2e}
+CACHE=${1:-${CUVETTE_CACHE:-$HOME/.cache/cuvette}/e2e}
 log() { echo "prepare-kernel: $*" >&2; }
 
 resolve() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }

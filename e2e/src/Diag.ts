@@ -1,6 +1,6 @@
 /**
- * Diag: runs the `ohcldiag-dev` stand-in (e2e/bin/ohcldiag-dev) against a VM's org.burette.diag.0
- * socket, the way `burette deploy vtl2` will run the real tool. Tests use it directly; the deploy step
+ * Diag: runs the `ohcldiag-dev` stand-in (e2e/bin/ohcldiag-dev) against a VM's org.cuvette.diag.0
+ * socket, the way `cuvette deploy vtl2` will run the real tool. Tests use it directly; the deploy step
  * gets `binPath` (on PATH or through its ohcldiag option) and `target(socket)` as the VM argument.
  */
 import { spawn } from "node:child_process"

@@ -1,7 +1,7 @@
 /**
  * Disk: the cidata disk the e2e guest mounts by label, built in one place so tests never care how.
  * Two writers: `mtools` (mkfs.fat + mcopy: a bare FAT32 volume, no partition table; the host has no
- * VFAT, so nothing is mounted) and `deploy` (@burette/deploy's `Image.write`: protective MBR + GPT +
+ * VFAT, so nothing is mounted) and `deploy` (@cuvette/deploy's `Image.write`: protective MBR + GPT +
  * FAT32, raw or fixed VHD, which is what users attach). Switching the default is a one-line change.
  */
 import { execFile } from "node:child_process"
@@ -43,9 +43,9 @@ export const buildDisk = async (
   fs.mkdirSync(path.dirname(out), { recursive: true })
   const writer = options.writer ?? defaultWriter
   if (writer === "deploy") {
-    // Loaded on demand: the mtools path must work even where @burette/deploy is neither built nor
-    // resolved from source (a plain `node` script without the @burette/source condition).
-    const { Image } = await import("@burette/deploy")
+    // Loaded on demand: the mtools path must work even where @cuvette/deploy is neither built nor
+    // resolved from source (a plain `node` script without the @cuvette/source condition).
+    const { Image } = await import("@cuvette/deploy")
     await Image.write({
       out,
       format: options.format ?? "raw",
@@ -66,7 +66,7 @@ export const buildDisk = async (
   fs.truncateSync(out, sizeMiB * 2 ** 20)
   // mkfs.fat warns that lowercase labels are unusual; cloud-init looks for both cidata and CIDATA.
   await run("mkfs.fat", ["-F", "32", "-n", "cidata", out])
-  const staging = fs.mkdtempSync(path.join(os.tmpdir(), "burette-e2e-disk-"))
+  const staging = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-e2e-disk-"))
   try {
     for (const [name, contents] of Object.entries(files)) {
       const file = path.join(staging, name)

@@ -1,6 +1,6 @@
 /**
  * Qga: a minimal QEMU guest agent client over the host socket of the org.qemu.guest_agent.0 port, the
- * reference peer that Burette's exec and copy are timed against. It speaks QGA's JSON lines:
+ * reference peer that Cuvette's exec and copy are timed against. It speaks QGA's JSON lines:
  * `guest-sync-delimited` (resynchronise on the 0xFF sentinel), `guest-exec` + `guest-exec-status`
  * polled back to back, and the `guest-file-*` calls with base64 bodies.
  */

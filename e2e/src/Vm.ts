@@ -10,13 +10,13 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 
-/** Scenario run by the guest's /init (kernel command line `burette.mode=`). */
+/** Scenario run by the guest's /init (kernel command line `cuvette.mode=`). */
 export type Mode = "vtl0" | "vtl2" | "qga"
 
 /** Virtio-serial port names the guest and host agree on. */
 export const Ports = {
-  agent: "org.burette.agent.0",
-  diag: "org.burette.diag.0",
+  agent: "org.cuvette.agent.0",
+  diag: "org.cuvette.diag.0",
   qga: "org.qemu.guest_agent.0",
 } as const
 
@@ -111,7 +111,7 @@ export const qemuArgs = (
   // KVM looks usable on this machine kind but the guest dies, and `kvm:tcg` does not fall back because
   // KVM initialises fine: TCG must be explicit. E2E_ACCEL is an opt-in for hosts with working KVM.
   const accel = process.env.E2E_ACCEL ?? "tcg"
-  const append = ["console=ttyS0", "quiet", "panic=-1", `burette.mode=${options.mode}`]
+  const append = ["console=ttyS0", "quiet", "panic=-1", `cuvette.mode=${options.mode}`]
   if (options.append) append.push(options.append)
   const args = [
     ["-accel", accel],
@@ -174,7 +174,7 @@ export const start = async (options: StartOptions): Promise<Vm> => {
 
 const launch = (options: StartOptions, release: () => void): Vm => {
   installExitHook()
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-e2e-"))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-e2e-"))
   const consoleLog = options.consoleLog ?? path.join(dir, "console.log")
   fs.writeFileSync(consoleLog, "")
   const sockets: Record<string, string> = {}

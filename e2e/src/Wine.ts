@@ -51,7 +51,7 @@ export const unavailable = (): string | undefined => {
 export const create = async (): Promise<Wine> => {
   const wine = candidates.find((c) => fs.existsSync(c))!
   const wineserver = wineserverCandidates.find((c) => fs.existsSync(c))!
-  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), "burette-wine-"))
+  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-wine-"))
   const env = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: "-all", WINEDLLOVERRIDES: "mscoree,mshtml=" }
   await execFileP(wine, ["wineboot", "--init"], { env, timeout: 120_000 })
   await execFileP(

@@ -1,4 +1,4 @@
-// The README's main job in a real VM: build the agent, write a cidata disk with @burette/deploy, boot
+// The README's main job in a real VM: build the agent, write a cidata disk with @cuvette/deploy, boot
 // Debian's kernel with the busybox initramfs under QEMU (TCG), and hand back the agent's serial target.
 // Used by scripts/demo.mjs; the scenario tests check the same path in depth.
 import { spawnSync } from "node:child_process"
@@ -19,17 +19,17 @@ export const startVm = async (log: (line: string) => void) => {
     stdio: ["ignore", "ignore", "inherit"],
   })
   if (built.status !== 0) throw new Error("npm run build:agent failed")
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-demo-vm-"))
-  const { Cidata, Image } = await import("@burette/deploy")
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-demo-vm-"))
+  const { Cidata, Image } = await import("@cuvette/deploy")
   const disk = path.join(dir, "cidata.img")
-  log("writing the cidata disk (GPT + FAT32, label cidata) with @burette/deploy")
+  log("writing the cidata disk (GPT + FAT32, label cidata) with @cuvette/deploy")
   await Image.write({
     out: disk,
     format: "raw",
     ...(await Cidata.linux({
-      agent: path.join(repo, "dist/agent/linux-x64/burette-agent"),
+      agent: path.join(repo, "dist/agent/linux-x64/cuvette-agent"),
       instanceId: "demo-0001",
-      hostname: "burette-demo",
+      hostname: "cuvette-demo",
     })),
   })
   log(`booting ${ready.assets.kernelPackage} under QEMU (TCG) from that disk`)

@@ -1,7 +1,7 @@
 /**
  * setup: makes sure the e2e guest can boot here. Installs the Debian packages when missing (as root,
  * with apt), fetches and unpacks Debian's kernel (prepare-kernel.sh) and builds the initramfs variants
- * (build-initramfs.sh), all cached under `${BURETTE_CACHE:-~/.cache/burette}/e2e`. When QEMU or the
+ * (build-initramfs.sh), all cached under `${CUVETTE_CACHE:-~/.cache/cuvette}/e2e`. When QEMU or the
  * tools cannot be had, it returns the reason instead, for a visible skip.
  */
 import { execFile, execFileSync } from "node:child_process"
@@ -19,7 +19,7 @@ export const e2eRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 
 /** Where kernels and initramfs images are cached (never in the repository). */
 export const cacheDir = (): string =>
-  path.join(process.env.BURETTE_CACHE ?? path.join(os.homedir(), ".cache", "burette"), "e2e")
+  path.join(process.env.CUVETTE_CACHE ?? path.join(os.homedir(), ".cache", "cuvette"), "e2e")
 
 /** Everything a VM needs to boot. */
 export interface Assets {
@@ -89,7 +89,7 @@ const missingPackages = (): Array<string> => {
 
 // Same packages scripts/setup-system.sh installs for CI, limited to what the e2e suite needs.
 const install = (packages: ReadonlyArray<string>): string | undefined => {
-  if (process.env.BURETTE_E2E_NO_INSTALL) return "BURETTE_E2E_NO_INSTALL is set"
+  if (process.env.CUVETTE_E2E_NO_INSTALL) return "CUVETTE_E2E_NO_INSTALL is set"
   if (process.getuid?.() !== 0) return "not root, so apt-get cannot install them"
   if (!which("apt-get")) return "apt-get is not available"
   try {

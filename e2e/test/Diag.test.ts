@@ -1,5 +1,5 @@
 // VTL2-style bring-up: nothing mounted, no agent, 256 MiB; the ohcldiag-dev stand-in runs commands
-// through the root shell on org.burette.diag.0, with the real `run`'s semantics (exit code relayed,
+// through the root shell on org.cuvette.diag.0, with the real `run`'s semantics (exit code relayed,
 // returns when the command's stdout closes).
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -18,7 +18,7 @@ afterAll(() => Vm.killAll())
 // The host side of the line protocol against a scripted fake guest: no VM needed.
 describe("ohcldiag-dev protocol", () => {
   const fakeGuest = async (reply: (tag: string, command: string) => Array<string | Buffer>) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-e2e-diagfake-"))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-e2e-diagfake-"))
     const socketPath = path.join(dir, "diag.sock")
     const server = net.createServer((socket) => {
       let line = ""
@@ -87,22 +87,22 @@ describe("ohcldiag-dev protocol", () => {
       child.on("close", (status) => resolve({ status, stdout, stderr }))
     })
 
-  it("takes the socket from BURETTE_E2E_DIAG_SOCKET for a VM name, and fails clearly without one", async () => {
+  it("takes the socket from CUVETTE_E2E_DIAG_SOCKET for a VM name, and fails clearly without one", async () => {
     const guest = await fakeGuest((tag) => [`${tag} BEGIN\nok\n${tag} OUT_END\n\n${tag} RC 0\n`])
     try {
       const named = await runBin(["my-vm", "run", "--", "true"], {
         ...process.env,
-        BURETTE_E2E_DIAG_SOCKET: guest.socketPath,
+        CUVETTE_E2E_DIAG_SOCKET: guest.socketPath,
       })
       expect(named).toMatchObject({ status: 0, stdout: "ok" })
     } finally {
       guest.close()
     }
     const env = { ...process.env }
-    delete env.BURETTE_E2E_DIAG_SOCKET
+    delete env.CUVETTE_E2E_DIAG_SOCKET
     const unnamed = await runBin(["my-vm", "run", "--", "true"], env)
     expect(unnamed.status).toBe(2)
-    expect(unnamed.stderr).toContain("BURETTE_E2E_DIAG_SOCKET")
+    expect(unnamed.stderr).toContain("CUVETTE_E2E_DIAG_SOCKET")
   })
 })
 
@@ -111,7 +111,7 @@ describe.skipIf(env.skipReason !== undefined)("vtl2 diag shell", () => {
 
   it("runs commands in the guest, relays output and exit codes, and hangs on an undetached child", async () => {
     // The disk is attached (deploy vtl2 will mount it through diag) but /init must not touch it.
-    const disk = await diskForTest({ "burette-agent.sh": "#!/bin/sh\necho E2E_STANDIN_SHOULD_NOT_RUN\n" })
+    const disk = await diskForTest({ "cuvette-agent.sh": "#!/bin/sh\necho E2E_STANDIN_SHOULD_NOT_RUN\n" })
     const vm = await bootForTest({
       ...kernelOf(assets),
       disk,
@@ -142,7 +142,7 @@ describe.skipIf(env.skipReason !== undefined)("vtl2 diag shell", () => {
     const state = await Diag.run(diag, [
       "sh",
       "-c",
-      "grep -c ' /cidata ' /proc/mounts; pidof burette-agent.sh; grep MemTotal /proc/meminfo",
+      "grep -c ' /cidata ' /proc/mounts; pidof cuvette-agent.sh; grep MemTotal /proc/meminfo",
     ])
     expect(state.stdout.split("\n")[0]).toBe("0")
     const memKiB = Number(/MemTotal:\s+(\d+)/.exec(state.stdout)?.[1])

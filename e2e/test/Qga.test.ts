@@ -1,5 +1,5 @@
 // qemu-ga as the reference peer in the same guest: the client in src/Qga.ts drives it over its
-// virtio-serial port. The same exec and copy will later be timed through Burette's agent side by side.
+// virtio-serial port. The same exec and copy will later be timed through Cuvette's agent side by side.
 import { createHash, randomBytes } from "node:crypto"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Qga from "../src/Qga.js"
@@ -15,7 +15,7 @@ describe.skipIf(skipReason !== undefined)("qemu-ga in the busybox guest", () => 
   const assets = env.assets!
 
   it("pings, execs with captured output, round-trips 1 MiB of file data, and shuts the guest down", async () => {
-    const disk = await diskForTest({ "burette-agent.sh": "#!/bin/sh\necho E2E_STANDIN_AGENT_QGA\n" })
+    const disk = await diskForTest({ "cuvette-agent.sh": "#!/bin/sh\necho E2E_STANDIN_AGENT_QGA\n" })
     const vm = await bootForTest({
       kernel: assets.vmlinux,
       initrd: assets.initrdQga!,

@@ -1,4 +1,4 @@
-// VTL0-style bring-up without Burette's agent: the guest mounts the cidata disk by label, runs the
+// VTL0-style bring-up without Cuvette's agent: the guest mounts the cidata disk by label, runs the
 // launcher from it (a shell stand-in here), and powers off when it exits; QEMU exits by itself.
 import { afterAll, describe, expect, it } from "vitest"
 import { listDisk } from "../src/Disk.js"
@@ -27,12 +27,12 @@ describe("qemuArgs", () => {
     const line = args.join(" ")
     expect(line).toContain(`-accel ${process.env.E2E_ACCEL ?? "tcg"} -cpu max -m 256`)
     expect(args).toContain("-no-reboot")
-    expect(line).toContain("panic=-1 burette.mode=vtl2")
+    expect(line).toContain("panic=-1 cuvette.mode=vtl2")
     expect(line).toContain("file=/d/cidata,,1.vhd,if=none,id=cd,format=vpc,readonly=on")
     expect(line).toContain(
-      "socket,path=/t/a.sock,server=on,wait=off,id=port0 -device virtserialport,chardev=port0,name=org.burette.agent.0",
+      "socket,path=/t/a.sock,server=on,wait=off,id=port0 -device virtserialport,chardev=port0,name=org.cuvette.agent.0",
     )
-    expect(line).toContain("name=org.burette.diag.0")
+    expect(line).toContain("name=org.cuvette.diag.0")
   })
 })
 
@@ -41,7 +41,7 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
 
   it("mounts the disk by label, runs the launcher from it, and QEMU exits after poweroff -f", async () => {
     const disk = await diskForTest({
-      "burette-agent.sh": [
+      "cuvette-agent.sh": [
         "#!/bin/sh",
         "# Stand-in for the deploy engineer's launcher: prove where it runs from and exit.",
         "echo \"E2E_STANDIN_AGENT from=$0 uid=$(id -u) mounts=$(grep -c ' /cidata vfat ro,' /proc/mounts)\"",
@@ -51,7 +51,7 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
       ].join("\n"),
       "meta-data": "instance-id: e2e-0001\n",
     })
-    expect(await listDisk(disk)).toEqual(expect.arrayContaining(["burette-agent.sh", "meta-data"]))
+    expect(await listDisk(disk)).toEqual(expect.arrayContaining(["cuvette-agent.sh", "meta-data"]))
 
     const vm = await bootForTest({
       ...kernelOf(assets),
@@ -70,9 +70,9 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
     expect(vm.watchdogFired()).toBe(false)
     expect(Vm.isAlive(vm.pid)).toBe(false)
     expect(text).toContain(`E2E INIT_START kernel=${assets.kernelRelease}`)
-    expect(text).toMatch(/E2E PORTS names=org\.burette\.agent\.0 /)
+    expect(text).toMatch(/E2E PORTS names=org\.cuvette\.agent\.0 /)
     expect(text).toMatch(/E2E CIDATA_MOUNTED dev=\/dev\/vda /)
-    expect(text).toContain("E2E_STANDIN_AGENT from=/cidata/burette-agent.sh uid=0 mounts=1")
+    expect(text).toContain("E2E_STANDIN_AGENT from=/cidata/cuvette-agent.sh uid=0 mounts=1")
     expect(text).toContain("E2E_STANDIN_RO")
     expect(text).toMatch(/E2E AGENT_EXIT rc=0 /)
     expect(text).toMatch(/E2E POWEROFF reason=agent-exit /)
@@ -84,7 +84,7 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
 
   it("a plain busybox `poweroff` from the agent (no -f) powers off through PID 1", async () => {
     const disk = await diskForTest({
-      "burette-agent.sh":
+      "cuvette-agent.sh":
         "#!/bin/sh\necho E2E_STANDIN_POWEROFF\npoweroff\nsleep 60\necho E2E_STANDIN_STILL_RUNNING\n",
     })
     const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 45_000 })
@@ -98,11 +98,11 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
     console.log(`[e2e timing] vtl0 agent-initiated poweroff: QEMU exited at ${since(vm)} s`)
   })
 
-  it("mounts GPT disks written by @burette/deploy's Image.write, raw and fixed VHD (two VMs at once)", async () => {
+  it("mounts GPT disks written by @cuvette/deploy's Image.write, raw and fixed VHD (two VMs at once)", async () => {
     const launcher = '#!/bin/sh\necho "E2E_STANDIN_DEPLOY_DISK $(cat /cidata/hello.txt)"\n'
     const boot = async (format: "raw" | "vhd") => {
       const disk = await diskForTest(
-        { "burette-agent.sh": launcher, "hello.txt": `written as ${format}` },
+        { "cuvette-agent.sh": launcher, "hello.txt": `written as ${format}` },
         { writer: "deploy", format },
       )
       const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 45_000 })
@@ -125,7 +125,7 @@ describe.skipIf(env.skipReason !== undefined)("vtl0 boot from the cidata disk", 
   })
 
   it("the watchdog kills a guest that never powers off, by pid", async () => {
-    const disk = await diskForTest({ "burette-agent.sh": "#!/bin/sh\nexec sleep 600\n" })
+    const disk = await diskForTest({ "cuvette-agent.sh": "#!/bin/sh\nexec sleep 600\n" })
     // Shorter than any boot, so the outcome does not depend on how loaded the machine is.
     const vm = await bootForTest({ ...kernelOf(assets), disk, mode: "vtl0", watchdogMs: 1_500 })
     const code = await vm.exited

@@ -10,12 +10,12 @@ import { buildAgent, cliOk, tempDirForTest } from "./fixtures/agent.js"
 describe("the compiled agent", () => {
   it("ignores .env and bunfig.toml in its working directory", async () => {
     const { agent } = await buildAgent()
-    const dir = tempDirForTest("burette-compiled-")
-    fs.writeFileSync(path.join(dir, ".env"), "BURETTE_ENV_PROBE=from-dotenv\n")
+    const dir = tempDirForTest("cuvette-compiled-")
+    fs.writeFileSync(path.join(dir, ".env"), "CUVETTE_ENV_PROBE=from-dotenv\n")
     fs.writeFileSync(path.join(dir, "bunfig.toml"), 'preload = ["./preload.ts"]\n')
-    fs.writeFileSync(path.join(dir, "preload.ts"), 'process.env.BURETTE_ENV_PROBE = "from-bunfig"\n')
+    fs.writeFileSync(path.join(dir, "preload.ts"), 'process.env.CUVETTE_ENV_PROBE = "from-bunfig"\n')
     const sock = path.join(dir, "agent.sock")
-    const child = spawn(path.join(path.dirname(agent), "burette-agent.sh"), ["--listen", `unix:${sock}`], {
+    const child = spawn(path.join(path.dirname(agent), "cuvette-agent.sh"), ["--listen", `unix:${sock}`], {
       cwd: dir,
       stdio: ["ignore", "ignore", "pipe"],
     })
@@ -24,11 +24,11 @@ describe("the compiled agent", () => {
       await new Promise<void>((resolve, reject) => {
         child.stderr!.on("data", (d: Buffer) => {
           stderr += d
-          if (stderr.includes("BURETTE READY")) resolve()
+          if (stderr.includes("CUVETTE READY")) resolve()
         })
         child.once("exit", (code) => reject(new Error(`agent exited ${code}: ${stderr}`)))
       })
-      const r = await cliOk(`unix:${sock}`, ["exec", "--", "sh", "-c", 'echo "${BURETTE_ENV_PROBE:-absent}"'])
+      const r = await cliOk(`unix:${sock}`, ["exec", "--", "sh", "-c", 'echo "${CUVETTE_ENV_PROBE:-absent}"'])
       expect(r.stdout.toString()).toBe("absent\n")
     } finally {
       child.kill("SIGKILL")

@@ -1,7 +1,7 @@
 // Issue 6 scenarios, end to end in a real VM with the real agent bundle and the real CLI:
-//   1. VTL0-style: the guest mounts the @burette/deploy cidata disk by label and starts the launcher.
+//   1. VTL0-style: the guest mounts the @cuvette/deploy cidata disk by label and starts the launcher.
 //   2. VTL2-style: nothing runs until the host deploys the agent through ohcldiag-dev.
-// Both are then driven from the host through `burette --target serial:<socket>`.
+// Both are then driven from the host through `cuvette --target serial:<socket>`.
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
@@ -19,7 +19,7 @@ afterAll(() => Vm.killAll())
 
 type Timings = ReturnType<typeof timings>
 
-/** The checks both scenarios share, from `burette wait` to `burette shutdown` ending QEMU. */
+/** The checks both scenarios share, from `cuvette wait` to `cuvette shutdown` ending QEMU. */
 const agentChecks = async (
   vm: Vm.Vm,
   assets: Assets,
@@ -33,46 +33,46 @@ const agentChecks = async (
 
   // The client says hello before the guest opens its port; QEMU holds those hellos until it does.
   let readyAt: number | undefined
-  void vm.waitForConsole(/BURETTE READY/, 60_000).then(
+  void vm.waitForConsole(/CUVETTE READY/, 60_000).then(
     () => (readyAt = performance.now()),
     () => {},
   )
-  await t.time("burette wait", () => cliOk(target, ["wait", "--timeout", "60s"], { timeoutMs: 70_000 }))
+  await t.time("cuvette wait", () => cliOk(target, ["wait", "--timeout", "60s"], { timeoutMs: 70_000 }))
   const answeredAt = performance.now()
   t.record("  (agent answered, since QEMU spawn)", answeredAt - vm.startedAt)
   if (firstContact) {
     // Answered as soon as the agent serves, not after a stall (it once took 15-40 s here).
-    expect(readyAt, "BURETTE READY on the console").toBeDefined()
+    expect(readyAt, "CUVETTE READY on the console").toBeDefined()
     expect(answeredAt - readyAt!).toBeLessThan(5_000)
   }
 
-  const info = await t.time("burette info --json", () => cliOk(target, ["--json", "info"]))
+  const info = await t.time("cuvette info --json", () => cliOk(target, ["--json", "info"]))
   const infoText = info.stdout.toString()
   expect(infoText).toContain(assets.kernelRelease)
 
   // stdin piped through `cat` comes back byte for byte (binary, not just text).
   const input = randomBytes(256 * 1024)
-  const cat = await t.time("burette exec cat (256 KiB stdin)", () =>
+  const cat = await t.time("cuvette exec cat (256 KiB stdin)", () =>
     cliOk(target, ["exec", "--", "cat"], { stdin: input }),
   )
   expect(cat.stdout.length).toBe(input.length)
   expect(cat.stdout.equals(input)).toBe(true)
 
   // A terminal: the guest mounts no devpts, so the agent (root) mounts it first.
-  const tty = await t.time("burette exec --tty (tty, stty size, exit 4)", () =>
+  const tty = await t.time("cuvette exec --tty (tty, stty size, exit 4)", () =>
     cli(target, ["exec", "--tty", "--", "sh", "-c", "tty; stty size; exit 4"], { stdin: new Uint8Array() }),
   )
   expect(tty.code, tty.stderr).toBe(4)
   expect(tty.stdout.toString()).toMatch(/^\/dev\/pts\/\d+\r\n24 80\r\n$/)
 
-  const mixed = await t.time("burette exec (stdout, stderr, exit 7)", () =>
+  const mixed = await t.time("cuvette exec (stdout, stderr, exit 7)", () =>
     cli(target, ["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]),
   )
   expect(mixed.stdout.toString()).toBe("out\n")
   expect(mixed.stderr).toContain("err\n")
   expect(mixed.code).toBe(7)
 
-  const uname = await t.time("burette exec uname -r", () => cliOk(target, ["exec", "--", "uname", "-r"]))
+  const uname = await t.time("cuvette exec uname -r", () => cliOk(target, ["exec", "--", "uname", "-r"]))
   expect(uname.stdout.toString().trim()).toBe(assets.kernelRelease)
 
   // cp both ways, checked by hash on the host and in the guest.
@@ -80,23 +80,23 @@ const agentChecks = async (
   const down = path.join(dir, "down.bin")
   fs.writeFileSync(up, randomBytes(copyMiB * 2 ** 20))
   const want = sha256File(up)
-  await t.time(`burette cp ${copyMiB} MiB host -> guest`, () =>
+  await t.time(`cuvette cp ${copyMiB} MiB host -> guest`, () =>
     cliOk(target, ["cp", up, ":/tmp/big.bin"], { timeoutMs: 120_000 }),
   )
-  const guestSum = await t.time("burette exec sha256sum (guest)", () =>
+  const guestSum = await t.time("cuvette exec sha256sum (guest)", () =>
     cliOk(target, ["exec", "--", "sha256sum", "/tmp/big.bin"], { timeoutMs: 60_000 }),
   )
   expect(guestSum.stdout.toString().split(" ")[0]).toBe(want)
-  await t.time(`burette cp ${copyMiB} MiB guest -> host`, () =>
+  await t.time(`cuvette cp ${copyMiB} MiB guest -> host`, () =>
     cliOk(target, ["cp", ":/tmp/big.bin", down], { timeoutMs: 120_000 }),
   )
   expect(fs.statSync(down).size).toBe(copyMiB * 2 ** 20)
   expect(sha256File(down)).toBe(want)
 
-  const kmsg = await t.time("burette kmsg", () => cliOk(target, ["kmsg"]))
+  const kmsg = await t.time("cuvette kmsg", () => cliOk(target, ["kmsg"]))
   expect(kmsg.stdout.toString()).toContain("Linux version")
 
-  await t.time("burette shutdown", () => cliOk(target, ["shutdown"]))
+  await t.time("cuvette shutdown", () => cliOk(target, ["shutdown"]))
   const code = await t.time("QEMU exit after shutdown", () => vm.exited)
   expect(code).toBe(0)
   expect(vm.watchdogFired()).toBe(false)
@@ -108,7 +108,7 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
 
   it("1. VTL0-style: cidata mounted by label, launcher started by the guest, driven through the CLI", async () => {
     const t = timings("scenario 1 (vtl0)")
-    const dir = tempDirForTest("burette-e2e-s1-")
+    const dir = tempDirForTest("cuvette-e2e-s1-")
     const { builtMs } = await buildAgent()
     t.record("build agent (cached by mtime)", builtMs)
     const disk = await t.time("cidata disk (Cidata.linux + Image.write)", () => cidataDisk("linux", dir))
@@ -133,7 +133,7 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
 
   it("2. VTL2-style: 256 MiB, nothing running, agent deployed through ohcldiag-dev, driven through the CLI", async () => {
     const t = timings("scenario 2 (vtl2)")
-    const dir = tempDirForTest("burette-e2e-s2-")
+    const dir = tempDirForTest("cuvette-e2e-s2-")
     const { builtMs } = await buildAgent()
     t.record("build agent (cached by mtime)", builtMs)
     const disk = await t.time("vtl2 disk (Cidata.vtl2 + Image.write)", () => cidataDisk("vtl2", dir))
@@ -153,7 +153,7 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
       expect(vm.consoleText()).not.toMatch(/E2E (CIDATA_MOUNTED|AGENT_START)/)
       const agentTarget = `serial:${vm.sockets[Vm.Ports.agent]}`
       const diagVm = Diag.target(vm.sockets[Vm.Ports.diag]!)
-      await t.time("burette deploy vtl2 (mount, start, wait)", () => deployVtl2(diagVm, agentTarget))
+      await t.time("cuvette deploy vtl2 (mount, start, wait)", () => deployVtl2(diagVm, agentTarget))
       const mounts = await cliOk(agentTarget, ["exec", "--", "cat", "/proc/mounts"])
       expect(mounts.stdout.toString()).toMatch(/ \/cidata vfat /)
       await agentChecks(vm, assets, dir, 16, t, false)
@@ -165,7 +165,7 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
 })
 
 /**
- * `burette -t serial:<agent socket> deploy vtl2 --vm vsock:<diag socket> --ohcldiag e2e/bin/ohcldiag-dev`:
+ * `cuvette -t serial:<agent socket> deploy vtl2 --vm vsock:<diag socket> --ohcldiag e2e/bin/ohcldiag-dev`:
  * `-t` tells it where the agent will answer (the VM's agent port, not OpenVMM's `<vsock path>_4919`).
  */
 const deployVtl2 = async (diagVm: string, agentTarget: string): Promise<void> => {

@@ -1,6 +1,6 @@
-// Issue 6, scenario 3: qemu-ga as a peer in the same guest as Burette's agent (mode qga: the guest starts
+// Issue 6, scenario 3: qemu-ga as a peer in the same guest as Cuvette's agent (mode qga: the guest starts
 // both). The same exec and the same copy go through both, timed side by side in this process (the
-// @burette/client library against src/Qga.ts, so neither pays for a CLI process start); the table with
+// @cuvette/client library against src/Qga.ts, so neither pays for a CLI process start); the table with
 // ratios is printed and written to reports/e2e/side-by-side.json.
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
@@ -36,15 +36,15 @@ const timeMs = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
 
 interface Row {
   readonly step: string
-  readonly buretteMs: number
+  readonly cuvetteMs: number
   readonly qgaMs: number
 }
 
-describe.skipIf(skipReason !== undefined)("qemu-ga side by side with Burette's agent", () => {
+describe.skipIf(skipReason !== undefined)("qemu-ga side by side with Cuvette's agent", () => {
   const assets = env.assets!
 
   it(`3. the same exec and the same ${COPY_MIB} MiB copy through both, timed`, async () => {
-    const dir = tempDirForTest("burette-e2e-s3-")
+    const dir = tempDirForTest("cuvette-e2e-s3-")
     await buildAgent()
     const disk = await cidataDisk("linux", dir)
     const vm = await bootForTest({
@@ -55,7 +55,7 @@ describe.skipIf(skipReason !== undefined)("qemu-ga side by side with Burette's a
       serialPorts: [Vm.Ports.agent, Vm.Ports.qga],
       watchdogMs: 200_000,
     })
-    const { Client } = await import("@burette/client")
+    const { Client } = await import("@cuvette/client")
     const qga = await Qga.make(await vm.connect(Vm.Ports.qga, 30_000), { syncTimeoutMs: 30_000 })
     const agent = await Client.wait(`serial:${vm.sockets[Vm.Ports.agent]}`, { timeoutMs: 90_000 })
     const rows: Array<Row> = []
@@ -78,39 +78,39 @@ describe.skipIf(skipReason !== undefined)("qemu-ga side by side with Burette's a
         }
         rows.push({
           step: `exec ${argv.join(" ")} (median of ${EXEC_RUNS})`,
-          buretteMs: median(b),
+          cuvetteMs: median(b),
           qgaMs: median(q),
         })
       }
 
       const data = randomBytes(COPY_MIB * 2 ** 20)
       const want = sha256(data)
-      const [, bUp] = await timeMs(() => agent.upload(data, "/tmp/burette.bin"))
+      const [, bUp] = await timeMs(() => agent.upload(data, "/tmp/cuvette.bin"))
       const [, qUp] = await timeMs(() => qga.writeFile("/tmp/qga.bin", data))
-      rows.push({ step: `copy ${COPY_MIB} MiB host -> guest`, buretteMs: bUp, qgaMs: qUp })
-      const sums = await agent.exec(["sha256sum", "/tmp/burette.bin", "/tmp/qga.bin"])
+      rows.push({ step: `copy ${COPY_MIB} MiB host -> guest`, cuvetteMs: bUp, qgaMs: qUp })
+      const sums = await agent.exec(["sha256sum", "/tmp/cuvette.bin", "/tmp/qga.bin"])
       const lines = Buffer.from(sums.stdout).toString().trim().split("\n")
       expect(lines.map((l) => l.split(" ")[0])).toEqual([want, want])
-      const [bBack, bDown] = await timeMs(() => agent.readFile("/tmp/burette.bin"))
+      const [bBack, bDown] = await timeMs(() => agent.readFile("/tmp/cuvette.bin"))
       const [qBack, qDown] = await timeMs(() => qga.readFile("/tmp/qga.bin"))
       expect(sha256(bBack)).toBe(want)
       expect(sha256(qBack)).toBe(want)
-      rows.push({ step: `copy ${COPY_MIB} MiB guest -> host`, buretteMs: bDown, qgaMs: qDown })
+      rows.push({ step: `copy ${COPY_MIB} MiB guest -> host`, cuvetteMs: bDown, qgaMs: qDown })
     } finally {
       await agent.close().catch(() => {})
     }
 
     const table = rows.map((r) => ({
       step: r.step,
-      burette_ms: Math.round(r.buretteMs * 10) / 10,
+      cuvette_ms: Math.round(r.cuvetteMs * 10) / 10,
       qemu_ga_ms: Math.round(r.qgaMs * 10) / 10,
-      qemu_ga_over_burette: Math.round((r.qgaMs / r.buretteMs) * 100) / 100,
+      qemu_ga_over_cuvette: Math.round((r.qgaMs / r.cuvetteMs) * 100) / 100,
     }))
     const lines = [
-      `${"step".padEnd(36)} ${"burette".padStart(10)} ${"qemu-ga".padStart(10)} ${"qga/burette".padStart(12)}`,
+      `${"step".padEnd(36)} ${"cuvette".padStart(10)} ${"qemu-ga".padStart(10)} ${"qga/cuvette".padStart(12)}`,
       ...table.map(
         (r) =>
-          `${r.step.padEnd(36)} ${`${r.burette_ms.toFixed(1)} ms`.padStart(10)} ${`${r.qemu_ga_ms.toFixed(1)} ms`.padStart(10)} ${`${r.qemu_ga_over_burette.toFixed(2)}x`.padStart(12)}`,
+          `${r.step.padEnd(36)} ${`${r.cuvette_ms.toFixed(1)} ms`.padStart(10)} ${`${r.qemu_ga_ms.toFixed(1)} ms`.padStart(10)} ${`${r.qemu_ga_over_cuvette.toFixed(2)}x`.padStart(12)}`,
       ),
     ]
     console.log(`[e2e side by side] same guest, TCG, one virtio-serial port each\n${lines.join("\n")}`)

@@ -1,5 +1,5 @@
-// The Windows agent as users install it: `burette deploy image --os windows` writes the disk, the disk's
-// install-burette.cmd registers and starts the service, and the host CLI drives the agent: the real
+// The Windows agent as users install it: `cuvette deploy image --os windows` writes the disk, the disk's
+// install-cuvette.cmd registers and starts the service, and the host CLI drives the agent: the real
 // windows-x64 Bun executable and mingw-built addon, under Wine's service manager (services.exe, sc.exe,
 // cmd.exe). Wine has no Hyper-V sockets, so the installer passes `--listen tcp:127.0.0.1:PORT` to the
 // agent; AF_HYPERV itself needs Windows with Hyper-V (visible skip).
@@ -18,8 +18,8 @@ const skipReason = Wine.unavailable()
 if (skipReason !== undefined && process.env.CI)
   throw new Error(`CI must run the Windows agent tests: ${skipReason}`)
 
-const SERVICE = "burette-agent"
-const INSTALL_DIR = "C:\\Program Files\\Burette"
+const SERVICE = "cuvette-agent"
+const INSTALL_DIR = "C:\\Program Files\\Cuvette"
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const s = net.createServer().listen(0, "127.0.0.1", () => {
@@ -52,7 +52,7 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
   }
   const agentLog = () => fs.readFileSync(wine.hostPath(`${INSTALL_DIR}\\agent.log`), "utf8")
   const install = (...agentArgs: ReadonlyArray<string>) =>
-    wine.run(["cmd.exe", "/c", "E:\\install-burette.cmd", ...agentArgs], 120_000)
+    wine.run(["cmd.exe", "/c", "E:\\install-cuvette.cmd", ...agentArgs], 120_000)
 
   let workDir: string
   /** A disk as users get it, written by the real CLI, its files read back with mtools as drive `letter`. */
@@ -82,7 +82,7 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
 
   beforeAll(async () => {
     wine = await Wine.create()
-    workDir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-wine-disk-"))
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-wine-disk-"))
     disk = await diskAs("e")
   }, 240_000)
   afterAll(async () => {
@@ -92,9 +92,9 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
 
   it("installs from the disk, runs as a service, serves the CLI, and stops when the SCM says so", async () => {
     expect(fs.readdirSync(disk).sort()).toEqual([
-      "burette-agent.exe",
-      "burette_native.node",
-      "install-burette.cmd",
+      "cuvette-agent.exe",
+      "cuvette_native.node",
+      "install-cuvette.cmd",
     ])
     const port = await freePort()
     const target = `tcp:127.0.0.1:${port}`
@@ -115,7 +115,7 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     expect(echo.code).toBe(3)
 
     // Files both ways through the service, bytes identical.
-    const tmp = tempDirForTest("burette-wine-cp-")
+    const tmp = tempDirForTest("cuvette-wine-cp-")
     const data = randomBytes(8 << 20)
     fs.writeFileSync(path.join(tmp, "up.bin"), data)
     await cliOk(target, ["cp", path.join(tmp, "up.bin"), ":C:\\up.bin"])
@@ -123,16 +123,16 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     await cliOk(target, ["cp", ":C:\\up.bin", path.join(tmp, "down.bin")])
     expect(sha256(fs.readFileSync(path.join(tmp, "down.bin")))).toBe(sha256(data))
     // Windows paths through the file operations.
-    await cliOk(target, ["mkdir", "-p", "C:\\burette-t\\sub"])
-    await cliOk(target, ["write", "C:\\burette-t\\sub\\a.txt"], { stdin: new TextEncoder().encode("hi\r\n") })
-    expect((await cliOk(target, ["ls", "C:\\burette-t\\sub"])).stdout.toString()).toMatch(/^a\.txt$/m)
-    await cliOk(target, ["mv", "C:\\burette-t\\sub\\a.txt", "C:\\burette-t\\b.txt"])
-    expect((await cliOk(target, ["read", "C:\\burette-t\\b.txt"])).stdout.toString()).toBe("hi\r\n")
-    expect(fs.readFileSync(wine.hostPath("C:\\burette-t\\b.txt"), "utf8")).toBe("hi\r\n")
-    await cliOk(target, ["rm", "-r", "C:\\burette-t"])
-    expect(fs.existsSync(wine.hostPath("C:\\burette-t"))).toBe(false)
+    await cliOk(target, ["mkdir", "-p", "C:\\cuvette-t\\sub"])
+    await cliOk(target, ["write", "C:\\cuvette-t\\sub\\a.txt"], { stdin: new TextEncoder().encode("hi\r\n") })
+    expect((await cliOk(target, ["ls", "C:\\cuvette-t\\sub"])).stdout.toString()).toMatch(/^a\.txt$/m)
+    await cliOk(target, ["mv", "C:\\cuvette-t\\sub\\a.txt", "C:\\cuvette-t\\b.txt"])
+    expect((await cliOk(target, ["read", "C:\\cuvette-t\\b.txt"])).stdout.toString()).toBe("hi\r\n")
+    expect(fs.readFileSync(wine.hostPath("C:\\cuvette-t\\b.txt"), "utf8")).toBe("hi\r\n")
+    await cliOk(target, ["rm", "-r", "C:\\cuvette-t"])
+    expect(fs.existsSync(wine.hostPath("C:\\cuvette-t"))).toBe(false)
 
-    // No terminals on Windows guests yet: said plainly, and burette's own failure code.
+    // No terminals on Windows guests yet: said plainly, and cuvette's own failure code.
     const tty = await cli(target, ["exec", "--tty", "--", "cmd.exe"])
     expect(tty.code).toBe(255)
     expect(tty.stderr).toContain("a terminal (--tty, shell) is not supported on Windows guests yet")
@@ -140,12 +140,12 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toMatch(/NOT_FOUND|no such file/i)
 
-    expect(wine.pidsOf("burette-agent.exe").length).toBeGreaterThan(0)
+    expect(wine.pidsOf("cuvette-agent.exe").length).toBeGreaterThan(0)
     const stopped = await wine.run(["sc.exe", "stop", SERVICE])
     expect(stopped.code, stopped.stdout).toBe(0)
     expect(await waitFor("STOPPED")).toMatchObject({ win32ExitCode: 0, serviceExitCode: 0 })
     expect(agentLog()).toContain("the service manager says stop: stopping")
-    await expect.poll(() => wine.pidsOf("burette-agent.exe"), { timeout: 10_000 }).toEqual([])
+    await expect.poll(() => wine.pidsOf("cuvette-agent.exe"), { timeout: 10_000 }).toEqual([])
     expect((await cli(target, ["ping"], { timeoutMs: 10_000 })).code).not.toBe(0)
   })
 
@@ -160,7 +160,7 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     await waitFor("RUNNING")
     await cliOk(second, ["ping"])
     expect((await cli(first, ["ping"], { timeoutMs: 10_000 })).code).not.toBe(0)
-    expect(wine.pidsOf("burette-agent.exe")).toHaveLength(1)
+    expect(wine.pidsOf("cuvette-agent.exe")).toHaveLength(1)
     await wine.run(["sc.exe", "stop", SERVICE])
     await waitFor("STOPPED")
   })
@@ -169,10 +169,10 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     const token = path.join(workDir, "token")
     fs.writeFileSync(token, "wine-test-token\n")
     const files = await diskAs("f", "--token-file", token)
-    expect(fs.readdirSync(files)).toContain("burette-token")
+    expect(fs.readdirSync(files)).toContain("cuvette-token")
     const target = `tcp:127.0.0.1:${await freePort()}`
     const installed = await wine.run(
-      ["cmd.exe", "/c", "F:\\install-burette.cmd", "--listen", target],
+      ["cmd.exe", "/c", "F:\\install-cuvette.cmd", "--listen", target],
       120_000,
     )
     expect(installed.code, installed.stdout + installed.stderr).toBe(0)
@@ -196,7 +196,7 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
       expect(agentLog()).toMatch(
         /could not start: cannot listen on tcp:127.0.0.1:\d+: address already in use/,
       )
-      await expect.poll(() => wine.pidsOf("burette-agent.exe"), { timeout: 10_000 }).toEqual([])
+      await expect.poll(() => wine.pidsOf("cuvette-agent.exe"), { timeout: 10_000 }).toEqual([])
     } finally {
       busy.close()
     }
@@ -205,7 +205,7 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
   it("started from a console, --service says it was not started by the SCM and serves anyway", async () => {
     const port = await freePort()
     const agent = wine.spawn([
-      `${INSTALL_DIR}\\burette-agent.exe`,
+      `${INSTALL_DIR}\\cuvette-agent.exe`,
       "--service",
       "--listen",
       `tcp:127.0.0.1:${port}`,
@@ -214,12 +214,12 @@ describe.skipIf(skipReason !== undefined)("Windows agent under Wine's service ma
     agent.stderr?.setEncoding("utf8").on("data", (s: string) => (stderr += s))
     try {
       // Wine's StartServiceCtrlDispatcherW takes about 10 s to give up (Windows answers at once).
-      await expect.poll(() => stderr, { timeout: 30_000, interval: 200 }).toContain("BURETTE READY")
+      await expect.poll(() => stderr, { timeout: 30_000, interval: 200 }).toContain("CUVETTE READY")
       expect(stderr).toContain("not started by the service manager")
       await cliOk(`tcp:127.0.0.1:${port}`, ["ping"])
     } finally {
       if (agent.pid !== undefined) process.kill(agent.pid, "SIGKILL")
-      for (const pid of wine.pidsOf("burette-agent.exe")) process.kill(pid, "SIGKILL")
+      for (const pid of wine.pidsOf("cuvette-agent.exe")) process.kill(pid, "SIGKILL")
     }
   })
 

@@ -1,5 +1,5 @@
 /**
- * The one error type of `@burette/native`: what failed, where, a stable `reason`, and the raw OS error.
+ * The one error type of `@cuvette/native`: what failed, where, a stable `reason`, and the raw OS error.
  * errno (Linux) and WSA/Win32 codes (Windows) become reasons in one helper, {@link reasonOf}.
  */
 import { Data } from "effect"

@@ -21,7 +21,7 @@ export const VMADDR_CID_LOCAL = 1
 export const VMADDR_CID_HOST = 2
 /** Bind: let the kernel pick a free port (port 0 is a real, privileged vsock port, not "any"). */
 export const VMADDR_PORT_ANY = 0xffffffff
-/** Burette's agent port, 0x1337, the same as OpenVMM's pipette. */
+/** Cuvette's agent port, 0x1337, the same as OpenVMM's pipette. */
 export const DEFAULT_PORT = 4919
 /** Connect deadline when none is given, the agent's own retry step. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000

@@ -7,7 +7,7 @@
 //
 // "relay" route (fallback, Linux): `process.binding` is doc-deprecated (DEP0111) and may go away, so the
 // addon can instead relay each socket through an AF_UNIX socketpair, whose other end is public-API
-// `net.Socket({ fd })`. Chosen automatically when the TCP wrap is missing, or with BURETTE_NATIVE_ADOPT=relay.
+// `net.Socket({ fd })`. Chosen automatically when the TCP wrap is missing, or with CUVETTE_NATIVE_ADOPT=relay.
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -48,9 +48,9 @@ export const tcpWrap = (): TcpWrap | undefined => {
   return tcpWrapCache ?? undefined
 }
 
-/** The route in effect: BURETTE_NATIVE_ADOPT=relay|handle forces one; otherwise the handle route when it exists. */
+/** The route in effect: CUVETTE_NATIVE_ADOPT=relay|handle forces one; otherwise the handle route when it exists. */
 export const route = (): Route => {
-  const forced = process.env.BURETTE_NATIVE_ADOPT
+  const forced = process.env.CUVETTE_NATIVE_ADOPT
   if (forced === "relay" || forced === "handle") return forced
   return tcpWrap() ? "handle" : "relay"
 }
@@ -70,7 +70,7 @@ const openHandle = (fd: number, kind: "SOCKET" | "SERVER", operation: string, ta
   if (!wrap)
     throw unsupported(
       operation,
-      "the libuv TCP wrap (process.binding('tcp_wrap')) is not available here; unset BURETTE_NATIVE_ADOPT=handle",
+      "the libuv TCP wrap (process.binding('tcp_wrap')) is not available here; unset CUVETTE_NATIVE_ADOPT=handle",
     )
   const handle = new wrap.TCP(wrap.constants[kind])
   const rc = handle.open(fd)
@@ -148,7 +148,7 @@ export const serverFromFd = async (
   const binding = loadLinux(operation)
   // Accepted connections arrive over AF_UNIX from the addon's accept thread. A private 0700 directory
   // (not an abstract socket) so only this user can inject connections.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-vsock-"))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-vsock-"))
   const sock = path.join(dir, "relay.sock")
   const server = net.createServer({ allowHalfOpen })
   try {

@@ -1,4 +1,4 @@
-// Types of build/*/burette_native.node, loaded only by loader.ts. Errors thrown (or rejected) by these
+// Types of build/*/cuvette_native.node, loaded only by loader.ts. Errors thrown (or rejected) by these
 // functions are plain Errors with `errno` (errno on Linux, WSA/Win32 code on Windows) and `syscall`.
 
 /** A vsock address as the kernel reports it (sockaddr_vm). */

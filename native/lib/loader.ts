@@ -10,13 +10,13 @@ const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 
 /** Where the addon may be, in order: an explicit override, the node-gyp output, the mingw cross-build. */
 export const candidates = (): ReadonlyArray<string> => [
-  ...(process.env.BURETTE_NATIVE_BINDING ? [path.resolve(process.env.BURETTE_NATIVE_BINDING)] : []),
-  path.join(packageRoot, "build", "Release", "burette_native.node"),
+  ...(process.env.CUVETTE_NATIVE_BINDING ? [path.resolve(process.env.CUVETTE_NATIVE_BINDING)] : []),
+  path.join(packageRoot, "build", "Release", "cuvette_native.node"),
   ...(process.platform === "win32"
-    ? [path.join(packageRoot, "build", `win32-${process.arch}`, "burette_native.node")]
+    ? [path.join(packageRoot, "build", `win32-${process.arch}`, "cuvette_native.node")]
     : []),
   // Single-file executables (bun build --compile) cannot embed a computed path: ship the .node beside them.
-  path.join(path.dirname(process.execPath), "burette_native.node"),
+  path.join(path.dirname(process.execPath), "cuvette_native.node"),
 ]
 
 let cached: Binding | undefined
@@ -28,7 +28,7 @@ export const load = (): Binding => {
   if (file === undefined)
     throw new NativeError({
       reason: "NOT_BUILT",
-      operation: "load burette_native",
+      operation: "load cuvette_native",
       target: candidates().join(" or "),
       detail: "the native addon is not built",
     })
@@ -37,7 +37,7 @@ export const load = (): Binding => {
   } catch (cause) {
     throw new NativeError({
       reason: "NOT_BUILT",
-      operation: "load burette_native",
+      operation: "load cuvette_native",
       target: file,
       detail: `the addon exists but does not load (${(cause as Error).message}); rebuild it for this Node/Bun and arch`,
       cause,

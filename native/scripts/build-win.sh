@@ -2,7 +2,7 @@
 # Cross-compiles the Windows x64 addon with mingw-w64 (no Windows SDK, no network):
 #   node-api-headers' def file -> a delay-import lib for "node.exe" (dlltool -y), resolved at run time by
 #   src/delay_load_hook_win.cc to the host executable; -static so no libwinpthread/libstdc++ DLLs.
-# Output: native/build/win32-x64/burette_native.node
+# Output: native/build/win32-x64/cuvette_native.node
 set -euo pipefail
 
 native="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,7 +25,7 @@ mkdir -p "$obj"
   -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_CPP_EXCEPTIONS -DUNICODE -D_UNICODE \
   -Wall -Wextra -Wno-unused-parameter -Wno-cast-function-type \
   -I "$headers/include" -I "$addon_api" \
-  -o "$out/burette_native.node" \
+  -o "$out/cuvette_native.node" \
   "$native/src/addon.cc" "$native/src/hvsock_win.cc" "$native/src/service_win.cc" "$native/src/delay_load_hook_win.cc" \
   -L "$obj" -lnode_delay -lws2_32 -ladvapi32 -Wl,--no-undefined
-echo "built $out/burette_native.node"
+echo "built $out/cuvette_native.node"

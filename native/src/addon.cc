@@ -1,4 +1,4 @@
-// Module entry point for burette_native: common helpers, then the platform's own functions.
+// Module entry point for cuvette_native: common helpers, then the platform's own functions.
 #include "addon.h"
 
 #include <cstring>
@@ -8,7 +8,7 @@
 #include <windows.h>
 #endif
 
-namespace burette {
+namespace cuvette {
 
 static std::string DescribeCode(int code) {
 #ifdef _WIN32
@@ -33,7 +33,7 @@ void ThrowOsError(Napi::Env env, const char* syscall, int code) {
   MakeOsError(env, syscall, code, "").ThrowAsJavaScriptException();
 }
 
-}  // namespace burette
+}  // namespace cuvette
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #ifdef _WIN32
@@ -41,8 +41,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #else
   exports.Set("platform", Napi::String::New(env, "linux"));
 #endif
-  burette::InitPlatform(env, exports);
+  cuvette::InitPlatform(env, exports);
   return exports;
 }
 
-NODE_API_MODULE(burette_native, Init)
+NODE_API_MODULE(cuvette_native, Init)

@@ -1,4 +1,4 @@
-// Shared declarations for the burette_native addon. Each platform file (vsock_linux.cc, relay_linux.cc,
+// Shared declarations for the cuvette_native addon. Each platform file (vsock_linux.cc, relay_linux.cc,
 // hvsock_win.cc) registers its functions on the exports object; addon.cc owns the module entry point so
 // there is exactly one NODE_API_MODULE per build.
 #pragma once
@@ -7,7 +7,7 @@
 
 #include <string>
 
-namespace burette {
+namespace cuvette {
 
 // Errors carry the raw OS code (`errno` on Linux, WSAGetLastError()/GetLastError() on Windows) and the
 // failing call, so lib/NativeError.ts can map them to a stable reason in one place.
@@ -20,11 +20,11 @@ void ThrowOsError(Napi::Env env, const char* syscall, int code);
 void InitPlatform(Napi::Env env, Napi::Object exports);
 
 #ifdef _WIN32
-// service_win.cc: the service-manager dispatcher for `burette-agent --service`.
+// service_win.cc: the service-manager dispatcher for `cuvette-agent --service`.
 void InitService(Napi::Env env, Napi::Object exports);
 #else
 // relay_linux.cc: the public-API fallback (socketpair relay threads) used when libuv adoption is unavailable.
 void InitRelay(Napi::Env env, Napi::Object exports);
 #endif
 
-}  // namespace burette
+}  // namespace cuvette

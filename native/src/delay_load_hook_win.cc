@@ -11,11 +11,11 @@
 
 #include <cstring>
 
-static FARPROC WINAPI BuretteDelayLoadHook(unsigned int event, DelayLoadInfo* info) {
+static FARPROC WINAPI CuvetteDelayLoadHook(unsigned int event, DelayLoadInfo* info) {
   if (event != dliNotePreLoadLibrary) return nullptr;
   if (_stricmp(info->szDll, "node.exe") != 0) return nullptr;
   return reinterpret_cast<FARPROC>(::GetModuleHandleW(nullptr));
 }
 
 // mingw-w64's delayimp.h declares the hook non-const (MSVC's declares it const).
-PfnDliHook __pfnDliNotifyHook2 = BuretteDelayLoadHook;  // C linkage from the delayimp.h declaration
+PfnDliHook __pfnDliNotifyHook2 = CuvetteDelayLoadHook;  // C linkage from the delayimp.h declaration

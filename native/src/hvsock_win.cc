@@ -17,7 +17,7 @@
 
 #include "addon.h"
 
-namespace burette {
+namespace cuvette {
 namespace {
 
 // Windows SDK ws2def.h: AF_HYPERV. mingw-w64's winsock2.h stops at AF_MAX 33 and lacks it.
@@ -74,7 +74,7 @@ SOCKET NewSocket() {
 class ConnectWorker : public Napi::AsyncWorker {
  public:
   ConnectWorker(Napi::Env env, const SockaddrHv& addr, bool vtl2, ULONG timeout_ms)
-      : Napi::AsyncWorker(env, "burette:hvsock-connect"), deferred_(Napi::Promise::Deferred::New(env)), addr_(addr), vtl2_(vtl2), timeout_ms_(timeout_ms) {}
+      : Napi::AsyncWorker(env, "cuvette:hvsock-connect"), deferred_(Napi::Promise::Deferred::New(env)), addr_(addr), vtl2_(vtl2), timeout_ms_(timeout_ms) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -209,7 +209,7 @@ Napi::Value HvListen(const Napi::CallbackInfo& info) {
     ThrowOsError(env, failed, err);
     return env.Undefined();
   }
-  l->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "burette:hvsock-accept", 0, 1);
+  l->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "cuvette:hvsock-accept", 0, 1);
   int id;
   {
     std::lock_guard<std::mutex> lock(listeners_mutex);
@@ -278,4 +278,4 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   InitService(env, exports);
 }
 
-}  // namespace burette
+}  // namespace cuvette

@@ -16,7 +16,7 @@
 
 #include "addon.h"
 
-namespace burette {
+namespace cuvette {
 namespace {
 
 // 256 KiB per direction: large enough that the relay is not the bottleneck next to libuv's 64 KiB reads,
@@ -258,4 +258,4 @@ void InitRelay(Napi::Env env, Napi::Object exports) {
   exports.Set("unixListen", Napi::Function::New(env, UnixListen, "unixListen"));
 }
 
-}  // namespace burette
+}  // namespace cuvette

@@ -1,4 +1,4 @@
-// The Windows service-manager handshake for `burette-agent --service`.
+// The Windows service-manager handshake for `cuvette-agent --service`.
 // StartServiceCtrlDispatcherW blocks its thread until the service reports STOPPED, and the SCM calls
 // ServiceMain and the control handler on threads of its own. None of that may run on the JS thread, so a
 // dispatcher thread of ours hosts it and every SCM callback becomes an event posted through one
@@ -14,7 +14,7 @@
 
 #include "addon.h"
 
-namespace burette {
+namespace cuvette {
 namespace {
 
 struct Event {
@@ -118,7 +118,7 @@ Napi::Value SvcDispatch(const Napi::CallbackInfo& info) {
   }
   dispatching = true;
   // The pending events keep the loop alive until the dispatcher has returned.
-  events = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "burette:service", 0, 1);
+  events = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "cuvette:service", 0, 1);
   std::thread(Dispatch).detach();
   return env.Undefined();
 }
@@ -169,4 +169,4 @@ void InitService(Napi::Env env, Napi::Object exports) {
   exports.Set("svcReport", Napi::Function::New(env, SvcReport, "svcReport"));
 }
 
-}  // namespace burette
+}  // namespace cuvette

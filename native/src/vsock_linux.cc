@@ -16,7 +16,7 @@
 
 #include "addon.h"
 
-namespace burette {
+namespace cuvette {
 namespace {
 
 bool ArgInt(const Napi::CallbackInfo& info, size_t i, int64_t lo, int64_t hi, int64_t* out) {
@@ -151,7 +151,7 @@ int64_t NowMs() {
 class ConnectWorker : public Napi::AsyncWorker {
  public:
   ConnectWorker(Napi::Env env, uint32_t cid, uint32_t port, int timeout_ms)
-      : Napi::AsyncWorker(env, "burette:vsock-connect"), deferred_(Napi::Promise::Deferred::New(env)), cid_(cid), port_(port), timeout_ms_(timeout_ms) {}
+      : Napi::AsyncWorker(env, "cuvette:vsock-connect"), deferred_(Napi::Promise::Deferred::New(env)), cid_(cid), port_(port), timeout_ms_(timeout_ms) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -244,4 +244,4 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   InitRelay(env, exports);
 }
 
-}  // namespace burette
+}  // namespace cuvette

@@ -72,7 +72,7 @@ describe("NativeError", () => {
   it("NOT_BUILT names the build command", () => {
     const e = new NativeError({
       reason: "NOT_BUILT",
-      operation: "load burette_native",
+      operation: "load cuvette_native",
       detail: "the native addon is not built",
     })
     expect(e.message).toMatch(/npm run build:native/)

@@ -95,14 +95,14 @@ describe("Vsock on this machine", () => {
   it("both adoption routes turn a vsock listening fd into a net.Server", async (ctx) => {
     if (!supported) visibleSkip(ctx, why)
     for (const via of ["handle", "relay"]) {
-      process.env.BURETTE_NATIVE_ADOPT = via
+      process.env.CUVETTE_NATIVE_ADOPT = via
       try {
         const server = await Vsock.listen({ port: Vsock.VMADDR_PORT_ANY })
         servers.push(server)
         expect(server.listening).toBe(true)
         expect(Vsock.localAddress(server)?.port).toBeGreaterThan(1023)
       } finally {
-        delete process.env.BURETTE_NATIVE_ADOPT
+        delete process.env.CUVETTE_NATIVE_ADOPT
       }
     }
   })

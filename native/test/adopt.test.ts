@@ -50,7 +50,7 @@ afterEach(() => {
 describe.runIf(linux)("adoption routes (Linux, addon socketpair)", () => {
   it("the handle route exists on this Node and is the default", () => {
     expect(adopt.tcpWrap()).toBeDefined()
-    expect(adopt.route()).toBe(process.env.BURETTE_NATIVE_ADOPT === "relay" ? "relay" : "handle")
+    expect(adopt.route()).toBe(process.env.CUVETTE_NATIVE_ADOPT === "relay" ? "relay" : "handle")
   })
 
   for (const [a, b] of [
@@ -97,7 +97,7 @@ describe.runIf(linux)("adoption routes (Linux, addon socketpair)", () => {
 
   for (const via of ["handle", "relay"] as const) {
     it(`${via} server: a listening fd becomes a net.Server whose connections carry bytes both ways`, async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-adopt-"))
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-adopt-"))
       try {
         const listenPath = path.join(dir, "listen.sock")
         const fd = binding().unixListen(listenPath)

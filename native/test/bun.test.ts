@@ -17,7 +17,7 @@ describe("Vsock under Bun (bun:ffi, no addon)", () => {
       encoding: "utf8",
       timeout: 30_000,
       // The addon must not be what makes this work: point the loader at nothing.
-      env: { ...process.env, BURETTE_NATIVE_BINDING: "/nonexistent/burette_native.node" },
+      env: { ...process.env, CUVETTE_NATIVE_BINDING: "/nonexistent/cuvette_native.node" },
     })
     expect(run.stderr).toBe("")
     expect(run.status).toBe(0)

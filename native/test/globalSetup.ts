@@ -1,4 +1,4 @@
-// Builds build/Release/burette_native.node if missing, so `vitest run` works on a fresh checkout.
+// Builds build/Release/cuvette_native.node if missing, so `vitest run` works on a fresh checkout.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -7,7 +7,7 @@ const root = path.resolve(import.meta.dirname, "..")
 
 export default function setup(): void {
   if (process.platform !== "linux" && process.platform !== "win32") return
-  if (fs.existsSync(path.join(root, "build", "Release", "burette_native.node"))) return
+  if (fs.existsSync(path.join(root, "build", "Release", "cuvette_native.node"))) return
   const run = spawnSync(process.execPath, [path.join(root, "scripts", "build.mjs")], {
     cwd: root,
     stdio: "inherit",

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 import { visibleSkip } from "./helpers.js"
 
 const native = path.resolve(import.meta.dirname, "..")
-const artifact = path.join(native, "build", "win32-x64", "burette_native.node")
+const artifact = path.join(native, "build", "win32-x64", "cuvette_native.node")
 const hasTool = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0
 const mingw =
   process.platform === "linux" &&

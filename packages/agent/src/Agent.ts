@@ -1,10 +1,10 @@
 /**
- * The Burette guest agent: the handler of every v1 operation, a session per connection, and
+ * The Cuvette guest agent: the handler of every v1 operation, a session per connection, and
  * `start`, which brings up the transports asked for (or the defaults, as OpenVMM's pipette does:
  * AF_VSOCK listen + connect out to the host, plus the virtio-serial port when there is one).
  */
-import { type ByteStream, Errors, Operations, Session } from "@burette/protocol"
-import { ByteStream as Streams } from "@burette/protocol"
+import { type ByteStream, Errors, Operations, Session } from "@cuvette/protocol"
+import { ByteStream as Streams } from "@cuvette/protocol"
 import { Effect, Runtime } from "effect"
 import type * as net from "node:net"
 import * as os from "node:os"

@@ -1,9 +1,9 @@
 /**
- * `burette-agent` command line: parses flags, starts the transports, prints the ready marker, and
+ * `cuvette-agent` command line: parses flags, starts the transports, prints the ready marker, and
  * runs until SIGTERM/SIGINT (or the Windows service manager says stop). Composition only: the work
  * is in Agent, the handlers and the transports.
  */
-import { Constants, Handshake, Operations } from "@burette/protocol"
+import { Constants, Handshake, Operations } from "@cuvette/protocol"
 import * as fs from "node:fs"
 import * as Agent from "./Agent.js"
 import { AGENT_VERSION } from "./internal/version.js"
@@ -32,12 +32,12 @@ export class UsageError extends Error {
   override readonly name = "UsageError"
 }
 
-export const usage = `burette-agent ${AGENT_VERSION}: the Burette guest agent
+export const usage = `cuvette-agent ${AGENT_VERSION}: the Cuvette guest agent
 
-Usage: burette-agent [options]
+Usage: cuvette-agent [options]
 
 With no transport options it listens on AF_VSOCK (any CID, port ${Constants.DEFAULT_PORT}), keeps connecting
-out to the host (CID 2, port ${Constants.DEFAULT_PORT}), and serves the virtio-serial port org.burette.agent.0
+out to the host (CID 2, port ${Constants.DEFAULT_PORT}), and serves the virtio-serial port org.cuvette.agent.0
 when present (AF_HYPERV on Windows).
 
   --listen ADDR          unix:PATH | tcp:HOST:PORT | vsock[:PORT]   (repeatable)
@@ -163,7 +163,7 @@ const waitForStop = () =>
  * stderr). An unwritable log file is a usage error before anything starts.
  */
 const logSink = (file: string | undefined): ((line: string) => void) => {
-  if (file === undefined) return (line) => void process.stderr.write(`burette-agent: ${line}\n`)
+  if (file === undefined) return (line) => void process.stderr.write(`cuvette-agent: ${line}\n`)
   let fd: number
   try {
     fd = fs.openSync(file, "a")
@@ -203,7 +203,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     flags = parse(argv)
     log = logSink(flags.logFile)
   } catch (e) {
-    process.stderr.write(`burette-agent: ${(e as Error).message}\n`)
+    process.stderr.write(`cuvette-agent: ${(e as Error).message}\n`)
     return 2
   }
   if (flags.help) {

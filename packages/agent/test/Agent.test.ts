@@ -1,5 +1,5 @@
 /** Every operation's happy path and main error, against an in-process agent on a Unix socket. */
-import { Operations, type Session } from "@burette/protocol"
+import { Operations, type Session } from "@cuvette/protocol"
 import { randomBytes } from "node:crypto"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -41,7 +41,7 @@ describe("system operations", () => {
   it("ping, info and time", async () => {
     await expect(s.open("ping", {}).result).resolves.toEqual({})
     const info = await s.open("info", {}).result
-    expect(info.agent.name).toBe("burette-agent")
+    expect(info.agent.name).toBe("cuvette-agent")
     expect(info.agent.pid).toBe(process.pid)
     expect(info.os).toBe(process.platform)
     expect(info.kernel).toBe(os.release())
@@ -196,7 +196,7 @@ describe("files", () => {
       message: expect.stringContaining("expected 100"),
     })
     expect(fs.readFileSync(file, "utf8")).toBe("old")
-    expect(fs.readdirSync(dir).filter((n) => n.includes(".burette-"))).toEqual([])
+    expect(fs.readdirSync(dir).filter((n) => n.includes(".cuvette-"))).toEqual([])
   })
 
   it("mkdir, rename and remove; ENOTEMPTY without recursive", async () => {
@@ -287,16 +287,16 @@ describe("exec", () => {
   })
 
   it("env set, unset and clear; cwd", async () => {
-    process.env.BURETTE_TEST_UNSET = "present"
+    process.env.CUVETTE_TEST_UNSET = "present"
     try {
-      const r = await run(["sh", "-c", 'echo "$FOO|${BURETTE_TEST_UNSET-gone}|$HOME"'], {
-        env: { set: { FOO: "bar" }, unset: ["BURETTE_TEST_UNSET"] },
+      const r = await run(["sh", "-c", 'echo "$FOO|${CUVETTE_TEST_UNSET-gone}|$HOME"'], {
+        env: { set: { FOO: "bar" }, unset: ["CUVETTE_TEST_UNSET"] },
       })
       expect(r.stdout).toBe(`bar|gone|${process.env.HOME}\n`)
       const c = await run(["/usr/bin/env"], { env: { clear: true, set: { ONLY: "1" } } })
       expect(c.stdout).toBe("ONLY=1\n")
     } finally {
-      delete process.env.BURETTE_TEST_UNSET
+      delete process.env.CUVETTE_TEST_UNSET
     }
     expect((await run(["pwd"], { cwd: dir })).stdout).toBe(`${fs.realpathSync(dir)}\n`)
     await expect(s.open("exec", { argv: ["pwd"], cwd: path.join(dir, "nope") }).result).rejects.toMatchObject(

@@ -1,8 +1,8 @@
 /**
- * Faults against the agent as a child process (node bin/burette-agent.mjs): clients that vanish or
+ * Faults against the agent as a child process (node bin/cuvette-agent.mjs): clients that vanish or
  * stop reading, interrupted writes, garbage on the socket, TCP without a token, power and crash.
  */
-import { Constants, Frame } from "@burette/protocol"
+import { Constants, Frame } from "@cuvette/protocol"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -49,7 +49,7 @@ const groupMembers = (pgid: number): Array<number> =>
     })
     .map(Number)
 
-const tempFiles = () => fs.readdirSync(dir).filter((n) => n.includes(".burette-"))
+const tempFiles = () => fs.readdirSync(dir).filter((n) => n.includes(".cuvette-"))
 
 describe("interrupted operations", () => {
   it("a write cancelled midway leaves the old content and no temp file", async () => {
@@ -70,7 +70,7 @@ describe("interrupted operations", () => {
 
   it("a write whose client socket is destroyed midway leaves no file and no temp file", async () => {
     const socket = net.connect(sock)
-    const { ByteStream, Session } = await import("@burette/protocol")
+    const { ByteStream, Session } = await import("@cuvette/protocol")
     const s = await Session.openClient(ByteStream.fromDuplex(socket, { description: "unix" }))
     const file = path.join(dir, "vanished")
     const w = s.open("writeFile", { path: file })
@@ -83,7 +83,7 @@ describe("interrupted operations", () => {
 
   it("a client destroyed during exec takes the whole process group with it", async () => {
     const socket = net.connect(sock)
-    const { ByteStream, Session } = await import("@burette/protocol")
+    const { ByteStream, Session } = await import("@cuvette/protocol")
     const s = await Session.openClient(ByteStream.fromDuplex(socket, { description: "unix" }))
     const call = s.open("exec", { argv: ["sh", "-c", "sleep 1000 & sleep 1000"] })
     const started = await call.nextEvent()
@@ -167,7 +167,7 @@ describe("bad input", () => {
 
   it("a frame over the limit after the handshake is skipped with an error; the session stays usable", async () => {
     const socket = net.connect(sock)
-    const { ByteStream, Session } = await import("@burette/protocol")
+    const { ByteStream, Session } = await import("@cuvette/protocol")
     const s = await Session.openClient(ByteStream.fromDuplex(socket, { description: "unix" }))
     const length = Constants.DEFAULT_MAX_FRAME + 1
     // The stream is still in sync (the length is known): the agent skips the payload and carries on.

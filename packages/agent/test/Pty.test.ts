@@ -3,7 +3,7 @@
  * of the requested size, resizes reach it, piped input ends with EOF in line mode, and cancel and
  * timeout kill its whole session.
  */
-import type { Session } from "@burette/protocol"
+import type { Session } from "@cuvette/protocol"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -27,7 +27,7 @@ beforeAll(async () => {
   agent = spawn(
     BUN,
     [
-      "--conditions=@burette/source",
+      "--conditions=@cuvette/source",
       path.join(repo, "packages/agent/src/bin.ts"),
       "--listen",
       `unix:${sock}`,
@@ -38,7 +38,7 @@ beforeAll(async () => {
   )
   let stderr = ""
   agent.stderr!.on("data", (d: Buffer) => (stderr += d))
-  await eventually(() => stderr.includes("BURETTE READY"), 20_000, `the Bun agent to start:\n${stderr}`)
+  await eventually(() => stderr.includes("CUVETTE READY"), 20_000, `the Bun agent to start:\n${stderr}`)
   s = await connect(sock)
 }, 30_000)
 afterAll(async () => {

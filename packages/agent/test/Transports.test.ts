@@ -3,7 +3,7 @@
  * guest-initiated connect loop, AF_VSOCK listening and the defaults. Never dials a vsock CID: this
  * machine's host is not ours to talk to.
  */
-import { ByteStream, Session } from "@burette/protocol"
+import { ByteStream, Session } from "@cuvette/protocol"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -78,20 +78,20 @@ describe("serial port", () => {
     expect(agent.stderr).toContain(`serving on serial:${port}`)
   })
 
-  it("finds org.burette.agent.0 through udev's link or /sys/class/virtio-ports without udev", () => {
+  it("finds org.cuvette.agent.0 through udev's link or /sys/class/virtio-ports without udev", () => {
     const root = path.join(dir, "fake-root")
     fs.mkdirSync(path.join(root, "sys/class/virtio-ports/vport0p1"), { recursive: true })
     fs.mkdirSync(path.join(root, "sys/class/virtio-ports/vport1p1"), { recursive: true })
     fs.writeFileSync(path.join(root, "sys/class/virtio-ports/vport0p1/name"), "org.qemu.guest_agent.0\n")
-    fs.writeFileSync(path.join(root, "sys/class/virtio-ports/vport1p1/name"), "org.burette.agent.0\n")
+    fs.writeFileSync(path.join(root, "sys/class/virtio-ports/vport1p1/name"), "org.cuvette.agent.0\n")
     fs.mkdirSync(path.join(root, "dev"))
     fs.writeFileSync(path.join(root, "dev/vport0p1"), "")
     fs.writeFileSync(path.join(root, "dev/vport1p1"), "")
     expect(Serial.findPort(Serial.PORT_NAME, root)).toBe(path.join(root, "dev/vport1p1"))
     fs.mkdirSync(path.join(root, "dev/virtio-ports"))
-    fs.symlinkSync("../vport1p1", path.join(root, "dev/virtio-ports/org.burette.agent.0"))
+    fs.symlinkSync("../vport1p1", path.join(root, "dev/virtio-ports/org.cuvette.agent.0"))
     expect(Serial.findPort(Serial.PORT_NAME, root)).toBe(
-      path.join(root, "dev/virtio-ports/org.burette.agent.0"),
+      path.join(root, "dev/virtio-ports/org.cuvette.agent.0"),
     )
     expect(Serial.findPort("org.other.0", root)).toBeUndefined()
   })
@@ -121,7 +121,7 @@ describe("guest-initiated connections", () => {
     first.socket.destroy()
     const second = await serveOne()
     const info = await second.session.open("info", {}).result
-    expect(info.agent.name).toBe("burette-agent")
+    expect(info.agent.name).toBe("cuvette-agent")
     second.session.close()
     await running.stop()
   })
@@ -130,12 +130,12 @@ describe("guest-initiated connections", () => {
 /** The native vsock path: the listener on CID_ANY comes up here; nothing ever dials a CID. */
 const vsockReason = await (async () => {
   try {
-    const { Vsock } = await import("@burette/native")
+    const { Vsock } = await import("@cuvette/native")
     return Vsock.isSupported()
       ? undefined
       : "AF_VSOCK sockets cannot be created here (no addon or no vsock module)"
   } catch (e) {
-    return `@burette/native does not load: ${(e as Error).message}`
+    return `@cuvette/native does not load: ${(e as Error).message}`
   }
 })()
 
@@ -163,7 +163,7 @@ describe("AF_VSOCK", () => {
         log: (l) => logs.push(l),
       })
       expect(running.addresses).toEqual([`vsock:any:${port + 1}`])
-      expect(running.unavailable).toEqual(["no virtio-serial port named org.burette.agent.0"])
+      expect(running.unavailable).toEqual(["no virtio-serial port named org.cuvette.agent.0"])
       await running.stop()
     },
   )

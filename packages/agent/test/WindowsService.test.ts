@@ -3,7 +3,7 @@
  * arrives while the transports start, failed starts, and a console start. The real dispatcher
  * (native/src/service_win.cc) runs under Wine's services.exe in e2e/test/windows.test.ts.
  */
-import type { WindowsService } from "@burette/native"
+import type { WindowsService } from "@cuvette/native"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -118,7 +118,7 @@ describe("--service under a (scripted) service manager", () => {
     expect(await exit).toBe(42)
     expect(scm.reports).toEqual([])
     expect(logs.join("\n")).toContain(
-      "not started by the service manager (start it with `sc.exe start burette-agent`)",
+      "not started by the service manager (start it with `sc.exe start cuvette-agent`)",
     )
   })
 
@@ -163,7 +163,7 @@ describe("--service under a (scripted) service manager", () => {
   })
 })
 
-describe("burette-agent --service and --log-file", () => {
+describe("cuvette-agent --service and --log-file", () => {
   it("off Windows, --service exits 2 and names what to use instead", async () => {
     const agent = await spawnAgent(["--service"], { ready: false })
     expect((await agent.exited).code).toBe(2)

@@ -1,5 +1,5 @@
 /**
- * The root `burette` command: global options (target, --json, --timeout, --token-file), help and
+ * The root `cuvette` command: global options (target, --json, --timeout, --token-file), help and
  * version, dispatch to one command per file in `commands/`, and the one place that turns failures
  * into messages and exit codes. `bin.ts` calls {@link run} and exits with what it returns.
  */
@@ -21,7 +21,7 @@ export const globalOptions: ReadonlyArray<Args.OptionSpec> = [
     short: "t",
     kind: "string",
     value: "T",
-    env: "BURETTE_TARGET",
+    env: "CUVETTE_TARGET",
     description:
       "the agent: unix:PATH, tcp:HOST:PORT, vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, serial:PATH, listen-unix:PATH, ...",
   },
@@ -52,14 +52,14 @@ export const globalOptions: ReadonlyArray<Args.OptionSpec> = [
     name: "token-file",
     kind: "string",
     value: "F",
-    env: "BURETTE_TOKEN_FILE",
+    env: "CUVETTE_TOKEN_FILE",
     description: "file holding the agent's shared token",
   },
   { name: "help", short: "h", kind: "boolean", description: "show help" },
-  { name: "version", kind: "boolean", description: "print burette's version" },
+  { name: "version", kind: "boolean", description: "print cuvette's version" },
 ]
 
-/** burette's version, from package.json (one level above src/ and dist/). */
+/** cuvette's version, from package.json (one level above src/ and dist/). */
 export const version = (): string => {
   try {
     const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
@@ -83,9 +83,9 @@ const optionLines = (specs: ReadonlyArray<Args.OptionSpec>): Array<string> =>
 /** Help text of the root command. */
 export const rootHelp = (): string =>
   [
-    "Usage: burette [--target T | --vm NAME [--vtl2]] [--json] [--timeout D] <command> [args]",
+    "Usage: cuvette [--target T | --vm NAME [--vtl2]] [--json] [--timeout D] <command> [args]",
     "",
-    "Run commands, move files, read kernel logs and power off VMs through the Burette agent.",
+    "Run commands, move files, read kernel logs and power off VMs through the Cuvette agent.",
     "",
     "Commands:",
     ...commands.map((c) => `  ${pad(c.name, 12)}${c.summary}`),
@@ -96,11 +96,11 @@ export const rootHelp = (): string =>
     "Exit codes:",
     ...ExitCode.table.map(([code, meaning]) => `  ${pad(String(code), 6)}${meaning}`),
     "",
-    "Run `burette <command> --help` for a command's options and examples.",
+    "Run `cuvette <command> --help` for a command's options and examples.",
   ].join("\n")
 
 /** Help text of one command. */
-export const commandHelp = (c: Command, prefix = "burette"): string => {
+export const commandHelp = (c: Command, prefix = "cuvette"): string => {
   const full = `${prefix} ${c.name}`
   return [
     `Usage: ${full} ${c.usage}`.trimEnd(),
@@ -118,7 +118,7 @@ export const commandHelp = (c: Command, prefix = "burette"): string => {
   ].join("\n")
 }
 
-/** Resolves --target / --vm / --vtl2 / BURETTE_TARGET. */
+/** Resolves --target / --vm / --vtl2 / CUVETTE_TARGET. */
 export const resolveTarget = (
   parsed: Args.Parsed,
   env: Readonly<Record<string, string | undefined>>,
@@ -127,7 +127,7 @@ export const resolveTarget = (
   const vm = Args.str(parsed, "vm")
   const vtl2 = Args.flag(parsed, "vtl2")
   if (flagTarget !== undefined && vm !== undefined) {
-    throw new UsageError({ detail: "give either --target or --vm, not both; see `burette --help`" })
+    throw new UsageError({ detail: "give either --target or --vm, not both; see `cuvette --help`" })
   }
   if (vm !== undefined) {
     if (vm.length === 0) throw new UsageError({ detail: "--vm needs a VM name or GUID" })
@@ -136,7 +136,7 @@ export const resolveTarget = (
   }
   const target =
     flagTarget ??
-    (env.BURETTE_TARGET !== undefined && env.BURETTE_TARGET !== "" ? env.BURETTE_TARGET : undefined)
+    (env.CUVETTE_TARGET !== undefined && env.CUVETTE_TARGET !== "" ? env.CUVETTE_TARGET : undefined)
   return { target, vtl2 }
 }
 
@@ -145,18 +145,18 @@ const findCommand = (name: string, list: ReadonlyArray<Command>): Command | unde
 
 const suggest = (name: string, list: ReadonlyArray<Command>): string => {
   const close = list.find((c) => c.name.startsWith(name.slice(0, 2)))
-  return close !== undefined ? ` (did you mean \`burette ${close.name}\`?)` : ""
+  return close !== undefined ? ` (did you mean \`cuvette ${close.name}\`?)` : ""
 }
 
-/** Runs `burette` with `argv` (without node and the script); resolves to the exit code. */
+/** Runs `cuvette` with `argv` (without node and the script); resolves to the exit code. */
 export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSignal): Promise<number> => {
   let json = argv.includes("--json")
   let out = new Output(io, json)
   let target: string | undefined
   try {
-    const head = Args.parse(argv, globalOptions, { command: "burette", leading: true })
+    const head = Args.parse(argv, globalOptions, { command: "cuvette", leading: true })
     if (Args.flag(head, "version")) {
-      out.result({ version: version() }, `burette ${version()}`)
+      out.result({ version: version() }, `cuvette ${version()}`)
       return ExitCode.Ok
     }
     const [name, ...tail] = head.rest
@@ -165,15 +165,15 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
         io.stdout.write(rootHelp() + "\n")
         return ExitCode.Ok
       }
-      throw new UsageError({ detail: "no command given; see `burette --help`" })
+      throw new UsageError({ detail: "no command given; see `cuvette --help`" })
     }
     let command = findCommand(name, commands)
     if (command === undefined) {
       throw new UsageError({
-        detail: `unknown command \`${name}\`${suggest(name, commands)}; see \`burette --help\``,
+        detail: `unknown command \`${name}\`${suggest(name, commands)}; see \`cuvette --help\``,
       })
     }
-    let prefix = "burette"
+    let prefix = "cuvette"
     let rest = tail
     if (command.subcommands !== undefined) {
       const sub = rest[0]
@@ -187,10 +187,10 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
         const what =
           sub === undefined || sub.startsWith("-") ? "a subcommand" : `a known subcommand (not \`${sub}\`)`
         throw new UsageError({
-          detail: `\`burette ${command.name}\` needs ${what}: ${command.subcommands.map((s) => s.name).join(", ")}; see \`burette ${command.name} --help\``,
+          detail: `\`cuvette ${command.name}\` needs ${what}: ${command.subcommands.map((s) => s.name).join(", ")}; see \`cuvette ${command.name} --help\``,
         })
       }
-      prefix = `burette ${command.name}`
+      prefix = `cuvette ${command.name}`
       command = found
       rest = rest.slice(1)
     }
@@ -219,7 +219,7 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
     const timeout = Args.str(parsed, "timeout")
     const tokenFile =
       Args.str(parsed, "token-file") ??
-      (io.env.BURETTE_TOKEN_FILE !== "" ? io.env.BURETTE_TOKEN_FILE : undefined)
+      (io.env.CUVETTE_TOKEN_FILE !== "" ? io.env.CUVETTE_TOKEN_FILE : undefined)
     const globals: Globals = {
       target: resolved.target,
       vtl2: resolved.vtl2,
@@ -252,7 +252,7 @@ const runCommand = async (
   const requireTarget = (): string => {
     if (globals.target === undefined) {
       throw new UsageError({
-        detail: `no target for \`${full}\`: pass --target T (e.g. -t unix:/tmp/agent.sock), --vm NAME, or set BURETTE_TARGET`,
+        detail: `no target for \`${full}\`: pass --target T (e.g. -t unix:/tmp/agent.sock), --vm NAME, or set CUVETTE_TARGET`,
       })
     }
     return globals.target

@@ -1,5 +1,5 @@
 /**
- * The one exit-code table of the `burette` command. `exec` exits with the guest's own code instead
+ * The one exit-code table of the `cuvette` command. `exec` exits with the guest's own code instead
  * (128+N when a signal ended it) and uses {@link ExecFailed} for its own failures, as ssh does.
  */
 
@@ -9,7 +9,7 @@ export const Ok = 0
 export const Failed = 1
 /** The command line was wrong (unknown option, missing argument, no target). */
 export const Usage = 2
-/** The agent could not be reached (refused, timed out, not found): try `burette wait`. */
+/** The agent could not be reached (refused, timed out, not found): try `cuvette wait`. */
 export const Unreachable = 3
 /** `exec` could not run the command or lost the agent (ssh uses 255 the same way). */
 export const ExecFailed = 255
@@ -21,11 +21,11 @@ export const table: ReadonlyArray<readonly [code: number, meaning: string]> = [
   [Ok, "success"],
   [Failed, "the operation failed (the message says what, where and what to try)"],
   [Usage, "usage error: unknown option, missing argument, no target"],
-  [Unreachable, "the agent could not be reached (is it running? try `burette wait`)"],
+  [Unreachable, "the agent could not be reached (is it running? try `cuvette wait`)"],
   [Interrupted, "interrupted (Ctrl-C)"],
   [
     ExecFailed,
-    "exec only: burette itself failed (the guest's exit code is used otherwise, 128+N for signal N)",
+    "exec only: cuvette itself failed (the guest's exit code is used otherwise, 128+N for signal N)",
   ],
 ]
 

@@ -1,4 +1,4 @@
-// The `burette` executable: runs the CLI with this process's streams and exits with its code. The only
+// The `cuvette` executable: runs the CLI with this process's streams and exits with its code. The only
 // place that calls process.exit. Ctrl-C (SIGINT) and SIGTERM abort the running command, which cancels
 // what it started on the guest before exiting (130 for Ctrl-C).
 import * as Cli from "./Cli.js"
@@ -13,7 +13,7 @@ const onSignal = (name: NodeJS.Signals) => {
 }
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
-// A reader that went away (`burette read f | head`) is not an error worth a stack trace.
+// A reader that went away (`cuvette read f | head`) is not an error worth a stack trace.
 process.stdout.on("error", () => undefined)
 
 const flush = (stream: NodeJS.WriteStream) =>

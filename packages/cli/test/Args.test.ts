@@ -9,7 +9,7 @@ const specs: ReadonlyArray<Args.OptionSpec> = [
   { name: "force", short: "f", kind: "boolean", description: "" },
   { name: "target", short: "t", kind: "string", description: "" },
 ]
-const ctx = { command: "burette exec" }
+const ctx = { command: "cuvette exec" }
 
 const usage = (f: () => unknown): string => {
   try {
@@ -51,7 +51,7 @@ describe("Args.parse", () => {
       ["-t", "unix:/x", "--json", "exec", "--cwd", "/"],
       [...specs, { name: "json", kind: "boolean", description: "" }],
       {
-        command: "burette",
+        command: "cuvette",
         leading: true,
       },
     )
@@ -60,7 +60,7 @@ describe("Args.parse", () => {
 
   it("names the command and its --help in usage errors", () => {
     expect(usage(() => Args.parse(["--foo"], specs, ctx))).toBe(
-      "unknown option --foo for `burette exec`; see `burette exec --help`",
+      "unknown option --foo for `cuvette exec`; see `cuvette exec --help`",
     )
     expect(usage(() => Args.parse(["-x"], specs, ctx))).toContain("unknown option -x")
     expect(usage(() => Args.parse(["--cwd"], specs, ctx))).toContain("--cwd needs a value")
@@ -69,12 +69,12 @@ describe("Args.parse", () => {
 
   it("checks positionals", () => {
     const p = Args.parse(["a", "b", "c"], specs, ctx)
-    expect(usage(() => Args.expectPositionals(p, "burette mv", ["SRC", "DST"]))).toContain(
+    expect(usage(() => Args.expectPositionals(p, "cuvette mv", ["SRC", "DST"]))).toContain(
       "unexpected argument c",
     )
     expect(
-      usage(() => Args.expectPositionals(Args.parse([], specs, ctx), "burette read", ["GUEST_PATH"])),
-    ).toContain("missing GUEST_PATH for `burette read`")
+      usage(() => Args.expectPositionals(Args.parse([], specs, ctx), "cuvette read", ["GUEST_PATH"])),
+    ).toContain("missing GUEST_PATH for `cuvette read`")
   })
 })
 

@@ -1,4 +1,4 @@
-// The real `burette` (bin/burette.mjs) against a real agent (packages/agent) on a Unix socket.
+// The real `cuvette` (bin/cuvette.mjs) against a real agent (packages/agent) on a Unix socket.
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -38,7 +38,7 @@ const startSleeper = async () => {
   return { child, pid, exited }
 }
 
-describe.concurrent("burette against a real agent", { timeout: 60_000 }, () => {
+describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
   it("exec exits with the guest's code, 128+N for a signal", async () => {
     const [ok, seven, term] = await Promise.all([
       cli(["exec", "--", "true"]),
@@ -110,7 +110,7 @@ describe.concurrent("burette against a real agent", { timeout: 60_000 }, () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(agent.target)
     expect(r.stderr).toContain(":/nonexistent/nope")
-    expect(r.stderr).toContain("burette ls")
+    expect(r.stderr).toContain("cuvette ls")
     const j = await cli(["--json", "read", "/nonexistent/nope"])
     expect(j.code).toBe(1)
     expect(JSON.parse(j.stdout.toString())).toMatchObject({
@@ -198,7 +198,7 @@ describe.concurrent("burette against a real agent", { timeout: 60_000 }, () => {
     expect(r.stderr).toContain("is the agent running?")
     expect(r.ms).toBeLessThan(15_000)
     const e = await runCli(["exec", "--", "true"], {
-      env: { BURETTE_TARGET: `unix:${agent.dir}/nobody.sock` },
+      env: { CUVETTE_TARGET: `unix:${agent.dir}/nobody.sock` },
     })
     expect(e.code).toBe(3)
     const w = await runCli(["-t", `unix:${agent.dir}/nobody.sock`, "--timeout", "1s", "wait"])

@@ -42,22 +42,22 @@ describe("Cli.run", () => {
       expect(root.stdout).toContain(`  ${name} `)
       const h = await run([name, "--help"])
       expect(h.code, name).toBe(0)
-      expect(h.stdout).toContain(`Usage: burette ${name}`)
+      expect(h.stdout).toContain(`Usage: cuvette ${name}`)
     }
     expect((await run(["deploy", "image", "--help"])).stdout).toContain(
-      "Usage: burette deploy image --out FILE",
+      "Usage: cuvette deploy image --out FILE",
     )
   })
 
   it("prints the version", async () => {
-    expect((await run(["--version"])).stdout).toMatch(/^burette \d+\.\d+\.\d+/)
+    expect((await run(["--version"])).stdout).toMatch(/^cuvette \d+\.\d+\.\d+/)
   })
 
   it("usage errors exit 2 and say how to get help", async () => {
     const unknown = await run(["-t", "unix:/x", "exec", "--foo", "--", "ls"])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toBe(
-      "burette: unknown option --foo for `burette exec`; see `burette exec --help`\n",
+      "cuvette: unknown option --foo for `cuvette exec`; see `cuvette exec --help`\n",
     )
     expect((await run(["frobnicate"])).code).toBe(2)
     expect((await run([])).code).toBe(2)
@@ -71,7 +71,7 @@ describe("Cli.run", () => {
     const r = await run(["ping"])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain("--target")
-    expect(r.stderr).toContain("BURETTE_TARGET")
+    expect(r.stderr).toContain("CUVETTE_TARGET")
   })
 
   it("usage errors in --json mode are one document on stdout", async () => {
@@ -81,16 +81,16 @@ describe("Cli.run", () => {
     expect(r.stderr).toBe("")
   })
 
-  it("resolves --vm, --vtl2 and BURETTE_TARGET", () => {
-    const parse = (argv: Array<string>) => Args.parse(argv, Cli.globalOptions, { command: "burette" })
+  it("resolves --vm, --vtl2 and CUVETTE_TARGET", () => {
+    const parse = (argv: Array<string>) => Args.parse(argv, Cli.globalOptions, { command: "cuvette" })
     expect(Cli.resolveTarget(parse(["--vm", "myvm", "--vtl2"]), {}).target).toBe("hyperv:myvm?vtl=2")
     expect(Cli.resolveTarget(parse(["--vm", "6f2d3c1e-1111-2222-3333-444455556666"]), {}).target).toBe(
       "hyperv-id:6f2d3c1e-1111-2222-3333-444455556666",
     )
-    expect(Cli.resolveTarget(parse([]), { BURETTE_TARGET: "tcp:127.0.0.1:4919" }).target).toBe(
+    expect(Cli.resolveTarget(parse([]), { CUVETTE_TARGET: "tcp:127.0.0.1:4919" }).target).toBe(
       "tcp:127.0.0.1:4919",
     )
-    expect(Cli.resolveTarget(parse(["-t", "unix:/a"]), { BURETTE_TARGET: "tcp:h:1" }).target).toBe("unix:/a")
+    expect(Cli.resolveTarget(parse(["-t", "unix:/a"]), { CUVETTE_TARGET: "tcp:h:1" }).target).toBe("unix:/a")
     expect(() => Cli.resolveTarget(parse(["-t", "unix:/a", "--vm", "x"]), {})).toThrow(
       /either --target or --vm/,
     )

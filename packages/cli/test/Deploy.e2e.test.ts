@@ -1,37 +1,37 @@
-// `burette deploy`: an image written through @burette/deploy, and the exact VTL2 bring-up commands.
+// `cuvette deploy`: an image written through @cuvette/deploy, and the exact VTL2 bring-up commands.
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { runCli } from "./fixtures/harness.js"
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-deploy-"))
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-deploy-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-describe.concurrent("burette deploy", { timeout: 60_000 }, () => {
+describe.concurrent("cuvette deploy", { timeout: 60_000 }, () => {
   it("image writes a VHD with the agent and the installer", async () => {
-    const agent = path.join(dir, "burette-agent.exe")
+    const agent = path.join(dir, "cuvette-agent.exe")
     fs.writeFileSync(agent, "MZ fake agent")
-    fs.writeFileSync(path.join(dir, "burette_native.node"), "MZ fake addon")
+    fs.writeFileSync(path.join(dir, "cuvette_native.node"), "MZ fake addon")
     const out = path.join(dir, "win.vhd")
     const r = await runCli(["--json", "deploy", "image", "--os", "windows", "--agent", agent, "--out", out])
     expect(r.code, r.stderr).toBe(0)
     const doc = JSON.parse(r.stdout.toString())
-    expect(doc).toMatchObject({ format: "vhd", os: "windows", label: "burette" })
+    expect(doc).toMatchObject({ format: "vhd", os: "windows", label: "cuvette" })
     expect(doc.files).toEqual(
-      expect.arrayContaining(["burette-agent.exe", "burette_native.node", "install-burette.cmd"]),
+      expect.arrayContaining(["cuvette-agent.exe", "cuvette_native.node", "install-cuvette.cmd"]),
     )
     expect(fs.statSync(out).size).toBe(doc.size + 512)
   })
 
   it("a Windows image without the agent's addon is a usage error saying how to build both", async () => {
     const lone = fs.mkdtempSync(path.join(dir, "lone-"))
-    const agent = path.join(lone, "burette-agent.exe")
+    const agent = path.join(lone, "cuvette-agent.exe")
     fs.writeFileSync(agent, "MZ fake agent")
     const out = path.join(lone, "win.vhd")
     const r = await runCli(["deploy", "image", "--os", "windows", "--agent", agent, "--out", out])
     expect(r.code).toBe(2)
-    expect(r.stderr).toContain(`no burette_native.node beside ${agent}`)
+    expect(r.stderr).toContain(`no cuvette_native.node beside ${agent}`)
     expect(r.stderr).toContain("npm run build:agent -- --target windows-x64")
     expect(fs.existsSync(out)).toBe(false)
   })
@@ -63,7 +63,7 @@ describe.concurrent("burette deploy", { timeout: 60_000 }, () => {
     const lines = r.stdout.toString().trim().split("\n")
     expect(lines[0]).toBe("/opt/ohcldiag-dev vsock:/tmp/vm.sock inspect build_info")
     expect(lines[1]).toContain("mount LABEL=cidata /cidata")
-    expect(lines[2]).toContain("/cidata/burette-agent.sh")
+    expect(lines[2]).toContain("/cidata/cuvette-agent.sh")
     expect(lines[3]).toBe("# then wait for the agent on listen-unix:/tmp/vm.sock_4919")
     const hv = await runCli(["--json", "deploy", "vtl2", "--vm", "myvm", "--dry-run"])
     expect(JSON.parse(hv.stdout.toString())).toMatchObject({ target: "hyperv:myvm?vtl=2", dryRun: true })

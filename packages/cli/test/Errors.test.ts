@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { describe as describeFailure, UsageError } from "../src/internal/errors.js"
-import { ConnectError } from "@burette/client/ConnectError"
-import * as Errors from "@burette/protocol/Errors"
+import { ConnectError } from "@cuvette/client/ConnectError"
+import * as Errors from "@cuvette/protocol/Errors"
 
 describe("error wording", () => {
   const target = "unix:/tmp/a.sock"
@@ -17,10 +17,10 @@ describe("error wording", () => {
       exitCode: 1,
       path: "/etc/nope",
       message:
-        "cannot read :/etc/nope on unix:/tmp/a.sock: no such file or directory (check the path with `burette ls :/etc`)",
+        "cannot read :/etc/nope on unix:/tmp/a.sock: no such file or directory (check the path with `cuvette ls :/etc`)",
     })
     const r = describeFailure(Errors.make("ENOTEMPTY", "x"), { action: "remove", path: "/d", target })
-    expect(r.message).toContain("burette rm -r")
+    expect(r.message).toContain("cuvette rm -r")
   })
 
   it("maps connection failures to exit 3 with a hint", () => {
@@ -28,7 +28,7 @@ describe("error wording", () => {
     const f = describeFailure(e, { action: "connect", target: "hybrid:/tmp/v.sock" })
     expect(f.exitCode).toBe(3)
     expect(f.message).toContain("hybrid:/tmp/v.sock")
-    expect(f.message).toContain("burette wait")
+    expect(f.message).toContain("cuvette wait")
     const bad = describeFailure(new ConnectError({ reason: "INVALID_TARGET", target: "x", detail: "bad" }), {
       action: "connect",
     })

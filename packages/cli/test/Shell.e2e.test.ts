@@ -1,4 +1,4 @@
-// `burette exec --tty` and `burette shell` against an agent on real Bun (its PTY), through the real CLI:
+// `cuvette exec --tty` and `cuvette shell` against an agent on real Bun (its PTY), through the real CLI:
 // with piped input, and in a real terminal (a python pty) where keys go raw to the guest and the size
 // follows the window.
 import { execFile } from "node:child_process"
@@ -48,7 +48,7 @@ describe.skipIf(!hasBun)("terminals: exec --tty and shell (agent on Bun)", { tim
       { pause: 0.3 },
       { send: "stty size\r" },
       { wait: "44 150" },
-      // Ctrl-C interrupts the guest's sleep, not burette.
+      // Ctrl-C interrupts the guest's sleep, not cuvette.
       // (Node's raw mode keeps ONLCR, so the guest's \r\n shows as \r\r\n: invisible on a screen.)
       { send: "sleep 30\r" },
       { wait: "sleep 30\r" },

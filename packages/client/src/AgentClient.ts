@@ -12,7 +12,7 @@
  * ```
  */
 import type { Readable, Writable } from "node:stream"
-import { ByteStream, Errors, type Operations, Session } from "@burette/protocol"
+import { ByteStream, Errors, type Operations, Session } from "@cuvette/protocol"
 import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as Client from "./Client.js"
 import type { ConnectError } from "./ConnectError.js"
@@ -82,7 +82,7 @@ export interface Service {
 }
 
 /** The connected agent, as a service. */
-export class AgentClient extends Context.Tag("@burette/client/AgentClient")<AgentClient, Service>() {}
+export class AgentClient extends Context.Tag("@cuvette/client/AgentClient")<AgentClient, Service>() {}
 
 /** Anything a Promise rejects with, as an AgentError (host-side file errors keep their errno code). */
 const toAgentError = (e: unknown): AgentError => Errors.fromUnknown(e)

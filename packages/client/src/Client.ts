@@ -14,7 +14,7 @@ import { once } from "node:events"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Readable, Writable } from "node:stream"
-import { type ByteStream, Constants, Errors, Handshake, type Operations, Session } from "@burette/protocol"
+import { type ByteStream, Constants, Errors, Handshake, type Operations, Session } from "@cuvette/protocol"
 import { ConnectError } from "./ConnectError.js"
 import type { Runner } from "./internal/transports/hyperv.js"
 import { open } from "./internal/open.js"
@@ -596,7 +596,7 @@ interface Sink {
 const FILE_WRITE_BATCH = 1024 * 1024
 
 const fileSink = async (dest: string): Promise<Sink> => {
-  const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.burette-${process.pid}-${Date.now()}`)
+  const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.cuvette-${process.pid}-${Date.now()}`)
   const fh = await fs.promises.open(temp, "w")
   let closed = false
   const close = async () => {
@@ -702,7 +702,7 @@ const resolveTarget = (
 const sessionOptions = async (o: ConnectOptions, text: string): Promise<Session.ClientOptions> => {
   const token = await resolveToken(o, text)
   return defined({
-    identity: o.identity ?? { name: "burette-client", version: "0.1.0" },
+    identity: o.identity ?? { name: "cuvette-client", version: "0.1.0" },
     token,
     keepaliveMs: o.keepaliveMs,
     deadPeerMs: o.deadPeerMs,

@@ -21,7 +21,7 @@ export type Reason =
   | "NOT_BUILT"
   /** Permission denied, or the agent refused the token. */
   | "DENIED"
-  /** The peer does not speak the expected protocol (hybrid vsock line, Burette handshake, versions). */
+  /** The peer does not speak the expected protocol (hybrid vsock line, Cuvette handshake, versions). */
   | "PROTOCOL"
   /** The target string is not valid. */
   | "INVALID_TARGET"
@@ -132,13 +132,13 @@ export const hintFor = (reason: Reason, target: string): string | undefined => {
     case "NOT_FOUND":
     case "TIMEOUT":
       if (k === "unix" || k === "tcp")
-        return `is the agent running? start it with \`npx burette-agent --listen ${target}\`, or use \`burette wait\` to wait for it`
+        return `is the agent running? start it with \`npx cuvette-agent --listen ${target}\`, or use \`cuvette wait\` to wait for it`
       if (k === "hybrid")
         return "is the VM running and the agent started in the guest? the hybrid vsock socket closes until the guest listens; retry with a longer --timeout"
       if (k === "serial")
-        return "is QEMU running with a chardev socket server on that path, and the agent serving the virtio-serial port org.burette.agent.0?"
+        return "is QEMU running with a chardev socket server on that path, and the agent serving the virtio-serial port org.cuvette.agent.0?"
       if (k === "vsock")
-        return "is the guest up and the agent listening on vsock? check the CID (`burette --target vsock:CID:PORT`) and that vhost_vsock is loaded"
+        return "is the guest up and the agent listening on vsock? check the CID (`cuvette --target vsock:CID:PORT`) and that vhost_vsock is loaded"
       if (k === "hyperv" || k === "hyperv-id")
         return "is the VM running and the agent started in the guest (VTL2 needs ?vtl=2)?"
       if (k === "listen-unix")
@@ -157,7 +157,7 @@ export const hintFor = (reason: Reason, target: string): string | undefined => {
     case "NOT_BUILT":
       return "build it with `npm run build:native` from the repository root"
     case "PROTOCOL":
-      return "is a Burette agent (of a compatible release) listening there?"
+      return "is a Cuvette agent (of a compatible release) listening there?"
     case "INVALID_TARGET":
     case "ABORTED":
       return undefined

@@ -1,6 +1,6 @@
 /**
  * Targets: where the agent is, as one string that means the same in the CLI, the library and
- * `BURETTE_TARGET`. `parse` turns the string into a tagged value, `format` turns it back.
+ * `CUVETTE_TARGET`. `parse` turns the string into a tagged value, `format` turns it back.
  *
  *   unix:PATH · tcp:HOST:PORT · vsock:CID[:PORT] · hybrid:PATH[:PORT] · hyperv:NAME · hyperv-id:GUID
  *   (`?vtl=2` selects VTL2) · serial:PATH · listen-unix:PATH · listen-vsock[:PORT]

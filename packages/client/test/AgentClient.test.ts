@@ -1,4 +1,4 @@
-import { Errors } from "@burette/protocol"
+import { Errors } from "@cuvette/protocol"
 import { it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { describe, expect } from "vitest"

@@ -2,12 +2,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { PassThrough } from "node:stream"
-import { ByteStream } from "@burette/protocol"
+import { ByteStream } from "@cuvette/protocol"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import { agent } from "./fixtures/agent.js"
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "burette-cl-"))
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-cl-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
 describe("parseKmsg", () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import { ConnectError, fromCause } from "../src/ConnectError.js"
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "burette-ce-"))
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-ce-"))
 
 describe("ConnectError", () => {
   it("says what failed, where and what to try", () => {
@@ -16,7 +16,7 @@ describe("ConnectError", () => {
     )
     expect(e.reason).toBe("NOT_FOUND")
     expect(e.message).toBe(
-      "cannot connect to unix:/tmp/x.sock: no such socket (is the agent running? start it with `npx burette-agent --listen unix:/tmp/x.sock`, or use `burette wait` to wait for it)",
+      "cannot connect to unix:/tmp/x.sock: no such socket (is the agent running? start it with `npx cuvette-agent --listen unix:/tmp/x.sock`, or use `cuvette wait` to wait for it)",
     )
     expect((e.cause as Error).message).toContain("ENOENT")
     expect(new ConnectError({ reason: "NOT_BUILT", target: "vsock:3:4919", detail: "x" }).message).toContain(
@@ -43,17 +43,17 @@ describe("ConnectError", () => {
     await new Promise((r) => server.close(r))
     const e = await Client.connect(`tcp:127.0.0.1:${port}`).catch((x) => x)
     expect(e).toMatchObject({ _tag: "ConnectError", reason: "REFUSED" })
-    expect(e.message).toMatch(/burette-agent --listen tcp:127.0.0.1/)
+    expect(e.message).toMatch(/cuvette-agent --listen tcp:127.0.0.1/)
   })
 
-  it("a peer that is not a Burette agent is a PROTOCOL error", async () => {
+  it("a peer that is not a Cuvette agent is a PROTOCOL error", async () => {
     const sock = path.join(tmp, "http.sock")
     const server = net.createServer((s) => s.resume().end("HTTP/1.1 400 Bad Request\r\n\r\n"))
     await new Promise<void>((r) => server.listen(sock, r))
     const e = await Client.connect(`unix:${sock}`, { timeoutMs: 2000 }).catch((x) => x)
     expect(e._tag).toBe("ConnectError")
     expect(e.reason).toBe("PROTOCOL")
-    expect(e.message).toContain("does not speak the Burette protocol")
+    expect(e.message).toContain("does not speak the Cuvette protocol")
     expect(e.message).toContain(`unix:${sock}`)
     await new Promise((r) => server.close(r))
   })

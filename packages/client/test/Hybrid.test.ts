@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as hybrid from "../src/internal/transports/hybrid.js"
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "burette-hy-"))
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-hy-"))
 const servers: Array<net.Server> = []
 afterAll(() => servers.forEach((s) => s.close()))
 
@@ -64,9 +64,9 @@ describe("hybrid vsock handshake", () => {
   })
 
   it("keeps agent bytes that arrive in the same read as the OK line", async () => {
-    const p = await vmm("same.sock", (s) => s.write(Buffer.from("OK 5\n\xb5BURETTE", "latin1")))
+    const p = await vmm("same.sock", (s) => s.write(Buffer.from("OK 5\n\xb5CUVETTE", "latin1")))
     const stream = await hybrid.dial(p, 4919, `hybrid:${p}`, { deadline: Date.now() + 2000 })
-    expect(await firstBytes(stream, 8)).toBe("\xb5BURETTE")
+    expect(await firstBytes(stream, 8)).toBe("\xb5CUVETTE")
     stream.destroy()
   })
 

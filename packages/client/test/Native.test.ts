@@ -1,6 +1,6 @@
 // AF_VSOCK and AF_HYPERV targets. This machine has no vsock peer and no Hyper-V: data tests are
 // visible skips; what can run here does (name resolution with a stubbed runner, listen-vsock coming up).
-import { Vsock } from "@burette/native"
+import { Vsock } from "@cuvette/native"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import { type Runner, resolveVmId } from "../src/internal/transports/hyperv.js"

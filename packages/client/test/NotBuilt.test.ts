@@ -1,10 +1,10 @@
-// Where @burette/native cannot be loaded, vsock targets fail with NOT_BUILT naming the build command,
+// Where @cuvette/native cannot be loaded, vsock targets fail with NOT_BUILT naming the build command,
 // and the other transports are unaffected.
 import { describe, expect, it, vi } from "vitest"
 import * as Client from "../src/Client.js"
 
-vi.mock("@burette/native", () => {
-  throw new Error("Cannot find module burette_native.node")
+vi.mock("@cuvette/native", () => {
+  throw new Error("Cannot find module cuvette_native.node")
 })
 
 describe("without the native addon", () => {

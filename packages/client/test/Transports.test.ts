@@ -5,14 +5,14 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { ByteStream } from "@burette/protocol"
+import { ByteStream } from "@cuvette/protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import { agent } from "./fixtures/agent.js"
 import { hybridRelay, serialRelay } from "./fixtures/relays.js"
 import { agentSuite, type BigFile, figures, makeBigFile } from "./fixtures/suite.js"
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "burette-client-"))
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-client-"))
 let big: BigFile
 const SIZE = 64 * 1024 * 1024
 

@@ -84,7 +84,7 @@ export const footer = (options: FooterOptions): Uint8Array => {
   b.writeBigUInt64BE(0xffffffffffffffffn, 16) // VHD spec: data offset, all ones for fixed disks
   const ms = (options.timestamp ?? new Date()).getTime()
   b.writeUInt32BE(Math.max(0, Math.floor((ms - VHD_EPOCH_MS) / 1000)) >>> 0, 24)
-  b.write("brtt", 28, "latin1") // creator application: Burette
+  b.write("brtt", 28, "latin1") // creator application: Cuvette
   b.writeUInt32BE(0x00010000, 32) // creator version
   b.write("Wi2k", 36, "latin1") // VHD spec: creator host OS (Windows), what most writers use
   b.writeBigUInt64BE(BigInt(options.size), 40) // original size

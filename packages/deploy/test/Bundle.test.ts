@@ -104,7 +104,7 @@ describe("the Linux bundle launcher", () => {
           "-m",
           "sh",
           "-c",
-          'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/busybox sh /cidata/burette-agent.sh hello',
+          'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/busybox sh /cidata/cuvette-agent.sh hello',
           "sh",
           chroot,
         ],
@@ -133,14 +133,14 @@ describe("Bundle.files", () => {
     const agent = fakeAgentDir(d)
     const files = await Bundle.files({ agent, tokenFile: agent })
     expect(files.map((f) => f.path)).toEqual([
-      "burette-agent",
-      "burette-agent.sh",
+      "cuvette-agent",
+      "cuvette-agent.sh",
       "lib/ld-linux-x86-64.so.2",
       "lib/libc.so.6",
       "lib/libm.so.6",
       "lib/libpthread.so.0",
       "lib/libdl.so.2",
-      "burette-token",
+      "cuvette-token",
     ])
     fs.rmSync(path.join(d, "lib", "libm.so.6"))
     await expect(Bundle.files({ agent })).rejects.toThrow(

@@ -40,15 +40,15 @@ c = util.load_yaml(open(sys.argv[1]).read()); print(json.dumps(c))`
       const files = Object.fromEntries(
         config.write_files.map((f: { path: string; content: string }) => [f.path, f]),
       )
-      expect(files["/etc/systemd/system/burette-agent.service"].content).toMatch(
-        /^ExecStart=\/cidata\/burette-agent\.sh$/m,
+      expect(files["/etc/systemd/system/cuvette-agent.service"].content).toMatch(
+        /^ExecStart=\/cidata\/cuvette-agent\.sh$/m,
       )
-      expect(files["/etc/init.d/burette-agent"]).toMatchObject({ permissions: "0755" })
-      expect(files["/etc/init.d/burette-agent"].content).toMatch(
-        /^#!\/sbin\/openrc-run\n(.*\n)*command="\/cidata\/burette-agent\.sh"$/m,
+      expect(files["/etc/init.d/cuvette-agent"]).toMatchObject({ permissions: "0755" })
+      expect(files["/etc/init.d/cuvette-agent"].content).toMatch(
+        /^#!\/sbin\/openrc-run\n(.*\n)*command="\/cidata\/cuvette-agent\.sh"$/m,
       )
       // the shell parts parse (the OpenRC script is sh with functions openrc-run calls)
-      expect(run("sh", ["-n", write("openrc", files["/etc/init.d/burette-agent"].content)]).status).toBe(0)
+      expect(run("sh", ["-n", write("openrc", files["/etc/init.d/cuvette-agent"].content)]).status).toBe(0)
       expect(run("sh", ["-n", "-c", config.runcmd[0][2]]).status).toBe(0)
       expect(config.bootcmd[0]).toEqual(["sh", "-c", Cidata.mountCommand])
     },
@@ -66,9 +66,9 @@ c = util.load_yaml(open(sys.argv[1]).read()); print(json.dumps(c))`
       expect(run("blkid", ["-p", "-O", String(PART), out]).stdout).toContain('LABEL="cidata"')
       const listing = run("mdir", ["-b", "-/", "-i", `${out}@@${PART}`, "::/"]).stdout
       for (const f of [
-        "burette-agent",
-        "burette-agent.sh",
-        "burette-token",
+        "cuvette-agent",
+        "cuvette-agent.sh",
+        "cuvette-token",
         "lib/libc.so.6",
         "meta-data",
         "user-data",
@@ -109,18 +109,18 @@ print(json.dumps({"iid": ds.get_instance_id(), "host": ds.get_hostname().hostnam
 })
 
 describe("Windows VTL0 and VTL2 contents", () => {
-  it("puts the exe, its addon and a service installer on a disk labelled burette", () => {
-    const exe = write("burette-agent.exe", "MZ")
-    write("burette_native.node", "MZ addon")
+  it("puts the exe, its addon and a service installer on a disk labelled cuvette", () => {
+    const exe = write("cuvette-agent.exe", "MZ")
+    write("cuvette_native.node", "MZ addon")
     const c = Cidata.windows({ agent: exe, tokenFile: exe })
-    expect(c.label).toBe("burette")
+    expect(c.label).toBe("cuvette")
     expect(c.files.map((f) => f.path)).toEqual([
-      "burette-agent.exe",
-      "burette_native.node",
-      "install-burette.cmd",
-      "burette-token",
+      "cuvette-agent.exe",
+      "cuvette_native.node",
+      "install-cuvette.cmd",
+      "cuvette-token",
     ])
-    expect(c.files[1]!.source).toBe(path.join(path.dirname(exe), "burette_native.node"))
+    expect(c.files[1]!.source).toBe(path.join(path.dirname(exe), "cuvette_native.node"))
     const script = new TextDecoder().decode(c.files[2]!.source as Uint8Array)
     expect(script.split("\r\n").length).toBe(script.split("\n").length) // CRLF throughout
     // What it does is run under Wine's service manager in e2e/test/windows.test.ts; here, its shape.
@@ -131,10 +131,10 @@ describe("Windows VTL0 and VTL2 contents", () => {
 
   it("refuses a Windows disk without the agent's addon, saying how to build it", () => {
     const lone = fs.mkdtempSync(path.join(dir, "lone-"))
-    const exe = path.join(lone, "burette-agent.exe")
+    const exe = path.join(lone, "cuvette-agent.exe")
     fs.writeFileSync(exe, "MZ")
     expect(() => Cidata.windows({ agent: exe })).toThrow(
-      /no burette_native\.node at .*: the Windows agent needs it .*npm run build:agent -- --target windows-x64/,
+      /no cuvette_native\.node at .*: the Windows agent needs it .*npm run build:agent -- --target windows-x64/,
     )
   })
 

@@ -41,11 +41,11 @@ fs.writeFileSync(hostFile, hostBytes)
 fs.utimesSync(hostFile, mtime, mtime)
 
 const sample: ReadonlyArray<Image.File> = [
-  { path: "meta-data", source: bytes("instance-id: burette-test\n") },
+  { path: "meta-data", source: bytes("instance-id: cuvette-test\n") },
   { path: "user-data", source: bytes("#cloud-config\n") },
   { path: "empty", source: new Uint8Array(0) },
   { path: "README.TXT", source: bytes("an exact 8.3 name\n") },
-  { path: "burette-agent", source: hostFile },
+  { path: "cuvette-agent", source: hostFile },
   { path: "lib/ld-linux-x86-64.so.2", source: bytes("not really a loader") },
   { path: "A rather long name, with spaces & ünïcode — ok.txt", source: bytes("lfn\n") },
   { path: "deep/er/still/Mixed.Case.Name.tar.gz", source: crypto.randomBytes(70_000) },
@@ -94,7 +94,7 @@ describe("Image.write checked by real tools", () => {
       const extracted = extractAll(out, path.join(dir, "sample-out"))
       expectSameTree(extracted, sample)
       // FAT keeps 2-second times; mcopy -m restores them
-      expect(fs.statSync(path.join(extracted, "burette-agent")).mtime.getTime()).toBe(mtime.getTime())
+      expect(fs.statSync(path.join(extracted, "cuvette-agent")).mtime.getTime()).toBe(mtime.getTime())
       expect(fs.statSync(path.join(extracted, "meta-data")).mtime.getTime()).toBe(mtime.getTime())
       // the long name survives as written, and a short alias exists for DOS-only readers
       const listing = run("mdir", ["-i", `${out}@@${PART}`, "::/"]).stdout
@@ -121,7 +121,7 @@ describe("Image.write checked by real tools", () => {
     `writes a fixed VHD that qemu-img reads as vpc with the right size and the raw bytes${has("qemu-img") ? "" : " (skipped: qemu-img not installed)"}`,
     async () => {
       const out = path.join(dir, "sample.vhd")
-      const result = await Image.write({ out, format: "vhd", files: sample, label: "burette" })
+      const result = await Image.write({ out, format: "vhd", files: sample, label: "cuvette" })
       expect(fs.statSync(out).size).toBe(result.size + 512)
       expect(Vhd.isChsExact(result.size / 512)).toBe(true)
       const info = JSON.parse(run("qemu-img", ["info", "-f", "vpc", "--output=json", out]).stdout)
@@ -133,7 +133,7 @@ describe("Image.write checked by real tools", () => {
       expect(fs.readFileSync(raw).equals(vhd.subarray(0, result.size))).toBe(true)
       expect(vhd.subarray(result.size, result.size + 8).toString("latin1")).toBe("conectix")
       expect(Vhd.checksum(vhd.subarray(result.size))).toBe(vhd.readUInt32BE(result.size + 64))
-      if (tools) expect(run("blkid", ["-p", "-O", String(PART), raw]).stdout).toContain('LABEL="burette"')
+      if (tools) expect(run("blkid", ["-p", "-O", String(PART), raw]).stdout).toContain('LABEL="cuvette"')
       // an explicit size that no CHS geometry covers is rounded up, so qemu (which sizes by CHS) sees all of it
       const sized = await Image.write({ out, format: "vhd", files: sample, size: 64 * 1024 * 1024 })
       expect(sized.size).toBeGreaterThanOrEqual(64 * 1024 * 1024)

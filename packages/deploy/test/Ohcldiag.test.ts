@@ -50,7 +50,7 @@ afterEach(() => {
 const placeLauncher = () => {
   fs.mkdirSync(mountPoint, { recursive: true })
   fs.writeFileSync(
-    path.join(mountPoint, "burette-agent.sh"),
+    path.join(mountPoint, "cuvette-agent.sh"),
     `#!/bin/sh\necho "$$ $(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) $(readlink /proc/$$/fd/2) $*" > "${t.dir}/agent-started"\nexec sleep 30\n`,
     { mode: 0o755 },
   )
@@ -197,7 +197,7 @@ describe("Ohcldiag.deploy against a stand-in ohcldiag-dev", () => {
     expect(result.commands.map((c) => Ohcldiag.formatCommand(c.argv))).toEqual([
       "ohcldiag-dev 'hyperv-id:{0e8c...}' inspect build_info",
       `ohcldiag-dev 'hyperv-id:{0e8c...}' run -- sh -c 'mkdir -p /cidata && { while read -r _ m _; do [ "$m" = /cidata ] && exit 0; done </proc/mounts; mount LABEL=cidata /cidata; }'`,
-      "ohcldiag-dev 'hyperv-id:{0e8c...}' run -- sh -c '/cidata/burette-agent.sh </dev/null >/dev/kmsg 2>&1 &'",
+      "ohcldiag-dev 'hyperv-id:{0e8c...}' run -- sh -c '/cidata/cuvette-agent.sh </dev/null >/dev/kmsg 2>&1 &'",
     ])
     expect(fs.existsSync(path.join(t.dir, "argv.log"))).toBe(false)
   })

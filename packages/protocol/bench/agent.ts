@@ -1,5 +1,5 @@
 /**
- * The far side of the protocol benchmark: a raw Unix socket source/sink and a Burette agent session
+ * The far side of the protocol benchmark: a raw Unix socket source/sink and a Cuvette agent session
  * per connection. Runs as a child process (so agent and client do not share an event loop or a
  * CPU core), or is imported by the benchmark for the in-memory case.
  */
@@ -40,7 +40,7 @@ export const handlers: Session.Handlers<never> = {
     }),
 }
 
-/** Serves a Burette session on `stream`. */
+/** Serves a Cuvette session on `stream`. */
 export const serve = (stream: ByteStream.ByteStream) =>
   Session.startAgent(stream, { identity, handlers }, Runtime.defaultRuntime)
 

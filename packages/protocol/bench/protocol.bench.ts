@@ -69,7 +69,7 @@ const rawCopy = async (file: string) => {
 }
 
 const main = async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-bench-"))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-bench-"))
   const rawPath = path.join(dir, "raw.sock")
   const agentPath = path.join(dir, "agent.sock")
   const agent = fork(
@@ -137,7 +137,7 @@ const main = async () => {
   const w0 = Math.max(...rows.map((r) => r[0].length))
   const w1 = Math.max(...rows.map((r) => r[1].length))
   console.log(
-    `Burette protocol benchmark — node ${process.version}, ${os.cpus()[0]?.model ?? "cpu"}; agent side in a child process for the Unix socket rows`,
+    `Cuvette protocol benchmark — node ${process.version}, ${os.cpus()[0]?.model ?? "cpu"}; agent side in a child process for the Unix socket rows`,
   )
   for (const [k, v, n] of rows) console.log(`  ${k.padEnd(w0)}  ${v.padStart(w1)}  ${n}`)
   const report = {

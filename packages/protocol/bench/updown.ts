@@ -16,7 +16,7 @@ const BYTES = Number(process.argv[2] ?? 256) * MiB
 const ROUNDS = Number(process.argv[3] ?? 3)
 
 const main = async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "burette-updown-"))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-updown-"))
   const agentPath = path.join(dir, "agent.sock")
   const agent = fork(
     fileURLToPath(new URL("./agent.ts", import.meta.url)),

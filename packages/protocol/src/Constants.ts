@@ -17,10 +17,10 @@ export const DEFAULT_PORT = 4919
  * first four bytes give a length of ~3 GB, far above any frame limit, so a new client arriving at a
  * frame boundary of an old session is always detected.
  */
-export const MAGIC = new Uint8Array([0xb5, 0x42, 0x55, 0x52, 0x45, 0x54, 0x54, 0x45]) // "\xB5BURETTE"
+export const MAGIC = new Uint8Array([0xb5, 0x43, 0x55, 0x56, 0x45, 0x54, 0x54, 0x45]) // "\xB5CUVETTE"
 
 /** Line the agent prints on stderr once it listens. */
-export const READY_MARKER = "BURETTE READY"
+export const READY_MARKER = "CUVETTE READY"
 
 /** Largest frame payload accepted by default (1 MiB); checked before anything is allocated. */
 export const DEFAULT_MAX_FRAME = 1024 * 1024

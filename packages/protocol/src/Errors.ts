@@ -4,7 +4,7 @@
  */
 import { Schema } from "effect"
 
-/** Stable error codes. errno-style codes mirror POSIX; the upper-case words are Burette's own. */
+/** Stable error codes. errno-style codes mirror POSIX; the upper-case words are Cuvette's own. */
 export const ErrorCode = Schema.Literal(
   "ENOENT",
   "EACCES",

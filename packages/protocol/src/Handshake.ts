@@ -72,7 +72,7 @@ export const negotiate = (
       code: "VERSION",
       message:
         `protocol version mismatch: the client speaks ${range(client)}, the agent speaks ${range(agent)}; ` +
-        `use a client and agent from the same Burette release`,
+        `use a client and agent from the same Cuvette release`,
     }),
   )
 }
@@ -88,7 +88,7 @@ export const proof = (token: Uint8Array, role: "client" | "agent", ...parts: Rea
     const key = await crypto.subtle.importKey("raw", token, { name: "HMAC", hash: "SHA-256" }, false, [
       "sign",
     ])
-    const label = encoder.encode(`burette-v1-${role}`)
+    const label = encoder.encode(`cuvette-v1-${role}`)
     const data = new Uint8Array(label.byteLength + parts.reduce((n, p) => n + p.byteLength, 0))
     let off = 0
     for (const p of [label, ...parts]) {

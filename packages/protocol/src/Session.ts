@@ -226,7 +226,7 @@ const clientRole = (options: ClientOptions) => {
         minVersion: options.minVersion ?? C.PROTOCOL_VERSION_MIN,
         maxVersion: options.maxVersion ?? C.PROTOCOL_VERSION_MAX,
         features: FEATURES,
-        client: options.identity ?? { name: "burette-client", version: "0" },
+        client: options.identity ?? { name: "cuvette-client", version: "0" },
         maxFrame: engine.maxFrame,
         window: engine.window,
         // Tells this client's repeated hellos (serial ports) apart from another client's.
@@ -253,7 +253,7 @@ const clientRole = (options: ClientOptions) => {
         if (Date.now() >= deadline) {
           throw new AgentError({
             code: "ETIMEDOUT",
-            message: `no handshake from ${where} within ${engine.handshakeTimeoutMs / 1000} s: is a Burette agent listening there?`,
+            message: `no handshake from ${where} within ${engine.handshakeTimeoutMs / 1000} s: is a Cuvette agent listening there?`,
           })
         }
         // On a serial port the agent may still be draining an old session: say hello again, with
@@ -278,7 +278,7 @@ const clientRole = (options: ClientOptions) => {
         if (!engine.token) {
           throw new AgentError({
             code: "DENIED",
-            message: `the agent at ${where} requires a token: pass --token-file FILE (or set BURETTE_TOKEN_FILE)`,
+            message: `the agent at ${where} requires a token: pass --token-file FILE (or set CUVETTE_TOKEN_FILE)`,
           })
         }
         const nonce = Handshake.randomBytes()

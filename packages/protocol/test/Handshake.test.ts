@@ -129,7 +129,7 @@ describe("session handshake", () => {
     a.write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"))
     const end = await agent.ended
     expect(end).toMatchObject({ code: "PROTOCOL" })
-    expect(end?.message).toContain("does not speak the Burette protocol")
+    expect(end?.message).toContain("does not speak the Cuvette protocol")
   })
 
   it("times out a silent agent with ETIMEDOUT", async () => {
@@ -137,6 +137,6 @@ describe("session handshake", () => {
     b.start({ data: () => {}, end: () => {} })
     const error = await Session.openClient(a, { handshakeTimeoutMs: 100 }).catch((e) => e)
     expect(error).toMatchObject({ code: "ETIMEDOUT" })
-    expect(error.message).toContain("is a Burette agent listening there?")
+    expect(error.message).toContain("is a Cuvette agent listening there?")
   })
 })

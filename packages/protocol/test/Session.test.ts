@@ -430,7 +430,7 @@ describe("serial resynchronisation (resync streams)", () => {
   it("skips garbage before a new handshake", async () => {
     const [a, b] = ByteStream.pair()
     const agent = startAgent({ ...b, resync: true })
-    a.write(new TextEncoder().encode("\r\nlogin: boot noise \x00\xff\xb5BURET"))
+    a.write(new TextEncoder().encode("\r\nlogin: boot noise \x00\xff\xb5CUVET"))
     a.write(Frame.encode(T.Data, 1, 3, new Uint8Array(20)))
     const client = await Session.openClient(a)
     await expect(client.open("ping", {}).result).resolves.toEqual({})

@@ -3,7 +3,7 @@
  * its stdin, and kills the whole group when the operation is cancelled, times out, or the client
  * goes away (a scope finalizer), so nothing the command started outlives it unnoticed.
  */
-import { Errors, type Operations, type Session } from "@burette/protocol"
+import { Errors, type Operations, type Session } from "@cuvette/protocol"
 import { Effect, Exit } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"

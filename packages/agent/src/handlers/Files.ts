@@ -2,7 +2,7 @@
  * File handlers: readFile, writeFile, stat, list, mkdir, remove, rename. Bodies are streamed through
  * the operation's channels with their credit flow control, so a 10 GiB copy never sits in memory.
  */
-import { Errors, type Operations, type Session } from "@burette/protocol"
+import { Errors, type Operations, type Session } from "@cuvette/protocol"
 import { Effect, Exit } from "effect"
 import { randomBytes } from "node:crypto"
 import type * as fsTypes from "node:fs"
@@ -54,10 +54,10 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
   })
 
 const tempName = (target: string) =>
-  path.join(path.dirname(target), `.${path.basename(target)}.burette-${randomBytes(6).toString("hex")}`)
+  path.join(path.dirname(target), `.${path.basename(target)}.cuvette-${randomBytes(6).toString("hex")}`)
 
 /**
- * writeFile: the body arrives on stdin. Atomic (default): written to `.<name>.burette-<random>` in the
+ * writeFile: the body arrives on stdin. Atomic (default): written to `.<name>.cuvette-<random>` in the
  * same directory and renamed over the target, so readers see the old or the new file, never half of
  * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer).
  */

@@ -1,11 +1,11 @@
 /**
- * exec under a pseudo-terminal (`burette exec --tty`, `burette shell`), through Bun's PTY (`Bun.spawn` with
+ * exec under a pseudo-terminal (`cuvette exec --tty`, `cuvette shell`), through Bun's PTY (`Bun.spawn` with
  * `terminal`), so it needs the Bun-built agent on Linux; under Node, or on Windows, it is UNSUPPORTED. The
  * terminal's output is the call's stdout (stderr is the same terminal), the call's stdin is typed into it,
  * Resize inputs resize it, and the process leads its own session: one kill of its group reaches
  * everything it started, as with exec.
  */
-import { Errors, type Operations, type Session } from "@burette/protocol"
+import { Errors, type Operations, type Session } from "@cuvette/protocol"
 import { Effect, Exit } from "effect"
 import * as fs from "node:fs"
 import { isSignal, signalGroup } from "../internal/processGroup.js"
@@ -151,7 +151,7 @@ export const execPty = (
       } catch {
         return // the operation ended
       }
-      // The client's input ended (`echo ls | burette exec --tty sh`): a line-mode reader gets EOF, as
+      // The client's input ended (`echo ls | cuvette exec --tty sh`): a line-mode reader gets EOF, as
       // from a ^D typed at a terminal. A raw-mode program is left alone.
       if (args.stdin === "pipe" && !terminal.closed && (terminal.localFlags & ICANON) !== 0)
         terminal.write(END_OF_FILE)

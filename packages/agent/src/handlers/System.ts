@@ -4,7 +4,7 @@
  * connection if the guest powers off while a reply is pending), and both can be replaced by a command
  * so tests record the call instead of losing the machine.
  */
-import { Constants, Errors, type Operations, type Session } from "@burette/protocol"
+import { Constants, Errors, type Operations, type Session } from "@cuvette/protocol"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"

@@ -19,7 +19,7 @@ export interface Config {
   readonly onCrashAgent?: () => void
   readonly keepaliveMs?: number
   readonly deadPeerMs?: number
-  /** Where log lines go (default: stderr, prefixed with `burette-agent:`). */
+  /** Where log lines go (default: stderr, prefixed with `cuvette-agent:`). */
   readonly log?: (line: string) => void
 }
 
@@ -27,4 +27,4 @@ export interface Config {
 export const logger =
   (config: Config) =>
   (line: string): void =>
-    config.log ? config.log(line) : void process.stderr.write(`burette-agent: ${line}\n`)
+    config.log ? config.log(line) : void process.stderr.write(`cuvette-agent: ${line}\n`)

@@ -1,5 +1,5 @@
 /** Turns thrown errno errors into AgentErrors that say what failed, on which guest path, and what to try. */
-import { Errors } from "@burette/protocol"
+import { Errors } from "@cuvette/protocol"
 
 const hints: Partial<Record<Errors.ErrorCode, string>> = {
   EACCES: "the agent's user may not access it; run the agent as root or fix the permissions",

@@ -1,5 +1,5 @@
 /** Parses the agent's transport addresses: `unix:PATH`, `tcp:HOST:PORT`, `vsock[:PORT]`, `vsock:CID[:PORT]`. */
-import { Constants } from "@burette/protocol"
+import { Constants } from "@cuvette/protocol"
 
 /** Where to listen or connect. */
 export type Address =
@@ -26,7 +26,7 @@ export const parse = (text: string, mode: "listen" | "connect"): Address => {
   const rest = colon < 0 ? "" : text.slice(colon + 1)
   switch (scheme) {
     case "unix":
-      if (!rest) throw new AddressError(`unix address needs a path: unix:/run/burette.sock`)
+      if (!rest) throw new AddressError(`unix address needs a path: unix:/run/cuvette.sock`)
       return { _tag: "unix", path: rest }
     case "tcp": {
       // tcp:HOST:PORT, tcp:[::1]:PORT

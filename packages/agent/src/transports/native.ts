@@ -1,19 +1,19 @@
 /**
- * AF_VSOCK and AF_HYPERV through @burette/native, loaded on first use so an agent without the addon
+ * AF_VSOCK and AF_HYPERV through @cuvette/native, loaded on first use so an agent without the addon
  * (or a runtime without vsock) still serves its other transports and says why vsock is missing.
  * Under Bun the package reaches vsock through bun:ffi with no addon at all.
  */
-import type { WindowsService } from "@burette/native"
+import type { WindowsService } from "@cuvette/native"
 import type * as net from "node:net"
 
-type Native = typeof import("@burette/native")
+type Native = typeof import("@cuvette/native")
 
 let loaded: Promise<Native> | undefined
 const load = (): Promise<Native> =>
-  (loaded ??= import("@burette/native").catch((cause: unknown) => {
+  (loaded ??= import("@cuvette/native").catch((cause: unknown) => {
     loaded = undefined
     throw new Error(
-      `the @burette/native package could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); build it with npm run build:native`,
+      `the @cuvette/native package could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); build it with npm run build:native`,
     )
   }))
 

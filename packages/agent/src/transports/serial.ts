@@ -8,12 +8,12 @@
  * character devices (net.Socket cannot adopt a char device fd). A blocked read holds one libuv
  * thread: bin.ts raises UV_THREADPOOL_SIZE so file operations keep theirs.
  */
-import type { ByteStream, Session } from "@burette/protocol"
+import type { ByteStream, Session } from "@cuvette/protocol"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
 /** The virtio-serial port name the host side uses (QEMU `-device virtserialport,name=...`). */
-export const PORT_NAME = "org.burette.agent.0"
+export const PORT_NAME = "org.cuvette.agent.0"
 
 /** Poll interval while no host is attached (reads return EOF at once then). */
 const IDLE_POLL_MS = 100

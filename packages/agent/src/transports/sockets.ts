@@ -10,7 +10,7 @@ import * as native from "./native.js"
 
 /** A listening transport. */
 export interface Listener {
-  /** `unix:/run/burette.sock`, `tcp:127.0.0.1:4919` (the real port when 0 was asked). */
+  /** `unix:/run/cuvette.sock`, `tcp:127.0.0.1:4919` (the real port when 0 was asked). */
   readonly address: string
   readonly close: () => Promise<void>
 }

@@ -5,7 +5,7 @@
  * code, which `sc query` shows). Started from a console instead, the agent says so and serves as a console
  * process, so `--service` can be tried by hand.
  */
-import type { WindowsService } from "@burette/native"
+import type { WindowsService } from "@cuvette/native"
 import * as Agent from "../Agent.js"
 import * as native from "./native.js"
 
@@ -72,7 +72,7 @@ export const run = async ({ options, log, serveConsole, controller }: ServiceOpt
           return
         case "console":
           log(
-            "--service: not started by the service manager (start it with `sc.exe start burette-agent`); " +
+            "--service: not started by the service manager (start it with `sc.exe start cuvette-agent`); " +
               "serving as a console process",
           )
           resolve(await serveConsole())

@@ -1,4 +1,4 @@
-// `burette cp [-r] SRC DST`: copies files between this host and the guest, either direction; a guest
+// `cuvette cp [-r] SRC DST`: copies files between this host and the guest, either direction; a guest
 // path is written `:PATH`. Trees with -r (list/mkdir on the guest, fs on the host). A progress bar
 // (bytes, rate, ETA) on stderr when it is a terminal, never in --json mode.
 import * as fs from "node:fs"
@@ -32,7 +32,7 @@ const totalBytes = (plan: Plan) => plan.files.reduce((n, f) => n + f.size, 0)
 const notDir = (ctx: Context, shown: string, path: string | undefined): CliError =>
   new CliError({
     code: "EISDIR",
-    detail: `cannot copy ${shown}${path !== undefined ? ` on ${ctx.target()}` : ""}: is a directory (use \`burette cp -r\`)`,
+    detail: `cannot copy ${shown}${path !== undefined ? ` on ${ctx.target()}` : ""}: is a directory (use \`cuvette cp -r\`)`,
     exitCode: ExitCode.Failed,
     ...(path !== undefined ? { path } : {}),
   })
@@ -149,9 +149,9 @@ export const command: Command = {
     "goes inside it. Modes are kept. A progress bar shows on stderr when it is a terminal.",
   options: [{ name: "recursive", short: "r", kind: "boolean", description: "copy a directory tree" }],
   examples: [
-    "burette -t unix:/tmp/agent.sock cp ./build.tar :/tmp/build.tar",
-    "burette -t unix:/tmp/agent.sock cp :/var/log/syslog ./syslog",
-    "burette -t unix:/tmp/agent.sock cp -r ./tree :/tmp/tree",
+    "cuvette -t unix:/tmp/agent.sock cp ./build.tar :/tmp/build.tar",
+    "cuvette -t unix:/tmp/agent.sock cp :/var/log/syslog ./syslog",
+    "cuvette -t unix:/tmp/agent.sock cp -r ./tree :/tmp/tree",
   ],
   run: async (ctx) => {
     const [a, b] = expectPositionals(ctx.parsed, ctx.command, ["SRC", "DST"])
@@ -159,8 +159,8 @@ export const command: Command = {
     if (isGuest(a) === isGuest(b)) {
       throw new UsageError({
         detail: isGuest(a)
-          ? "both SRC and DST are guest paths; copy inside the guest with `burette exec -- cp`"
-          : "one of SRC and DST must be a guest path, written :PATH (e.g. `burette cp ./f :/tmp/f`)",
+          ? "both SRC and DST are guest paths; copy inside the guest with `cuvette exec -- cp`"
+          : "one of SRC and DST must be a guest path, written :PATH (e.g. `cuvette cp ./f :/tmp/f`)",
       })
     }
     const agent = await ctx.connect()

@@ -1,4 +1,4 @@
-// `burette deploy image|vtl2`: puts the agent into a guest that has nothing yet, through @burette/deploy.
+// `cuvette deploy image|vtl2`: puts the agent into a guest that has nothing yet, through @cuvette/deploy.
 // `image` writes a cidata disk (FAT32 in GPT, raw or VHD); `vtl2` drives ohcldiag-dev to mount that disk
 // in OpenHCL, start the agent there, and waits until it answers.
 import * as fs from "node:fs"
@@ -13,7 +13,7 @@ import * as ExitCode from "../ExitCode.js"
 const DEFAULT_WAIT_MS = 120_000
 
 const defaultAgent = (os: "linux" | "windows"): string =>
-  os === "windows" ? "dist/agent/windows-x64/burette-agent.exe" : "dist/agent/linux-x64/burette-agent"
+  os === "windows" ? "dist/agent/windows-x64/cuvette-agent.exe" : "dist/agent/linux-x64/cuvette-agent"
 
 const image: Command = {
   name: "image",
@@ -21,7 +21,7 @@ const image: Command = {
   usage: "--out FILE [--format raw|vhd] [--os linux|windows] [--agent PATH] [--add FILE]... [--token-file F]",
   description:
     "linux: the agent bundle (runs without glibc, also in VTL2) and a cloud-init NoCloud seed (label cidata).\n" +
-    "windows: burette-agent.exe, its burette_native.node and install-burette.cmd (label burette). --token-file puts the token on the disk\n" +
+    "windows: cuvette-agent.exe, its cuvette_native.node and install-cuvette.cmd (label cuvette). --token-file puts the token on the disk\n" +
     "and the agent then requires it. The agent defaults to what `npm run build:agent` writes under dist/agent/.",
   options: [
     { name: "out", kind: "string", value: "FILE", description: "image file to write" },
@@ -41,15 +41,15 @@ const image: Command = {
     { name: "add", kind: "list", value: "FILE", description: "extra file for the disk's root (repeatable)" },
   ],
   examples: [
-    "burette deploy image --out /tmp/cidata.vhd --agent dist/agent/linux-x64/burette-agent",
-    "burette deploy image --out /tmp/win.vhd --os windows --agent dist/agent/windows-x64/burette-agent.exe",
+    "cuvette deploy image --out /tmp/cidata.vhd --agent dist/agent/linux-x64/cuvette-agent",
+    "cuvette deploy image --out /tmp/win.vhd --os windows --agent dist/agent/windows-x64/cuvette-agent.exe",
   ],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const out = str(ctx.parsed, "out")
     if (out === undefined)
       throw new UsageError({
-        detail: "missing --out FILE for `burette deploy image`; see `burette deploy image --help`",
+        detail: "missing --out FILE for `cuvette deploy image`; see `cuvette deploy image --help`",
       })
     const formatText = str(ctx.parsed, "format") ?? (out.toLowerCase().endsWith(".vhd") ? "vhd" : "raw")
     if (formatText !== "raw" && formatText !== "vhd")
@@ -66,8 +66,8 @@ const image: Command = {
     const tokenFile = ctx.globals.tokenFile
     const extra = list(ctx.parsed, "add").map((f) => ({ path: path.basename(f), source: f }))
     const [Cidata, Image] = await Promise.all([
-      import("@burette/deploy/Cidata"),
-      import("@burette/deploy/Image"),
+      import("@cuvette/deploy/Cidata"),
+      import("@cuvette/deploy/Image"),
     ])
     const addon = path.join(path.dirname(agent), Cidata.WINDOWS_ADDON)
     if (os === "windows" && !fs.existsSync(addon)) {
@@ -129,7 +129,7 @@ const vtl2: Command = {
   usage: "--vm ID [--ohcldiag PATH] [--listen PATH] [--dry-run]",
   description:
     "ID is the VM as ohcldiag-dev takes it: a Hyper-V NAME, hyperv-id:GUID, or vsock:PATH (OpenVMM's VTL2\n" +
-    "vsock socket). The cidata disk (`burette deploy image`) must be attached to VTL2. Then: wait for the diag\n" +
+    "vsock socket). The cidata disk (`cuvette deploy image`) must be attached to VTL2. Then: wait for the diag\n" +
     "server, mount the disk by label, start the agent detached, and wait for it (--timeout, default 2m) on\n" +
     "hyperv:NAME?vtl=2, or on Unix socket PATH_4919 for OpenVMM (--listen PATH or -t T to choose).",
   options: [
@@ -148,19 +148,19 @@ const vtl2: Command = {
     },
     { name: "dry-run", kind: "boolean", description: "print the exact commands instead of running them" },
   ],
-  examples: ["burette deploy vtl2 --vm vsock:/tmp/vm-vtl2.sock --dry-run"],
+  examples: ["cuvette deploy vtl2 --vm vsock:/tmp/vm-vtl2.sock --dry-run"],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const vm = str(ctx.parsed, "vm")
     if (vm === undefined)
       throw new UsageError({
-        detail: "missing --vm ID for `burette deploy vtl2`; see `burette deploy vtl2 --help`",
+        detail: "missing --vm ID for `cuvette deploy vtl2`; see `cuvette deploy vtl2 --help`",
       })
     const ohcldiag = str(ctx.parsed, "ohcldiag")
     const dryRun = flag(ctx.parsed, "dry-run")
     const target = ctx.globals.target ?? vtl2Target(vm, str(ctx.parsed, "listen"))
     const timeoutMs = ctx.globals.timeoutMs ?? DEFAULT_WAIT_MS
-    const Ohcldiag = await import("@burette/deploy/Ohcldiag")
+    const Ohcldiag = await import("@cuvette/deploy/Ohcldiag")
     const options = {
       vm,
       ...(ohcldiag !== undefined ? { ohcldiag } : {}),
@@ -196,7 +196,7 @@ const vtl2: Command = {
       },
       dryRun
         ? [...lines, `# then wait for the agent on ${target}`]
-        : `the agent answers in VTL2 of ${vm}: try \`burette -t '${target}' info\``,
+        : `the agent answers in VTL2 of ${vm}: try \`cuvette -t '${target}' info\``,
     )
     return ExitCode.Ok
   },
@@ -209,6 +209,6 @@ export const command: Command = {
   usage: "image|vtl2 [options]",
   options: [],
   subcommands: [image, vtl2],
-  examples: ["burette deploy image --help", "burette deploy vtl2 --help"],
+  examples: ["cuvette deploy image --help", "cuvette deploy vtl2 --help"],
   run: async () => ExitCode.Usage,
 }

@@ -1,5 +1,5 @@
-// `burette exec -- PROG ARGS...`: runs a guest command, streams its output live, forwards piped stdin
-// and exits with its exit code (128+N for signal N; 255 when burette itself fails, as ssh does).
+// `cuvette exec -- PROG ARGS...`: runs a guest command, streams its output live, forwards piped stdin
+// and exits with its exit code (128+N for signal N; 255 when cuvette itself fails, as ssh does).
 // Ctrl-C cancels the guest process (the agent kills its process group) and exits 130.
 import type { Readable } from "node:stream"
 import { flag, list, str } from "../internal/args.js"
@@ -22,7 +22,7 @@ export const envOption = (
   for (const kv of sets) {
     const eq = kv.indexOf("=")
     if (eq <= 0)
-      throw new UsageError({ detail: `-e ${kv}: write it as NAME=VALUE; see \`burette exec --help\`` })
+      throw new UsageError({ detail: `-e ${kv}: write it as NAME=VALUE; see \`cuvette exec --help\`` })
     set[kv.slice(0, eq)] = kv.slice(eq + 1)
   }
   return {
@@ -46,7 +46,7 @@ export const command: Command = {
   description:
     "stdout and stderr stream live to this terminal's stdout and stderr; stdin is forwarded when it is piped\n" +
     "(not a terminal). The exit code is the guest command's own, 128+N when signal N ended it, and 255 when\n" +
-    "burette itself failed (3 when the agent is unreachable). Ctrl-C kills the guest process group and exits 130.",
+    "cuvette itself failed (3 when the agent is unreachable). Ctrl-C kills the guest process group and exits 130.",
   options: [
     {
       name: "env",
@@ -61,23 +61,23 @@ export const command: Command = {
     {
       name: "tty",
       kind: "boolean",
-      description: "run under a pseudo-terminal sized like this one (raw keys; see `burette shell`)",
+      description: "run under a pseudo-terminal sized like this one (raw keys; see `cuvette shell`)",
     },
     { name: "stderr-to-stdout", kind: "boolean", description: "merge the command's stderr into its stdout" },
   ],
   stopAtPositional: true,
   handlesInterrupt: true,
   examples: [
-    "burette -t unix:/tmp/agent.sock exec -- uname -a",
-    "burette -t unix:/tmp/agent.sock exec -e GREETING=hi -- sh -c 'echo $GREETING from $(hostname)'",
-    "printf 'a\\nb\\n' | burette -t unix:/tmp/agent.sock exec -- wc -l",
-    "burette -t unix:/tmp/agent.sock --json exec -- cat /etc/hostname",
+    "cuvette -t unix:/tmp/agent.sock exec -- uname -a",
+    "cuvette -t unix:/tmp/agent.sock exec -e GREETING=hi -- sh -c 'echo $GREETING from $(hostname)'",
+    "printf 'a\\nb\\n' | cuvette -t unix:/tmp/agent.sock exec -- wc -l",
+    "cuvette -t unix:/tmp/agent.sock --json exec -- cat /etc/hostname",
   ],
   run: async (ctx) => {
     const argv = ctx.parsed.positionals
     if (argv.length === 0) {
       throw new UsageError({
-        detail: "missing PROG for `burette exec`; write `burette exec -- PROG ARGS...`",
+        detail: "missing PROG for `cuvette exec`; write `cuvette exec -- PROG ARGS...`",
       })
     }
     const env = envOption(list(ctx.parsed, "env"), list(ctx.parsed, "unset"), flag(ctx.parsed, "clear-env"))

@@ -1,4 +1,4 @@
-// `burette info`: the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities.
+// `cuvette info`: the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities.
 import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
@@ -21,7 +21,7 @@ export const command: Command = {
   summary: "show the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities",
   usage: "",
   options: [],
-  examples: ["burette -t unix:/tmp/agent.sock info", "burette -t unix:/tmp/agent.sock --json info"],
+  examples: ["cuvette -t unix:/tmp/agent.sock info", "cuvette -t unix:/tmp/agent.sock --json info"],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const agent = await ctx.connect()

@@ -1,4 +1,4 @@
-// `burette kmsg [-f]`: the guest kernel's log (/dev/kmsg), like dmesg; -f follows until Ctrl-C.
+// `cuvette kmsg [-f]`: the guest kernel's log (/dev/kmsg), like dmesg; -f follows until Ctrl-C.
 import { expectPositionals, flag } from "../internal/args.js"
 import type { KmsgRecord } from "../internal/client.js"
 import type { Command } from "../internal/command.js"
@@ -18,7 +18,7 @@ export const command: Command = {
   options: [
     { name: "follow", short: "f", kind: "boolean", description: "keep printing new records until Ctrl-C" },
   ],
-  examples: ["burette -t unix:/tmp/agent.sock kmsg | tail -5"],
+  examples: ["cuvette -t unix:/tmp/agent.sock kmsg | tail -5"],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const follow = flag(ctx.parsed, "follow")

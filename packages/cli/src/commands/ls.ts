@@ -1,4 +1,4 @@
-// `burette ls [-l] PATH`: lists a guest directory.
+// `cuvette ls [-l] PATH`: lists a guest directory.
 import { expectPositionals, flag } from "../internal/args.js"
 import type { Entry } from "../internal/client.js"
 import type { Command } from "../internal/command.js"
@@ -23,7 +23,7 @@ export const command: Command = {
   options: [
     { name: "long", short: "l", kind: "boolean", description: "show type, mode, size and modification time" },
   ],
-  examples: ["burette -t unix:/tmp/agent.sock ls -l /etc"],
+  examples: ["cuvette -t unix:/tmp/agent.sock ls -l /etc"],
   run: async (ctx) => {
     const [arg] = expectPositionals(ctx.parsed, ctx.command, ["PATH"], 1)
     const path = guestPath(arg ?? "/", ctx.command)

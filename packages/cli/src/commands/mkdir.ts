@@ -1,4 +1,4 @@
-// `burette mkdir [-p] PATH`: creates a guest directory.
+// `cuvette mkdir [-p] PATH`: creates a guest directory.
 import { expectPositionals, flag, parseMode, str } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
@@ -18,7 +18,7 @@ export const command: Command = {
     },
     { name: "mode", kind: "string", value: "MODE", description: "permission bits, octal (default 755)" },
   ],
-  examples: ["burette -t unix:/tmp/agent.sock mkdir -p /tmp/demo/a/b"],
+  examples: ["cuvette -t unix:/tmp/agent.sock mkdir -p /tmp/demo/a/b"],
   run: async (ctx) => {
     const [arg] = expectPositionals(ctx.parsed, ctx.command, ["PATH"])
     const path = guestPath(arg, ctx.command)

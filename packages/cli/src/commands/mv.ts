@@ -1,4 +1,4 @@
-// `burette mv SRC DST`: renames a guest path (both paths on the guest).
+// `cuvette mv SRC DST`: renames a guest path (both paths on the guest).
 import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
@@ -10,7 +10,7 @@ export const command: Command = {
   summary: "rename or move a guest path",
   usage: "SRC DST",
   options: [],
-  examples: ["burette -t unix:/tmp/agent.sock mv /tmp/demo/hello.txt /tmp/demo/hi.txt"],
+  examples: ["cuvette -t unix:/tmp/agent.sock mv /tmp/demo/hello.txt /tmp/demo/hi.txt"],
   run: async (ctx) => {
     const [a, b] = expectPositionals(ctx.parsed, ctx.command, ["SRC", "DST"])
     const from = guestPath(a, ctx.command)

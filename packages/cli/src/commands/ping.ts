@@ -1,4 +1,4 @@
-// `burette ping`: checks that the agent answers and prints the round trip.
+// `cuvette ping`: checks that the agent answers and prints the round trip.
 import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
@@ -9,7 +9,7 @@ export const command: Command = {
   summary: "check that the agent answers; prints the round trip",
   usage: "",
   options: [],
-  examples: ["burette -t unix:/tmp/agent.sock ping"],
+  examples: ["cuvette -t unix:/tmp/agent.sock ping"],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const agent = await ctx.connect()

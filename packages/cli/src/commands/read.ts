@@ -1,4 +1,4 @@
-// `burette read GUEST_PATH`: streams a guest file to stdout (in --json mode: one document with its text).
+// `cuvette read GUEST_PATH`: streams a guest file to stdout (in --json mode: one document with its text).
 import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import { encodeBytes } from "../internal/output.js"
@@ -12,8 +12,8 @@ export const command: Command = {
   usage: "GUEST_PATH",
   options: [],
   examples: [
-    "burette -t unix:/tmp/agent.sock read /etc/os-release",
-    "burette -t unix:/tmp/agent.sock read :/var/log/syslog > syslog",
+    "cuvette -t unix:/tmp/agent.sock read /etc/os-release",
+    "cuvette -t unix:/tmp/agent.sock read :/var/log/syslog > syslog",
   ],
   run: async (ctx) => {
     const [arg] = expectPositionals(ctx.parsed, ctx.command, ["GUEST_PATH"])

@@ -1,4 +1,4 @@
-// `burette rm [-r] [-f] PATH`: removes a guest file, or a directory tree with -r.
+// `cuvette rm [-r] [-f] PATH`: removes a guest file, or a directory tree with -r.
 import { expectPositionals, flag } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
@@ -13,7 +13,7 @@ export const command: Command = {
     { name: "recursive", short: "r", kind: "boolean", description: "remove a directory and its contents" },
     { name: "force", short: "f", kind: "boolean", description: "no error when the path does not exist" },
   ],
-  examples: ["burette -t unix:/tmp/agent.sock rm -rf /tmp/demo"],
+  examples: ["cuvette -t unix:/tmp/agent.sock rm -rf /tmp/demo"],
   run: async (ctx) => {
     const [arg] = expectPositionals(ctx.parsed, ctx.command, ["PATH"])
     const path = guestPath(arg, ctx.command)

@@ -1,4 +1,4 @@
-// `burette shell [-- PROG ARGS...]` and `burette exec --tty`: a guest command under a pseudo-terminal.
+// `cuvette shell [-- PROG ARGS...]` and `cuvette exec --tty`: a guest command under a pseudo-terminal.
 // This terminal goes raw while it runs (keys, Ctrl-C included, go to the guest, as with ssh), its size
 // follows this window, and the exit code is the guest command's. Needs the Bun-built agent on
 // a Linux guest.
@@ -28,7 +28,7 @@ export const runTerminal = async (
 ): Promise<number> => {
   if (ctx.out.json)
     throw new UsageError({
-      detail: "--json and a terminal do not mix: drop --tty, or use `burette exec` for JSON output",
+      detail: "--json and a terminal do not mix: drop --tty, or use `cuvette exec` for JSON output",
     })
   const stdin = ctx.io.stdin as TtyIn
   const stdout = ctx.io.stdout as TtyOut
@@ -97,11 +97,11 @@ export const command: Command = {
   description:
     "Runs the guest's login shell (bash where it exists, else sh) under a terminal the size of this one, with\n" +
     "this terminal in raw mode: every key, Ctrl-C included, goes to the guest. Exits with the shell's exit code.\n" +
-    "Needs the Bun-built agent on a Linux guest. `burette exec --tty -- PROG` is the same for one command.",
+    "Needs the Bun-built agent on a Linux guest. `cuvette exec --tty -- PROG` is the same for one command.",
   options: [{ name: "cwd", kind: "string", value: "D", description: "working directory in the guest" }],
   stopAtPositional: true,
   handlesInterrupt: true,
-  examples: ["burette -t serial:/tmp/vm/agent.sock shell", "burette -t unix:/tmp/agent.sock shell -- top"],
+  examples: ["cuvette -t serial:/tmp/vm/agent.sock shell", "cuvette -t unix:/tmp/agent.sock shell -- top"],
   run: async (ctx) => {
     const argv = ctx.parsed.positionals.length > 0 ? ctx.parsed.positionals : DEFAULT_SHELL
     const cwd = str(ctx.parsed, "cwd")

@@ -1,4 +1,4 @@
-// `burette shutdown [--reboot]`: powers the guest off (or reboots it). The agent replies first, then acts.
+// `cuvette shutdown [--reboot]`: powers the guest off (or reboots it). The agent replies first, then acts.
 import { expectPositionals, flag } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
@@ -9,7 +9,7 @@ export const command: Command = {
   summary: "power the guest off, or reboot it with --reboot",
   usage: "[--reboot]",
   options: [{ name: "reboot", kind: "boolean", description: "reboot instead of powering off" }],
-  examples: ["burette -t unix:/tmp/agent.sock shutdown --reboot"],
+  examples: ["cuvette -t unix:/tmp/agent.sock shutdown --reboot"],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const reboot = flag(ctx.parsed, "reboot")

@@ -1,4 +1,4 @@
-// `burette stat PATH`: type, size, mode, owner and modification time of a guest path.
+// `cuvette stat PATH`: type, size, mode, owner and modification time of a guest path.
 import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
@@ -11,7 +11,7 @@ export const command: Command = {
   summary: "show type, size, mode, owner and modification time of a guest path",
   usage: "PATH",
   options: [],
-  examples: ["burette -t unix:/tmp/agent.sock stat /etc/hostname"],
+  examples: ["cuvette -t unix:/tmp/agent.sock stat /etc/hostname"],
   run: async (ctx) => {
     const [arg] = expectPositionals(ctx.parsed, ctx.command, ["PATH"])
     const path = guestPath(arg, ctx.command)

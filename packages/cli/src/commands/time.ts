@@ -1,4 +1,4 @@
-// `burette time`: the guest's clock and time zone, and how far it is from this host's clock.
+// `cuvette time`: the guest's clock and time zone, and how far it is from this host's clock.
 import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
@@ -9,7 +9,7 @@ export const command: Command = {
   summary: "show the guest's clock and its offset from this host",
   usage: "",
   options: [],
-  examples: ["burette -t unix:/tmp/agent.sock time"],
+  examples: ["cuvette -t unix:/tmp/agent.sock time"],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const agent = await ctx.connect()

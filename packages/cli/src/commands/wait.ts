@@ -1,4 +1,4 @@
-// `burette wait [--timeout D]`: retries until the agent answers a ping; exit 3 when it does not in time.
+// `cuvette wait [--timeout D]`: retries until the agent answers a ping; exit 3 when it does not in time.
 import { expectPositionals } from "../internal/args.js"
 import * as Client from "../internal/client.js"
 import type { Command } from "../internal/command.js"
@@ -14,7 +14,7 @@ export const command: Command = {
   summary: "wait until the agent answers (default up to 60s; exit 3 on timeout)",
   usage: "[--timeout D]",
   options: [],
-  examples: ["burette -t unix:/tmp/agent.sock wait --timeout 2m"],
+  examples: ["cuvette -t unix:/tmp/agent.sock wait --timeout 2m"],
   run: async (ctx) => {
     expectPositionals(ctx.parsed, ctx.command, [])
     const target = ctx.target()

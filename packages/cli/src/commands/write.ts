@@ -1,4 +1,4 @@
-// `burette write GUEST_PATH`: writes stdin to a guest file (atomically: readers never see half a file).
+// `cuvette write GUEST_PATH`: writes stdin to a guest file (atomically: readers never see half a file).
 import { expectPositionals, flag, parseMode, str } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
@@ -18,7 +18,7 @@ export const command: Command = {
     },
     { name: "parents", short: "p", kind: "boolean", description: "create missing parent directories" },
   ],
-  examples: ["echo hello | burette -t unix:/tmp/agent.sock write -p /tmp/demo/hello.txt"],
+  examples: ["echo hello | cuvette -t unix:/tmp/agent.sock write -p /tmp/demo/hello.txt"],
   run: async (ctx) => {
     const [arg] = expectPositionals(ctx.parsed, ctx.command, ["GUEST_PATH"])
     const path = guestPath(arg, ctx.command)

@@ -1,6 +1,6 @@
 // A small command-line parser: long options (`--name V`, `--name=V`), short options (`-e V`, `-eV`,
 // bundled flags `-rf`), repeatable options, `--` to end options, and usage errors that name the
-// command and point at its `--help`. Hand-written so `burette` starts fast and depends on nothing.
+// command and point at its `--help`. Hand-written so `cuvette` starts fast and depends on nothing.
 import { UsageError } from "./errors.js"
 
 /** One option of a command (or a global option). */
@@ -28,7 +28,7 @@ export interface Parsed {
 
 /** How to parse. */
 export interface ParseContext {
-  /** How the command is typed, for messages ("burette exec"). */
+  /** How the command is typed, for messages ("cuvette exec"). */
   readonly command: string
   /** Stop treating tokens as options at the first positional (exec: the rest is the guest's argv). */
   readonly stopAtPositional?: boolean

@@ -1,6 +1,6 @@
-// @burette/client, loaded lazily so `burette --help` and usage errors never pay for loading the
+// @cuvette/client, loaded lazily so `cuvette --help` and usage errors never pay for loading the
 // client, Effect and the transports. Types only are imported statically.
-import type * as ClientModule from "@burette/client/Client"
+import type * as ClientModule from "@cuvette/client/Client"
 
 export type {
   Agent,
@@ -10,10 +10,10 @@ export type {
   KmsgRecord,
   Process,
   SpawnOptions,
-} from "@burette/client/Client"
+} from "@cuvette/client/Client"
 
 /** A directory entry as `list` returns it. */
 export type Entry = Awaited<ReturnType<ClientModule.Agent["list"]>>[number]
 
-/** Loads @burette/client's Promise API. */
-export const load = (): Promise<typeof ClientModule> => import("@burette/client/Client")
+/** Loads @cuvette/client's Promise API. */
+export const load = (): Promise<typeof ClientModule> => import("@cuvette/client/Client")

@@ -7,7 +7,7 @@ import type { Io, Output } from "./output.js"
 
 /** The global options, resolved. */
 export interface Globals {
-  /** The target string, when one was given (flag, --vm or BURETTE_TARGET). */
+  /** The target string, when one was given (flag, --vm or CUVETTE_TARGET). */
   readonly target: string | undefined
   /** Set VTL2 on Hyper-V targets. */
   readonly vtl2: boolean
@@ -22,7 +22,7 @@ export interface Context {
   readonly out: Output
   readonly globals: Globals
   readonly parsed: Parsed
-  /** How the command is typed ("burette exec"), for messages. */
+  /** How the command is typed ("cuvette exec"), for messages. */
   readonly command: string
   /** Aborted on Ctrl-C (SIGINT) or SIGTERM. */
   readonly signal: AbortSignal

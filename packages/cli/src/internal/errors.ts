@@ -1,7 +1,7 @@
 // Local errors of the CLI and the one place that turns any failure (usage, ConnectError, AgentError,
 // host fs errors) into a message that says what failed, where, and what to try next, plus its exit code.
 import * as path from "node:path/posix"
-import { Errors } from "@burette/protocol"
+import { Errors } from "@cuvette/protocol"
 import * as Data from "effect/Data"
 import * as ExitCode from "../ExitCode.js"
 
@@ -53,7 +53,7 @@ const errnoText = (code: string): string | undefined => {
 }
 
 const waitHint = (target: string | undefined) =>
-  `is the agent running? try \`burette wait -t ${target ?? "TARGET"}\``
+  `is the agent running? try \`cuvette wait -t ${target ?? "TARGET"}\``
 
 const hintFor = (code: string, ctx: FailureContext): string | undefined => {
   const guest = ctx.path
@@ -61,27 +61,27 @@ const hintFor = (code: string, ctx: FailureContext): string | undefined => {
     case "ENOENT":
     case "ENOTDIR":
       if (guest !== undefined && (ctx.action === "write" || ctx.action === "copy to"))
-        return `does the directory exist? create it with \`burette mkdir -p :${path.dirname(guest)}\`${ctx.action === "write" ? " or pass -p" : ""}`
-      if (guest !== undefined) return `check the path with \`burette ls :${path.dirname(guest)}\``
+        return `does the directory exist? create it with \`cuvette mkdir -p :${path.dirname(guest)}\`${ctx.action === "write" ? " or pass -p" : ""}`
+      if (guest !== undefined) return `check the path with \`cuvette ls :${path.dirname(guest)}\``
       if (ctx.hostPath !== undefined) return `check the host path ${ctx.hostPath}`
       return undefined
     case "ENOTEMPTY":
-      return "use `burette rm -r` to remove it with its contents"
+      return "use `cuvette rm -r` to remove it with its contents"
     case "EISDIR":
       return ctx.action === "read" || ctx.action.startsWith("copy")
-        ? "use `burette cp -r` for a directory"
+        ? "use `cuvette cp -r` for a directory"
         : undefined
     case "EEXIST":
       return "remove it first or choose another name"
     case "EACCES":
     case "EPERM":
-      return "the agent's user lacks access; check `burette stat` and the agent's user"
+      return "the agent's user lacks access; check `cuvette stat` and the agent's user"
     case "DENIED":
-      return "check the token (--token-file or BURETTE_TOKEN_FILE) and what the agent allows"
+      return "check the token (--token-file or CUVETTE_TOKEN_FILE) and what the agent allows"
     case "UNSUPPORTED":
-      return "this agent or guest cannot do it; `burette info` lists its capabilities"
+      return "this agent or guest cannot do it; `cuvette info` lists its capabilities"
     case "VERSION":
-      return "update the agent or burette so both speak a common protocol version"
+      return "update the agent or cuvette so both speak a common protocol version"
     case "ETIMEDOUT":
       return "raise --timeout"
     case "DISCONNECTED":
@@ -121,19 +121,19 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
   }
   const message = typeof e?.message === "string" ? e.message : String(error)
   if (e?._tag === "ConnectError") {
-    // The client's message already names the target and what to try; add `burette wait` when it does not.
+    // The client's message already names the target and what to try; add `cuvette wait` when it does not.
     const reason = typeof e.reason === "string" ? e.reason : "UNREACHABLE"
     if (reason === "INVALID_TARGET") {
       return {
         code: reason,
-        message: `${message}; see \`burette --help\` for target forms`,
+        message: `${message}; see \`cuvette --help\` for target forms`,
         exitCode: ExitCode.Usage,
       }
     }
     const retryable =
       reason === "REFUSED" || reason === "TIMEOUT" || reason === "NOT_FOUND" || reason === "UNREACHABLE"
     const text =
-      retryable && !message.includes("burette wait") ? `${message}; ${waitHint(ctx.target)}` : message
+      retryable && !message.includes("cuvette wait") ? `${message}; ${waitHint(ctx.target)}` : message
     return withPath({ code: reason, message: text, exitCode: ExitCode.Unreachable })
   }
   const code = typeof e?.code === "string" ? e.code : "ERROR"

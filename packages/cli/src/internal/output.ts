@@ -76,10 +76,10 @@ export class Output {
 
   /** A note for the user on stderr (also in --json mode: logs never go to stdout). */
   note(text: string): void {
-    this.io.stderr.write(`burette: ${text}\n`)
+    this.io.stderr.write(`cuvette: ${text}\n`)
   }
 
-  /** Reports a failure: `{error: {...}}` on stdout in --json mode, `burette: message` on stderr otherwise. */
+  /** Reports a failure: `{error: {...}}` on stdout in --json mode, `cuvette: message` on stderr otherwise. */
   error(failure: Failure, target: string | undefined): void {
     if (this.json) {
       if (this.printed) {

@@ -1,4 +1,4 @@
-// The list of commands, in the order `burette --help` shows them.
+// The list of commands, in the order `cuvette --help` shows them.
 import type { Command } from "./command.js"
 import { command as exec } from "../commands/exec.js"
 import { command as read } from "../commands/read.js"

@@ -1,6 +1,6 @@
 // Opening a session to a target: dial (or accept) a byte stream, run the handshake, map failures to
 // ConnectError, and retry with backoff when asked to.
-import { type ByteStream, Errors, Session } from "@burette/protocol"
+import { type ByteStream, Errors, Session } from "@cuvette/protocol"
 import { ConnectError, isConnectError, isRetryable } from "../ConnectError.js"
 import * as Target from "../Target.js"
 import * as hybrid from "./transports/hybrid.js"

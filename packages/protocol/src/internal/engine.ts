@@ -297,7 +297,7 @@ export class Engine {
       else if (r._tag === "BadMagic") {
         const error = new AgentError({
           code: "PROTOCOL",
-          message: `${this.stream.description} does not speak the Burette protocol (no magic at the start of the stream)`,
+          message: `${this.stream.description} does not speak the Cuvette protocol (no magic at the start of the stream)`,
         })
         this.writeHello({ _tag: "Refusal", code: error.code, message: error.message })
         this.close(error, false)

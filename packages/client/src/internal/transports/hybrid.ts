@@ -3,7 +3,7 @@
 // to the guest listener. While nothing listens in the guest the VMM closes the socket without a word
 // (firecracker#1253), so EOF/reset before OK means "not yet": retry with backoff until the deadline.
 import type * as net from "node:net"
-import { ByteStream } from "@burette/protocol"
+import { ByteStream } from "@cuvette/protocol"
 import { ConnectError, isConnectError } from "../../ConnectError.js"
 import { backoff, connectSocket, type DialOptions, remaining, sleep } from "./net.js"
 

@@ -1,8 +1,8 @@
-// hyperv:NAME / hyperv-id:GUID — AF_HYPERV through @burette/native (Windows hosts). A VM name is
+// hyperv:NAME / hyperv-id:GUID — AF_HYPERV through @cuvette/native (Windows hosts). A VM name is
 // resolved to its GUID with `hvc.exe id NAME`, falling back to PowerShell `(Get-VM -Name NAME).Id`.
 import { execFile } from "node:child_process"
 import type * as net from "node:net"
-import { ByteStream } from "@burette/protocol"
+import { ByteStream } from "@cuvette/protocol"
 import { ConnectError, fromCause } from "../../ConnectError.js"
 import * as native from "./native.js"
 import { type DialOptions, remaining } from "./net.js"

@@ -4,7 +4,7 @@
 // backlog, e.g. after save/restore) are dropped, and the first live one wins.
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { ByteStream, Session } from "@burette/protocol"
+import { ByteStream, Session } from "@cuvette/protocol"
 import { ConnectError, fromCause } from "../../ConnectError.js"
 import { type DialOptions, remaining } from "./net.js"
 

@@ -1,5 +1,5 @@
 // tcp:HOST:PORT — the agent listens on TCP (`--listen tcp:HOST:PORT`).
-import { ByteStream } from "@burette/protocol"
+import { ByteStream } from "@cuvette/protocol"
 import { connectSocket, type DialOptions } from "./net.js"
 
 /** Connects to the agent over TCP (Nagle off, as fromDuplex does for every socket). */

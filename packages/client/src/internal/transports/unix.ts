@@ -1,5 +1,5 @@
 // unix:PATH — the agent listens on a Unix socket (`--listen unix:PATH`).
-import { ByteStream } from "@burette/protocol"
+import { ByteStream } from "@cuvette/protocol"
 import { connectSocket, type DialOptions } from "./net.js"
 
 /** Connects to the agent's Unix socket. */

@@ -1,6 +1,6 @@
-// vsock:CID[:PORT] and listen-vsock[:PORT] — AF_VSOCK through @burette/native (Linux hosts).
+// vsock:CID[:PORT] and listen-vsock[:PORT] — AF_VSOCK through @cuvette/native (Linux hosts).
 import type * as net from "node:net"
-import { ByteStream } from "@burette/protocol"
+import { ByteStream } from "@cuvette/protocol"
 import { fromCause } from "../../ConnectError.js"
 import * as native from "./native.js"
 import { type DialOptions, remaining } from "./net.js"

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npx burette-agent`: the built agent (dist/bin.js) when present, else the TypeScript sources
+// `npx cuvette-agent`: the built agent (dist/bin.js) when present, else the TypeScript sources
 // through tsx, resolving workspace packages to their sources as the tests do.
 import * as fs from "node:fs"
 import { register } from "node:module"
@@ -11,11 +11,11 @@ const dist = new URL("../dist/bin.js", import.meta.url)
 if (fs.existsSync(dist)) {
   await import(dist.href)
 } else {
-  // Workspace packages export their TS sources under the "@burette/source" condition.
+  // Workspace packages export their TS sources under the "@cuvette/source" condition.
   register(
     "data:text/javascript," +
       encodeURIComponent(
-        `export async function resolve(s, c, next) { return next(s, { ...c, conditions: [...c.conditions, "@burette/source"] }) }`,
+        `export async function resolve(s, c, next) { return next(s, { ...c, conditions: [...c.conditions, "@cuvette/source"] }) }`,
       ),
   )
   const { register: registerTsx } = await import("tsx/esm/api")

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// `burette`. Runs the built CLI (dist/) when there is one. In a source checkout it bundles src/ and the
-// workspace packages it uses (resolved through the "@burette/source" export condition) with esbuild
+// `cuvette`. Runs the built CLI (dist/) when there is one. In a source checkout it bundles src/ and the
+// workspace packages it uses (resolved through the "@cuvette/source" export condition) with esbuild
 // into node_modules/.cache/ once per source change, which starts about three times faster than running the
-// TypeScript through loader hooks; without esbuild it falls back to tsx. So `npx burette` works from
+// TypeScript through loader hooks; without esbuild it falls back to tsx. So `npx cuvette` works from
 // the repository root with no build step.
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -14,7 +14,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const pkg = path.resolve(here, "..")
 const built = path.join(pkg, "dist", "bin.js")
 
-// Workspace packages bundled from source; everything else (effect, msgpackr, @burette/native with its
+// Workspace packages bundled from source; everything else (effect, msgpackr, @cuvette/native with its
 // .node addon found relative to its own files) is imported from node_modules at run time.
 const bundled = ["cli", "client", "protocol", "deploy"].map((p) => path.resolve(pkg, "..", p, "src"))
 
@@ -41,7 +41,7 @@ const sourceKey = () => {
 }
 
 const bundle = async () => {
-  const cache = path.join(pkg, "node_modules", ".cache", "burette-cli")
+  const cache = path.join(pkg, "node_modules", ".cache", "cuvette-cli")
   const out = path.join(cache, `bin-${sourceKey()}.mjs`)
   if (fs.existsSync(out)) return out
   const esbuild = await import("esbuild")
@@ -54,13 +54,13 @@ const bundle = async () => {
     platform: "node",
     format: "esm",
     target: "node20",
-    conditions: ["@burette/source"],
+    conditions: ["@cuvette/source"],
     plugins: [
       {
         name: "external-packages",
         setup(build) {
           build.onResolve({ filter: /^[^./]/ }, (args) =>
-            /^@burette\/(cli|client|protocol|deploy)(\/|$)/.test(args.path)
+            /^@cuvette\/(cli|client|protocol|deploy)(\/|$)/.test(args.path)
               ? undefined
               : { path: args.path, external: true },
           )
@@ -94,7 +94,7 @@ if (fs.existsSync(built)) {
     registerTsx()
     // Registered after tsx, so it runs first and hands tsx the extra condition.
     const hook = `export async function resolve(specifier, context, next) {
-  const conditions = context.conditions.includes("@burette/source") ? context.conditions : [...context.conditions, "@burette/source"]
+  const conditions = context.conditions.includes("@cuvette/source") ? context.conditions : [...context.conditions, "@cuvette/source"]
   return next(specifier, { ...context, conditions })
 }`
     register(`data:text/javascript,${encodeURIComponent(hook)}`)
