@@ -1,7 +1,7 @@
 import { it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { describe, expect } from "vitest"
-import { ByteStream, Constants, Handshake, Session } from "../src/index.js"
+import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
 import { connected, startAgent } from "./fixtures/agent.js"
 import { concat, contains, tap } from "./fixtures/streams.js"
 
@@ -130,6 +130,56 @@ describe("session handshake", () => {
     const end = await agent.ended
     expect(end).toMatchObject({ code: "PROTOCOL" })
     expect(end?.message).toContain("does not speak the Cuvette protocol")
+  })
+
+  // The magic before the rename (CHANGELOG.md): "\xB5" and the former name in ASCII.
+  const previousMagic = new Uint8Array([0xb5, 0x42, 0x55, 0x52, 0x45, 0x54, 0x54, 0x45])
+  const welcome: Handshake.Welcome = {
+    _tag: "Welcome",
+    version: 1,
+    features: [],
+    agent: { name: "agent", version: "0.1.0", os: "linux", arch: "x64", hostname: "h" },
+    maxFrame: Constants.DEFAULT_MAX_FRAME,
+    window: Constants.DEFAULT_WINDOW,
+  }
+  const helloFrame = (message: Handshake.Message) =>
+    Frame.encode(Frame.FrameType.Hello, 0, 0, Messages.encode(Handshake.Message, message))
+
+  it("refuses a client of the previous release (old magic) at once, in a way it reports", async () => {
+    const [a, b] = ByteStream.pair()
+    const agent = startAgent(b)
+    const received: Array<Uint8Array> = []
+    let closed = false
+    a.start({ data: (chunk) => void received.push(chunk.slice()), end: () => void (closed = true) })
+    const hello: Handshake.ClientHello = {
+      _tag: "Hello",
+      minVersion: 1,
+      maxVersion: 1,
+      features: [],
+      client: { name: "client", version: "0.1.0" },
+      maxFrame: Constants.DEFAULT_MAX_FRAME,
+      window: Constants.DEFAULT_WINDOW,
+    }
+    a.write(concat([previousMagic, helloFrame(hello)]))
+    const end = await agent.ended
+    expect(end).toMatchObject({ code: "PROTOCOL" })
+    expect(end?.message).toContain("does not speak the Cuvette protocol")
+    // The old client reads a magic it does not know (its own "does not speak" refusal), then EOF.
+    const wire = concat(received)
+    expect(wire.subarray(0, 8)).toEqual(Constants.MAGIC)
+    expect(contains(wire, previousMagic)).toBe(false)
+    await expect.poll(() => closed).toBe(true)
+  })
+
+  it("fails fast with PROTOCOL against an agent of the previous release", async () => {
+    const [a, b] = ByteStream.pair()
+    b.start({ data: () => {}, end: () => {} })
+    b.write(concat([previousMagic, helloFrame(welcome)]))
+    const started = Date.now()
+    const error = await Session.openClient(a, { handshakeTimeoutMs: 10_000 }).catch((e) => e)
+    expect(error).toMatchObject({ code: "PROTOCOL" })
+    expect(error.message).toContain("does not speak the Cuvette protocol")
+    expect(Date.now() - started).toBeLessThan(5000)
   })
 
   it("times out a silent agent with ETIMEDOUT", async () => {
