@@ -42,6 +42,8 @@ describe("system operations", () => {
     await expect(s.open("ping", {}).result).resolves.toEqual({})
     const info = await s.open("info", {}).result
     expect(info.agent.name).toBe("cuvette-agent")
+    const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8"))
+    expect(info.agent.version).toBe(pkg.version)
     expect(info.agent.pid).toBe(process.pid)
     expect(info.os).toBe(process.platform)
     expect(info.kernel).toBe(os.release())

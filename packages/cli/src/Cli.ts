@@ -3,7 +3,6 @@
  * version, dispatch to one command per file in `commands/`, and the one place that turns failures
  * into messages and exit codes. `bin.ts` calls {@link run} and exits with what it returns.
  */
-import * as fs from "node:fs"
 import * as Args from "./internal/args.js"
 import type { Agent } from "./internal/client.js"
 import * as ClientApi from "./internal/client.js"
@@ -13,6 +12,7 @@ import { describe, UsageError } from "./internal/errors.js"
 import { Output, type Io } from "./internal/output.js"
 import * as ExitCode from "./ExitCode.js"
 import { commands } from "./internal/registry.js"
+import { CLI_VERSION } from "./internal/version.js"
 
 /** The global options, accepted before or after the command name. */
 export const globalOptions: ReadonlyArray<Args.OptionSpec> = [
@@ -59,17 +59,8 @@ export const globalOptions: ReadonlyArray<Args.OptionSpec> = [
   { name: "version", kind: "boolean", description: "print cuvette's version" },
 ]
 
-/** cuvette's version, from package.json (one level above src/ and dist/). */
-export const version = (): string => {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
-      version?: string
-    }
-    return pkg.version ?? "0.0.0"
-  } catch {
-    return "0.0.0"
-  }
-}
+/** cuvette's version. */
+export const version = (): string => CLI_VERSION
 
 const pad = (s: string, n: number) => (s.length >= n ? `${s}  ` : s.padEnd(n))
 

@@ -39,6 +39,15 @@ const startSleeper = async () => {
 }
 
 describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
+  it("the bin prints its package.json version (source checkout, bundled on first run)", async () => {
+    const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string
+    }
+    const run = await runCli(["--version"])
+    expect(run.code).toBe(0)
+    expect(run.stdout.toString()).toBe(`cuvette ${pkg.version}\n`)
+  })
+
   it("exec exits with the guest's code, 128+N for a signal", async () => {
     const [ok, seven, term] = await Promise.all([
       cli(["exec", "--", "true"]),

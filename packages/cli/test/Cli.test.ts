@@ -1,4 +1,5 @@
 // The root command in process, with in-memory streams: help, version, usage errors, target resolution.
+import * as fs from "node:fs"
 import { PassThrough } from "node:stream"
 import { describe, expect, it } from "vitest"
 import * as Cli from "../src/Cli.js"
@@ -49,8 +50,12 @@ describe("Cli.run", () => {
     )
   })
 
-  it("prints the version", async () => {
-    expect((await run(["--version"])).stdout).toMatch(/^cuvette \d+\.\d+\.\d+/)
+  it("prints the version of its package.json", async () => {
+    const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string
+    }
+    expect((await run(["--version"])).stdout).toBe(`cuvette ${pkg.version}\n`)
+    expect(JSON.parse((await run(["--json", "--version"])).stdout)).toEqual({ version: pkg.version })
   })
 
   it("usage errors exit 2 and say how to get help", async () => {
