@@ -2,8 +2,8 @@ import { it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { describe, expect } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
-import { connected, startAgent } from "./fixtures/agent.js"
-import { concat, contains, tap } from "./fixtures/streams.js"
+import { connected, identity, startAgent } from "./fixtures/agent.js"
+import { clientHello, concat, contains, tap } from "./fixtures/streams.js"
 
 const token = new TextEncoder().encode("s3cret-token-value")
 
@@ -138,7 +138,7 @@ describe("session handshake", () => {
     _tag: "Welcome",
     version: 1,
     features: [],
-    agent: { name: "agent", version: "0.1.0", os: "linux", arch: "x64", hostname: "h" },
+    agent: identity,
     maxFrame: Constants.DEFAULT_MAX_FRAME,
     window: Constants.DEFAULT_WINDOW,
   }
@@ -151,16 +151,7 @@ describe("session handshake", () => {
     const received: Array<Uint8Array> = []
     let closed = false
     a.start({ data: (chunk) => void received.push(chunk.slice()), end: () => void (closed = true) })
-    const hello: Handshake.ClientHello = {
-      _tag: "Hello",
-      minVersion: 1,
-      maxVersion: 1,
-      features: [],
-      client: { name: "client", version: "0.1.0" },
-      maxFrame: Constants.DEFAULT_MAX_FRAME,
-      window: Constants.DEFAULT_WINDOW,
-    }
-    a.write(concat([previousMagic, helloFrame(hello)]))
+    a.write(concat([previousMagic, helloFrame(clientHello())]))
     const end = await agent.ended
     expect(end).toMatchObject({ code: "PROTOCOL" })
     expect(end?.message).toContain("does not speak the Cuvette protocol")
