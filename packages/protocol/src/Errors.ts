@@ -19,6 +19,8 @@ export const ErrorCode = Schema.Literal(
   "EBUSY",
   "EROFS",
   "ETIMEDOUT",
+  /** A message is larger than the receiver's frame limit. */
+  "EMSGSIZE",
   /** The agent refused: a token is wrong or missing, or the operation is disabled. */
   "DENIED",
   /** The agent cannot do this here (no /dev/kmsg, PTY on Windows, an unknown operation). */
@@ -80,6 +82,7 @@ const errnoText: Partial<Record<ErrorCode, string>> = {
   ENOSPC: "no space left on device",
   EBUSY: "device or resource busy",
   EROFS: "read-only file system",
+  EMSGSIZE: "message too long",
 }
 
 /** Human text for an errno-style code ("no such file or directory"). */

@@ -4,8 +4,10 @@
  * refusal naming both versions. With a token, the agent adds a challenge and the client proves it
  * knows the token with an HMAC; the agent proves it back. The token never crosses the wire.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
+import * as C from "./Constants.js"
 import { AgentError } from "./Errors.js"
+import * as Messages from "./Messages.js"
 
 const Bytes = Schema.Uint8ArrayFromSelf
 const Version = Schema.Number.pipe(Schema.int(), Schema.between(0, 0xffff))
@@ -111,3 +113,209 @@ export const randomBytes = (n = 32): Uint8Array => crypto.getRandomValues(new Ui
 
 /** Reads a token file's contents into key bytes (surrounding whitespace ignored, so `echo secret > f` works). */
 export const tokenFromText = (text: string): Uint8Array => encoder.encode(text.trim())
+
+// ------------------------------------------------------------------------------------------------
+// The two state machines. They see the stream only through HelloIo, and return what was negotiated;
+// the session applies it.
+
+/** What a handshake needs from the session it runs on. */
+export interface HelloIo {
+  /** The peer, for messages ("unix:/run/agent.sock"). */
+  readonly where: string
+  /** A serial port: the peer may need to hear the hello again, and bytes before it are noise. */
+  readonly resync: boolean
+  /** This side's limits, announced to the peer. */
+  readonly maxFrame: number
+  readonly window: number
+  readonly timeoutMs: number
+  readonly token: Uint8Array | undefined
+  /** Sends a handshake message (the magic first, once per handshake, or again with `magic: true`). */
+  readonly send: (message: Message, options?: { readonly magic?: boolean }) => void
+  /** The payload of the peer's next Hello frame, or undefined on timeout or end of stream. */
+  readonly next: (timeoutMs?: number) => Promise<Uint8Array | undefined>
+  /** Why the stream ended, once it did. */
+  readonly ended: () => Promise<AgentError | undefined> | undefined
+  /** Current time in milliseconds (the session's clock). */
+  readonly now: () => number
+}
+
+/** What both sides agreed on. */
+export interface Negotiated {
+  readonly version: number
+  readonly peerWindow: number
+  readonly peerMaxFrame: number
+}
+
+/** Features this build offers and accepts. */
+export const FEATURES: ReadonlyArray<string> = ["keepalive", "resync", "auth", "cancel"]
+
+/** Options of the client side. */
+export interface ClientOptions {
+  /** Who is connecting, shown to the agent. */
+  readonly identity?: { readonly name: string; readonly version: string }
+  /** Versions offered (defaults to this build's range). */
+  readonly minVersion?: number
+  readonly maxVersion?: number
+}
+
+/** Options of the agent side. */
+export interface AgentOptions {
+  /** Identity announced in the Welcome. */
+  readonly identity: Welcome["agent"]
+  readonly minVersion?: number
+  readonly maxVersion?: number
+}
+
+/** Client side: offers, reads the Welcome, answers a challenge and checks the agent's proof. */
+export const runClient = async (
+  io: HelloIo,
+  options: ClientOptions,
+): Promise<Negotiated & { readonly welcome: Welcome }> => {
+  const hello: Message = {
+    _tag: "Hello",
+    minVersion: options.minVersion ?? C.PROTOCOL_VERSION_MIN,
+    maxVersion: options.maxVersion ?? C.PROTOCOL_VERSION_MAX,
+    features: FEATURES,
+    client: options.identity ?? { name: "cuvette-client", version: "0" },
+    maxFrame: io.maxFrame,
+    window: io.window,
+    // Tells this client's repeated hellos (serial ports) apart from another client's.
+    nonce: randomBytes(16),
+  }
+  const where = io.where
+  const deadline = io.now() + io.timeoutMs
+  io.send(hello)
+  let payload: Uint8Array | undefined
+  while (
+    !(payload = await io.next(
+      // Longer than the agent's resync stall timeout, so a hello swallowed by a half-received frame
+      // of an old session is found by the agent before it is repeated.
+      io.resync ? Math.min(2 * C.DEFAULT_RESYNC_STALL_MS, deadline - io.now()) : deadline - io.now(),
+    ))
+  ) {
+    const ended = io.ended()
+    if (ended)
+      throw (
+        (await ended) ??
+        new AgentError({ code: "DISCONNECTED", message: `${where} closed during the handshake` })
+      )
+    if (io.now() >= deadline) {
+      throw new AgentError({
+        code: "ETIMEDOUT",
+        message: `no handshake from ${where} within ${io.timeoutMs / 1000} s: is a Cuvette agent listening there?`,
+      })
+    }
+    // On a serial port the agent may still be draining an old session: say hello again, with the
+    // magic, so an agent that lost the first one finds this one.
+    io.send(hello, { magic: true })
+  }
+  const reply = parse(payload, where)
+  if (reply._tag === "Refusal") throw refusal(reply, where)
+  if (reply._tag !== "Welcome")
+    throw new AgentError({ code: "PROTOCOL", message: `${where} answered the hello with ${reply._tag}` })
+  if (reply.version < hello.minVersion || reply.version > hello.maxVersion) {
+    throw new AgentError({
+      code: "VERSION",
+      message: `the agent at ${where} chose protocol v${reply.version}, the client speaks v${hello.minVersion}..v${hello.maxVersion}`,
+    })
+  }
+  if (reply.challenge) {
+    if (!io.token) {
+      throw new AgentError({
+        code: "DENIED",
+        message: `the agent at ${where} requires a token: pass --token-file FILE (or set CUVETTE_TOKEN_FILE)`,
+      })
+    }
+    const nonce = randomBytes()
+    io.send({ _tag: "Auth", proof: await run(proof(io.token, "client", reply.challenge, nonce)), nonce })
+    const answer = parse(await io.next(), where)
+    if (answer._tag === "Refusal") throw refusal(answer, where)
+    const expected = await run(proof(io.token, "agent", nonce, reply.challenge))
+    if (answer._tag !== "AuthOk" || !equalProofs(answer.proof, expected)) {
+      throw new AgentError({
+        code: "DENIED",
+        message: `the agent at ${where} could not prove it knows the token: wrong agent, or a different token file`,
+      })
+    }
+  }
+  return { version: reply.version, peerWindow: reply.window, peerMaxFrame: reply.maxFrame, welcome: reply }
+}
+
+/**
+ * Agent side: reads the hello, picks the version, welcomes (with a challenge when a token is set) and
+ * checks the client's proof. Resolves with what was agreed and the hello it answered (on a serial
+ * port the same bytes again are that client repeating itself, not a new one).
+ */
+export const runAgent = async (
+  io: HelloIo,
+  options: AgentOptions,
+): Promise<Negotiated & { readonly answered: Uint8Array }> => {
+  const where = io.where
+  // A serial port waits for a client as long as it takes.
+  const payload = await io.next(io.resync ? 2 ** 31 - 1 : io.timeoutMs)
+  if (!payload)
+    throw new AgentError({
+      code: "ETIMEDOUT",
+      message: `no hello from ${where} within ${io.timeoutMs / 1000} s`,
+    })
+  const refuse = (error: AgentError) => {
+    // After the Welcome (wrong token) the magic was already sent: send does not repeat it.
+    io.send({ _tag: "Refusal", code: error.code, message: error.message })
+    return error
+  }
+  const decoded = Messages.unpackAs(ClientHello, "hello")(payload)
+  if (Either.isLeft(decoded)) throw refuse(decoded.left)
+  const hello = decoded.right
+  const version = await Effect.runPromise(
+    Effect.either(
+      negotiate(hello, {
+        minVersion: options.minVersion ?? C.PROTOCOL_VERSION_MIN,
+        maxVersion: options.maxVersion ?? C.PROTOCOL_VERSION_MAX,
+      }),
+    ),
+  )
+  if (Either.isLeft(version)) throw refuse(version.left)
+  const challenge = io.token ? randomBytes() : undefined
+  io.send({
+    _tag: "Welcome",
+    version: version.right,
+    features: FEATURES.filter((f) => hello.features.includes(f)),
+    agent: options.identity,
+    maxFrame: io.maxFrame,
+    window: io.window,
+    ...(challenge ? { challenge } : {}),
+  })
+  const agreed = {
+    version: version.right,
+    peerWindow: hello.window,
+    peerMaxFrame: hello.maxFrame,
+    answered: payload,
+  }
+  if (!challenge || !io.token) return agreed
+  const answer = parse(await io.next(), where)
+  if (answer._tag !== "Auth")
+    throw refuse(new AgentError({ code: "DENIED", message: "this agent requires a token" }))
+  const expected = await run(proof(io.token, "client", challenge, answer.nonce))
+  if (!equalProofs(answer.proof, expected))
+    throw refuse(new AgentError({ code: "DENIED", message: "wrong token" }))
+  io.send({ _tag: "AuthOk", proof: await run(proof(io.token, "agent", answer.nonce, challenge)) })
+  return agreed
+}
+
+const run = <A>(effect: Effect.Effect<A>): Promise<A> => Effect.runPromise(effect)
+
+const parse = (payload: Uint8Array | undefined, where: string): Message => {
+  if (!payload)
+    throw new AgentError({ code: "ETIMEDOUT", message: `${where} stopped answering during the handshake` })
+  const message = Messages.unpackAs(Message, "handshake message")(payload)
+  if (Either.isLeft(message)) throw message.left
+  return message.right
+}
+
+const refusalCodes = new Set<string>(["DENIED", "VERSION", "PROTOCOL", "UNSUPPORTED", "INTERNAL"])
+
+const refusal = (r: { readonly code: string; readonly message: string }, where: string) =>
+  new AgentError({
+    code: (refusalCodes.has(r.code) ? r.code : "PROTOCOL") as AgentError["code"],
+    message: `${where} refused the session: ${r.message}`,
+  })

@@ -1,9 +1,9 @@
 import { it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, TestClock } from "effect"
 import { describe, expect } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
 import { connected, identity, startAgent } from "./fixtures/agent.js"
-import { clientHello, concat, contains, tap } from "./fixtures/streams.js"
+import { clientHello, concat, contains, flush, tap } from "./fixtures/streams.js"
 
 const token = new TextEncoder().encode("s3cret-token-value")
 
@@ -173,11 +173,20 @@ describe("session handshake", () => {
     expect(Date.now() - started).toBeLessThan(5000)
   })
 
-  it("times out a silent agent with ETIMEDOUT", async () => {
-    const [a, b] = ByteStream.pair()
-    b.start({ data: () => {}, end: () => {} })
-    const error = await Session.openClient(a, { handshakeTimeoutMs: 100 }).catch((e) => e)
-    expect(error).toMatchObject({ code: "ETIMEDOUT" })
-    expect(error.message).toContain("is a Cuvette agent listening there?")
-  })
+  it.effect("times out a silent agent with ETIMEDOUT after the default 10 s", () =>
+    Effect.gen(function* () {
+      const [a, b] = ByteStream.pair()
+      b.start({ data: () => {}, end: () => {} })
+      const opening = Session.openClient(a, { clock: yield* Effect.clock }).catch((e) => e)
+      let settled = false
+      void opening.then(() => (settled = true))
+      yield* TestClock.adjust("9999 millis")
+      yield* flush
+      expect(settled).toBe(false)
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Effect.promise(() => opening)
+      expect(error).toMatchObject({ code: "ETIMEDOUT" })
+      expect(error.message).toContain("within 10 s: is a Cuvette agent listening there?")
+    }),
+  )
 })

@@ -1,10 +1,10 @@
 import { it as effectIt } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, TestClock } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
 import { connected, handlers, identity, type Probe, readAll, sleep, startAgent } from "./fixtures/agent.js"
-import { concat, pattern, RawPeer, rechunk, serialLine, unixPair } from "./fixtures/streams.js"
+import { concat, flush, pattern, RawPeer, rechunk, serialLine, tap, unixPair } from "./fixtures/streams.js"
 
 const T = Frame.FrameType
 
@@ -129,7 +129,7 @@ describe("malformed input (raw frames against a real Session.serve)", () => {
     peer.control(1, { _tag: "Open", op: "format-c", args: {} })
     const reply = await peer.reply(1)
     expect(reply).toMatchObject({ _tag: "Failure", code: "UNSUPPORTED" })
-    expect(reply.message).toMatch(/"format-c".*ping, exec/)
+    expect(reply.message).toMatch(/"format-c".*ping, info, exec, readFile/)
     await ping(2)
     agent.close()
   })
@@ -311,6 +311,50 @@ describe("flow control", () => {
   })
 })
 
+describe("frame limits (each side sends what the other accepts)", () => {
+  it("sends data in frames within the peer's limit: a client with a 4 KiB limit reads 1 MiB", async () => {
+    const { client, agent } = await connected({ client: { maxFrame: 4096 } })
+    const read = client.open("readFile", { path: "/abc", length: 1024 * 1024 })
+    const body = await readAll(read.stdout)
+    expect(await read.result).toEqual({ bytes: 1024 * 1024 })
+    expect(Buffer.compare(body, pattern(1024 * 1024, 4))).toBe(0)
+    client.close()
+    await agent.ended
+  })
+
+  it("fails a result larger than the client's limit with EMSGSIZE, and the session goes on", async () => {
+    const probe: Probe = { finalizers: 0, infoSize: 2 * 1024 * 1024 }
+    const { client, agent } = await connected({ agent: { probe } })
+    const error = await client.open("info", {}).result.catch((e) => e)
+    expect(error).toMatchObject({ code: "EMSGSIZE" })
+    expect(error.message).toMatch(
+      /^info cannot send its result: a control message of \d+ bytes exceeds the 1048576-byte frame limit/,
+    )
+    expect(agent.tracked()).toBe(0)
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  })
+
+  it("fails a request larger than the agent's limit at once (EMSGSIZE), without sending it", async () => {
+    const [a, b] = ByteStream.pair()
+    const agent = startAgent(b, { maxFrame: 4096 })
+    const wire = tap(a)
+    const client = await Session.openClient(wire.stream)
+    const before = wire.bytes().byteLength
+    const error = await client.open("exec", { argv: ["echo", "x".repeat(10_000)] }).result.catch((e) => e)
+    expect(error).toMatchObject({
+      code: "EMSGSIZE",
+      message: expect.stringContaining("4096-byte frame limit"),
+    })
+    expect(wire.bytes().byteLength).toBe(before)
+    expect(client.engine.calls.size).toBe(0)
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  })
+})
+
 describe("cancellation", () => {
   it("frees a cancelled call's channels: no call left, writer unblocked, finalizer ran", async () => {
     const probe: Probe = { finalizers: 0 }
@@ -360,58 +404,78 @@ describe("cancellation", () => {
   })
 })
 
+/** A client whose agent is a RawPeer that answered the hello and does nothing else unless told. */
+const rawAgent = async (options: Session.ClientOptions = {}) => {
+  const [a, b] = ByteStream.pair()
+  const peer = new RawPeer(b)
+  const agentSide = (async () => {
+    await peer.next((f) => f.type === T.Hello)
+    b.write(Constants.MAGIC)
+    const welcome: Handshake.Welcome = {
+      _tag: "Welcome",
+      version: 1,
+      features: [],
+      agent: identity,
+      maxFrame: Constants.DEFAULT_MAX_FRAME,
+      window: Constants.DEFAULT_WINDOW,
+    }
+    peer.send(T.Hello, 0, 0, Messages.encode(Handshake.Message, welcome))
+  })()
+  const client = await Session.openClient(a, options)
+  await agentSide
+  return { client, peer }
+}
+
 describe("liveness and closing", () => {
-  it("measures a ping round trip", async () => {
-    const { client, agent } = await connected()
-    const ms = await client.ping()
-    expect(ms).toBeGreaterThanOrEqual(0)
+  it("measures a ping round trip: the time until the peer's Pong", async () => {
+    const { client, peer } = await rawAgent()
+    const pinged = peer.next((f) => f.type === T.Ping)
+    const rtt = client.ping()
+    const ping = await pinged
+    await sleep(60)
+    peer.send(T.Pong, 0, 0, ping.payload)
+    const ms = await rtt
+    expect(ms).toBeGreaterThanOrEqual(55)
     expect(ms).toBeLessThan(1000)
     client.close()
-    await agent.ended
     await expect(client.ping()).rejects.toMatchObject({ code: "DISCONNECTED" })
   })
 
-  it("declares a silent peer dead with ETIMEDOUT and fails its calls", async () => {
-    const [a, b] = ByteStream.pair()
-    const peer = new RawPeer(b)
-    // A fake agent that answers the hello, then never says another word (no pongs).
-    const agentSide = (async () => {
-      await peer.next((f) => f.type === T.Hello)
-      b.write(Constants.MAGIC)
-      const welcome: Handshake.Welcome = {
-        _tag: "Welcome",
-        version: 1,
-        features: [],
-        agent: identity,
-        maxFrame: Constants.DEFAULT_MAX_FRAME,
-        window: Constants.DEFAULT_WINDOW,
-      }
-      peer.send(T.Hello, 0, 0, Messages.encode(Handshake.Message, welcome))
-    })()
-    // RawPeer expects the magic first from the client: it comes with the client's hello.
-    const client = await Session.openClient(a, { keepaliveMs: 20, deadPeerMs: 150 })
-    await agentSide
-    const call = client.open("ping", {})
-    const started = Date.now()
-    const error = await call.result.catch((e) => e)
-    expect(error).toMatchObject({ code: "ETIMEDOUT", message: expect.stringContaining("the peer is gone") })
-    expect(Date.now() - started).toBeLessThan(2000)
-    expect(await client.ended).toMatchObject({ code: "ETIMEDOUT" })
-    // The client did probe before giving up.
-    expect(peer.frames.some((f) => f.type === T.Ping)).toBe(true)
-  })
+  effectIt.effect("declares a silent peer dead with ETIMEDOUT after the default 20 s, probing first", () =>
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      const { client, peer } = yield* Effect.promise(() => rawAgent({ clock }))
+      const call = client.open("ping", {})
+      const error = call.result.catch((e) => e)
+      const pings = () => peer.frames.filter((f) => f.type === T.Ping).length
+      yield* TestClock.adjust("4 seconds")
+      yield* flush
+      expect(pings()).toBe(0) // quiet for less than the keepalive interval: no probe yet
+      for (let s = 4; s < 19; s++) yield* Effect.andThen(TestClock.adjust("1 second"), flush)
+      expect(pings()).toBeGreaterThan(0) // probed after 5 s of silence
+      expect(client.isClosed).toBe(false) // and still hoping at 19 s
+      yield* Effect.andThen(TestClock.adjust("3 seconds"), flush)
+      expect(yield* Effect.promise(() => error)).toMatchObject({
+        code: "ETIMEDOUT",
+        message: expect.stringContaining("the peer is gone"),
+      })
+      expect(yield* Effect.promise(() => client.ended)).toMatchObject({ code: "ETIMEDOUT" })
+    }),
+  )
 
-  it("keeps a quiet but live session open (pings are answered)", async () => {
-    const { client, agent } = await connected({
-      client: { keepaliveMs: 20, deadPeerMs: 100 },
-      agent: { keepaliveMs: 20, deadPeerMs: 100 },
-    })
-    await sleep(400)
-    expect(client.isClosed).toBe(false)
-    await expect(client.open("ping", {}).result).resolves.toEqual({})
-    client.close()
-    await agent.ended
-  })
+  effectIt.effect("keeps a quiet but live session open for minutes (pings are answered)", () =>
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      const { client, agent } = yield* Effect.promise(() =>
+        connected({ client: { clock }, agent: { clock } }),
+      )
+      for (let s = 0; s < 120; s++) yield* Effect.andThen(TestClock.adjust("1 second"), flush)
+      expect(client.isClosed).toBe(false)
+      yield* Effect.promise(() => expect(client.open("ping", {}).result).resolves.toEqual({}))
+      client.close()
+      yield* Effect.promise(() => agent.ended)
+    }),
+  )
 
   it("fails pending calls with DISCONNECTED and the reason on GoAway", async () => {
     const { client, agent } = await connected()
@@ -462,19 +526,22 @@ describe("serial resynchronisation (resync streams)", () => {
     await agent.ended
   })
 
-  it("answers a client whose repeated hellos queued up before the agent opened the port", async () => {
-    // QEMU holds what the host writes until the guest opens the port; the client repeats its hello
-    // every 2 s meanwhile, so the agent's first read holds several.
-    const line = serialLine()
-    const pending = Session.openClient(line.attach(), { handshakeTimeoutMs: 20_000 })
-    await sleep(4 * Constants.DEFAULT_RESYNC_STALL_MS + 500)
-    const agent = startAgent(line.agent)
-    const client = await pending
-    await expect(client.open("ping", {}).result).resolves.toEqual({})
-    await expect(client.open("ping", {}).result).resolves.toEqual({})
-    client.close()
-    await agent.ended
-  }, 15_000)
+  effectIt.effect("answers a client whose repeated hellos queued up before the agent opened the port", () =>
+    Effect.gen(function* () {
+      // QEMU holds what the host writes until the guest opens the port; the client repeats its hello
+      // every 2 s meanwhile, so the agent's first read holds several.
+      const clock = yield* Effect.clock
+      const line = serialLine()
+      const pending = Session.openClient(line.attach(), { handshakeTimeoutMs: 20_000, clock })
+      for (let s = 0; s < 5; s++) yield* Effect.andThen(TestClock.adjust("1 second"), flush)
+      const agent = startAgent(line.agent, { clock })
+      const client = yield* Effect.promise(() => pending)
+      yield* Effect.promise(() => expect(client.open("ping", {}).result).resolves.toEqual({}))
+      yield* Effect.promise(() => expect(client.open("ping", {}).result).resolves.toEqual({}))
+      client.close()
+      yield* Effect.promise(() => agent.ended)
+    }),
+  )
 
   it("a repeat of the answered hello arriving after the handshake is ignored: calls go on", async () => {
     const line = serialLine()

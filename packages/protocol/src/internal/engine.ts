@@ -1,16 +1,20 @@
 /**
  * The session engine shared by both roles: it owns the byte stream, decodes frames, runs the
- * handshake, routes frames to operations, keeps flow control and liveness. It is plain TypeScript
- * on purpose: it is the data path, and every frame of a 1 GiB copy passes through it.
+ * handshake the role gives it, routes frames to calls, and keeps liveness. It is plain TypeScript on
+ * purpose: it is the data path, and every frame of a 1 GiB copy passes through it. What each role
+ * does with a call lives in clientSession.ts and agentSession.ts; a call's lifecycle in call.ts; the
+ * serial-port takeover rules in resync.ts.
  */
-import { Effect, Either, Schema } from "effect"
+import { type Clock, Either, Schema } from "effect"
 import type { ByteStream } from "../ByteStream.js"
 import * as C from "../Constants.js"
 import { AgentError, ErrorCode } from "../Errors.js"
 import * as Frame from "../Frame.js"
 import * as Handshake from "../Handshake.js"
 import * as Messages from "../Messages.js"
-import { type ChannelHost, Incoming, Outgoing } from "./channel.js"
+import { Call, type CallHost } from "./call.js"
+import { Resync } from "./resync.js"
+import * as Timers from "./timers.js"
 
 /** Settings common to both roles. */
 export interface EngineOptions {
@@ -27,67 +31,16 @@ export interface EngineOptions {
   readonly resyncStallMs?: number
   /** Shared secret; the agent requires it when set, the client proves it when asked. */
   readonly token?: Uint8Array
-}
-
-/** One operation on the wire, as either side sees it. */
-export class Call {
-  readonly outgoing = new Map<number, Outgoing>()
-  readonly incoming = new Map<number, Incoming>()
-  /** Control messages for this call, already unpacked (validated by the owner). */
-  onMessage: (message: unknown) => void = () => {}
-  /** The call ended abnormally (session gone, protocol violation). */
-  onAbort: (error: AgentError) => void = () => {}
-  /** Agent side: the client cancelled. */
-  onCancel: () => void = () => {}
-  finished = false
-  private readonly host: ChannelHost
-
-  constructor(
-    readonly engine: Engine,
-    readonly id: number,
-  ) {
-    this.host = {
-      chunkSize: engine.chunkSize,
-      get congested() {
-        return engine.congested
-      },
-      sendData: (ch, bytes) => engine.writeData(id, ch, bytes),
-      sendEof: (ch) => engine.writeFrame(Frame.FrameType.Eof, ch, id),
-      sendCredit: (ch, n) => engine.writeCredit(id, ch, n),
-      waitWritable: () => engine.waitWritable(),
-    }
-  }
-
-  /** The sending half of channel `ch` (created on first use). */
-  out(ch: number): Outgoing {
-    let c = this.outgoing.get(ch)
-    if (!c) this.outgoing.set(ch, (c = new Outgoing(this.host, ch, this.engine.peerWindow)))
-    return c
-  }
-
-  /** The receiving half of channel `ch` (created on first use; early data is buffered). */
-  in(ch: number): Incoming {
-    let c = this.incoming.get(ch)
-    if (!c) this.incoming.set(ch, (c = new Incoming(this.host, ch, this.engine.window)))
-    return c
-  }
-
-  /** Sends a control message of this call. */
-  send(message: unknown): void {
-    this.engine.writeFrame(Frame.FrameType.Control, 0, this.id, Messages.pack(message))
-  }
-
-  /** Fails every channel; used when the call is over for good. */
-  abortChannels(error: AgentError): void {
-    for (const c of this.outgoing.values()) c.fail(error)
-    for (const c of this.incoming.values()) c.fail(error)
-  }
+  /** The clock for keepalive, deadlines and stall detection (tests pass Effect's TestClock). */
+  readonly clock?: Clock.Clock
 }
 
 /** Role-specific behaviour plugged into the engine. */
 export interface Role {
-  /** Runs the handshake over the frames the engine hands it; resolves when the session is open. */
-  readonly handshake: (engine: Engine) => Promise<void>
+  /** Runs the handshake; resolves with what was agreed when the session is open. */
+  readonly handshake: (
+    io: Handshake.HelloIo,
+  ) => Promise<Handshake.Negotiated & { readonly answered?: Uint8Array }>
   /** A Control frame for a call id that has no Call yet (agent: an Open). */
   readonly unknownCall: (engine: Engine, id: number, payload: Uint8Array) => void
   /** The client cancelled a call (agent only). */
@@ -101,65 +54,77 @@ export type End = { readonly error?: AgentError }
  * Runs a session over a byte stream. The handshake completes (or fails) through `opened`; the
  * session's end is reported through `ended`.
  */
-export class Engine {
+export class Engine implements CallHost {
   readonly calls = new Map<number, Call>()
   readonly window: number
-  readonly chunkSize: number
   readonly maxFrame: number
-  readonly token: Uint8Array | undefined
+  readonly timers: Timers.Timers
+  /** What the peer accepts; until the handshake says otherwise, this side's own limits. */
   peerWindow: number
   peerMaxFrame: number
   congested = false
+  private readonly ownChunk: number
   private readonly decoder: Frame.Decoder
+  private readonly resync: Resync | undefined
   private drainWaiters: Array<() => void> = []
-  private handshakeFrames: Array<Frame.Frame> = []
-  private handshakeWaiter: ((frame: Frame.Frame | undefined) => void) | undefined
+  private hellos: Array<Uint8Array> = []
+  private helloWaiter: ((payload: Uint8Array | undefined) => void) | undefined
   private state: "handshake" | "open" | "closed" = "handshake"
   private magicSent = false
   private pongWaiters: Array<() => void> = []
-  private stallTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly resyncStallMs: number
-  private lastHeard = Date.now()
-  private timer: ReturnType<typeof setInterval> | undefined
+  private lastHeard: number
+  private stopKeepalive: (() => void) | undefined
   private readonly keepaliveMs: number
   private readonly deadPeerMs: number
-  readonly handshakeTimeoutMs: number
+  private readonly handshakeTimeoutMs: number
+  private readonly io: Handshake.HelloIo
   private endedResolve!: (end: End) => void
   /** Resolves once, when the session is over. */
   readonly ended: Promise<End> = new Promise((resolve) => (this.endedResolve = resolve))
   /** Resolves when the handshake succeeded, rejects with its error otherwise. */
   opened: Promise<void>
-  /** Handed to the role during a resync restart (agent on serial ports). */
-  generation = 0
-  /** Negotiated protocol version and the peer's handshake message. */
-  version = 0
-  peerHello: unknown
-  /** The payload of the hello the agent answered: the same bytes again are that client repeating itself. */
-  answeredHello: Uint8Array | undefined
-  /** Set when an open serial session met something that may be a new client's magic (see onOversize). */
-  private takeover: AgentError | undefined
 
   constructor(
     readonly stream: ByteStream,
-    readonly role: Role,
+    private readonly role: Role,
     options: EngineOptions,
   ) {
     this.maxFrame = Math.min(options.maxFrame ?? C.DEFAULT_MAX_FRAME, C.MAX_FRAME_CEILING)
     this.window = options.window ?? C.DEFAULT_WINDOW
-    this.chunkSize = Math.min(options.chunkSize ?? C.DEFAULT_CHUNK, this.maxFrame)
+    this.ownChunk = Math.min(options.chunkSize ?? C.DEFAULT_CHUNK, this.maxFrame)
     this.peerWindow = this.window
     this.peerMaxFrame = this.maxFrame
     this.keepaliveMs = options.keepaliveMs ?? C.DEFAULT_KEEPALIVE_MS
     this.deadPeerMs = options.deadPeerMs ?? C.DEFAULT_DEAD_PEER_MS
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? C.DEFAULT_HANDSHAKE_TIMEOUT_MS
-    this.token = options.token
-    this.resyncStallMs = options.resyncStallMs ?? C.DEFAULT_RESYNC_STALL_MS
+    this.timers = Timers.make(options.clock)
+    this.lastHeard = this.timers.now()
     // A connection must open with the magic; a serial port may carry anything before it.
     this.decoder = new Frame.Decoder(this.maxFrame, { scan: stream.resync ? "search" : "strict" })
+    this.resync = stream.resync
+      ? new Resync(this.decoder, this.timers, options.resyncStallMs ?? C.DEFAULT_RESYNC_STALL_MS, {
+          isOpen: () => this.state === "open",
+          restart: (error) => this.restart(error),
+          decode: () => this.decode(),
+          where: stream.description,
+        })
+      : undefined
     stream.onDrain(() => {
       this.congested = false
       for (const w of this.drainWaiters.splice(0)) w()
     })
+    this.io = {
+      where: stream.description,
+      resync: stream.resync === true,
+      maxFrame: this.maxFrame,
+      window: this.window,
+      timeoutMs: this.handshakeTimeoutMs,
+      token: options.token,
+      send: (message, options) => this.writeHello(message, options),
+      next: (timeoutMs) => this.nextHello(timeoutMs),
+      ended: () => (this.state === "closed" ? this.ended.then((e) => e.error) : undefined),
+      now: () => this.timers.now(),
+    }
     this.opened = this.runHandshake()
     stream.start({ data: (chunk) => this.onBytes(chunk), end: (error) => this.onStreamEnd(error) })
   }
@@ -167,6 +132,24 @@ export class Engine {
   /** True once the session ended. */
   get isClosed(): boolean {
     return this.state === "closed"
+  }
+
+  /** Data frames never exceed what the peer accepts. */
+  get chunkSize(): number {
+    return Math.min(this.ownChunk, this.peerMaxFrame)
+  }
+
+  // ---- calls
+
+  /** Starts routing frames of `id` to a new call. */
+  register(id: number): Call {
+    const call = new Call(this, id)
+    this.calls.set(id, call)
+    return call
+  }
+
+  forget(call: Call): void {
+    if (this.calls.get(call.id) === call) this.calls.delete(call.id)
   }
 
   // ---- writing
@@ -185,21 +168,33 @@ export class Engine {
     if (!ok) this.congested = true
   }
 
+  writeEof(call: number, channel: number): void {
+    this.writeFrame(Frame.FrameType.Eof, channel, call)
+  }
+
   writeCredit(call: number, channel: number, bytes: number): void {
     const payload = new Uint8Array(4)
     new DataView(payload.buffer).setUint32(0, bytes)
     this.writeFrame(Frame.FrameType.Credit, channel, call, payload)
   }
 
+  sendCancel(call: number): void {
+    this.writeFrame(Frame.FrameType.Cancel, 0, call)
+  }
+
   /**
-   * Sends a handshake message, preceded by the magic the first time in each handshake (the peer's
-   * decoder consumes the magic once; a second one mid-stream would read as an oversize header).
-   * `magic: true` forces it (a client repeating its hello on a serial port).
+   * Sends a control message of a call. A message larger than the peer's frame limit is not sent: the
+   * peer would skip it and the call would never end. The caller turns the error into a failure.
    */
-  writeHello(message: Handshake.Message, options: { readonly magic?: boolean } = {}): void {
-    if (options.magic ?? !this.magicSent) this.stream.write(C.MAGIC)
-    this.magicSent = true
-    this.writeFrame(Frame.FrameType.Hello, 0, 0, Messages.encode(Handshake.Message, message))
+  sendControl(call: number, message: unknown): AgentError | undefined {
+    const payload = Messages.pack(message)
+    if (payload.byteLength > this.peerMaxFrame)
+      return new AgentError({
+        code: "EMSGSIZE",
+        message: `a control message of ${payload.byteLength} bytes exceeds the ${this.peerMaxFrame}-byte frame limit of ${this.stream.description}`,
+      })
+    this.writeFrame(Frame.FrameType.Control, 0, call, payload)
+    return undefined
   }
 
   waitWritable(): Promise<void> {
@@ -217,28 +212,39 @@ export class Engine {
     )
   }
 
-  // ---- handshake plumbing
+  // ---- handshake
 
-  /** Next Hello frame, or undefined on timeout/end. Non-Hello frames during the handshake are a violation. */
-  nextHello(timeoutMs = this.handshakeTimeoutMs): Promise<Frame.Frame | undefined> {
-    const queued = this.handshakeFrames.shift()
+  /**
+   * Sends a handshake message, preceded by the magic the first time in each handshake (the peer's
+   * decoder consumes the magic once; a second one mid-stream would read as an oversize header).
+   */
+  private writeHello(message: Handshake.Message, options: { readonly magic?: boolean } = {}): void {
+    if (options.magic ?? !this.magicSent) this.stream.write(C.MAGIC)
+    this.magicSent = true
+    this.writeFrame(Frame.FrameType.Hello, 0, 0, Messages.encode(Handshake.Message, message))
+  }
+
+  /** Next Hello payload, or undefined on timeout or end. */
+  private nextHello(timeoutMs = this.handshakeTimeoutMs): Promise<Uint8Array | undefined> {
+    const queued = this.hellos.shift()
     if (queued) return Promise.resolve(queued)
     if (this.state === "closed") return Promise.resolve(undefined)
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.handshakeWaiter = undefined
+      const cancel = this.timers.after(timeoutMs, () => {
+        this.helloWaiter = undefined
         resolve(undefined)
-      }, timeoutMs)
-      this.handshakeWaiter = (f) => {
-        clearTimeout(t)
-        resolve(f)
+      })
+      this.helloWaiter = (payload) => {
+        cancel()
+        resolve(payload)
       }
     })
   }
 
   private async runHandshake(): Promise<void> {
+    let agreed: Awaited<ReturnType<Role["handshake"]>>
     try {
-      await this.role.handshake(this)
+      agreed = await this.role.handshake(this.io)
     } catch (cause) {
       const error =
         cause instanceof AgentError ? cause : new AgentError({ code: "INTERNAL", message: String(cause) })
@@ -247,48 +253,48 @@ export class Engine {
     }
     // The stream may have ended while the handshake awaited.
     if ((this.state as string) === "closed") throw (await this.ended).error ?? closedError()
+    this.peerWindow = agreed.peerWindow
+    this.peerMaxFrame = Math.min(agreed.peerMaxFrame, C.MAX_FRAME_CEILING)
+    if (agreed.answered) this.resync?.answered(agreed.answered)
     this.state = "open"
     // Repeats of the hello that queued up during the handshake (serial ports) are answered already.
-    this.handshakeFrames = []
+    this.hellos = []
     this.decoder.setMaxFrame(this.maxFrame)
-    this.lastHeard = Date.now()
+    this.lastHeard = this.timers.now()
     this.startKeepalive()
+  }
+
+  private deliverHello(frame: Frame.Frame): void {
+    const payload = frame.payload.slice()
+    const w = this.helloWaiter
+    this.helloWaiter = undefined
+    if (w) w(payload)
+    else this.hellos.push(payload)
+  }
+
+  /**
+   * On a serial port, a new client replaces the old one: every call of the old session is aborted and
+   * the handshake starts again on the same stream.
+   */
+  private restart(error: AgentError): void {
+    for (const call of [...this.calls.values()]) call.end(error)
+    this.stopKeepalive?.()
+    this.stopKeepalive = undefined
+    this.state = "handshake"
+    this.hellos = []
+    this.magicSent = false
+    this.opened = this.runHandshake()
+    this.opened.catch(() => {})
   }
 
   // ---- reading
 
   private onBytes(chunk: Uint8Array): void {
     if (this.state === "closed") return
-    this.lastHeard = Date.now()
+    this.lastHeard = this.timers.now()
     this.decoder.push(chunk)
     this.decode()
-    if (this.stream.resync && !this.isClosed) this.watchStall()
-  }
-
-  /**
-   * On a serial port a client may leave mid-frame and a new one start talking: its magic then sits
-   * inside what the decoder takes for the rest of the old frame. When a partial frame sees no byte
-   * for `resyncStallMs`, the buffered bytes are scanned for the magic instead.
-   */
-  private watchStall(): void {
-    if (this.stallTimer) clearTimeout(this.stallTimer)
-    this.stallTimer = undefined
-    if (this.decoder.pending === 0 || this.decoder.isScanning) return
-    this.stallTimer = setTimeout(() => {
-      this.stallTimer = undefined
-      if (this.isClosed || this.decoder.pending === 0 || this.decoder.isScanning) return
-      this.decoder.scan()
-      if (this.state === "open")
-        this.restart(
-          new AgentError({
-            code: "DISCONNECTED",
-            message: `the client on ${this.stream.description} left in the middle of a frame`,
-          }),
-        )
-      this.decode()
-      if (!this.isClosed) this.watchStall()
-    }, this.resyncStallMs)
-    ;(this.stallTimer as { unref?: () => void }).unref?.()
+    if (!this.isClosed) this.resync?.watchStall()
   }
 
   private decode(): void {
@@ -310,46 +316,27 @@ export class Engine {
       code: "PROTOCOL",
       message: `frame of ${r.length} bytes (${Frame.typeName(r.type)}) exceeds the ${this.maxFrame}-byte limit; it was skipped`,
     })
-    if (this.stream.resync) {
-      // On a serial port an absurd length is most likely a magic at a frame boundary: look for it. The
-      // hello after it says whether a new client took over or this one repeated itself (onFrame).
-      this.decoder.scan(r.header)
-      if (this.state === "open") this.takeover = error
-      return
-    }
+    if (this.resync) return this.resync.onOversize(r.header, error)
     this.writeError(error, r.call)
-    const call = this.calls.get(r.call)
-    if (call) this.abortCall(call, error)
+    this.calls.get(r.call)?.end(error)
   }
 
   private onFrame(frame: Frame.Frame): void {
     const T = Frame.FrameType
     if (frame.type === T.Hello) {
       if (this.state === "handshake") return this.deliverHello(frame)
-      if (this.stream.resync) {
-        const takeover = this.takeover
-        this.takeover = undefined
-        // A client on a serial port repeats its hello until answered; a late repeat is not a new client.
-        if (this.answeredHello && equalBytes(frame.payload, this.answeredHello)) return
-        this.restart(
-          takeover ??
-            new AgentError({ code: "DISCONNECTED", message: "a new client took over the serial port" }),
-        )
-        return this.deliverHello(frame)
+      if (this.resync) {
+        if (this.resync.onHello(frame.payload)) this.deliverHello(frame)
+        return
       }
       return this.writeError(
         new AgentError({ code: "PROTOCOL", message: "unexpected Hello after the handshake" }),
       )
     }
-    if (this.takeover) {
-      // A magic followed by something other than a hello: the old client is gone all the same.
-      const takeover = this.takeover
-      this.takeover = undefined
-      this.restart(takeover)
-    }
+    this.resync?.onFrame()
     if (this.state === "handshake") {
       // On a serial port, leftovers of an old session: look for the next magic.
-      if (this.stream.resync) return this.decoder.scan()
+      if (this.resync) return this.decoder.scan()
       return this.close(
         new AgentError({
           code: "PROTOCOL",
@@ -391,7 +378,10 @@ export class Engine {
         return
       }
       case T.Ping:
-        return this.writeFrame(T.Pong, 0, 0, frame.payload.slice())
+        // The payload is echoed; one that the peer itself would not accept back is not.
+        if (frame.payload.byteLength <= this.peerMaxFrame)
+          this.writeFrame(T.Pong, 0, 0, frame.payload.slice())
+        return
       case T.Pong:
         for (const w of this.pongWaiters.splice(0)) w()
         return
@@ -410,14 +400,13 @@ export class Engine {
       }
       case T.Error: {
         const report = Messages.unpackAs(ErrorReport, "Error frame")(frame.payload)
-        if (Either.isRight(report)) {
-          const call = this.calls.get(frame.call)
-          const error = new AgentError({
-            code: report.right.code,
-            message: `the peer rejected a frame: ${report.right.message}`,
-          })
-          if (call) this.abortCall(call, error)
-        }
+        if (Either.isRight(report))
+          this.calls.get(frame.call)?.end(
+            new AgentError({
+              code: report.right.code,
+              message: `the peer rejected a frame: ${report.right.message}`,
+            }),
+          )
         return
       }
       default:
@@ -431,44 +420,13 @@ export class Engine {
     }
   }
 
-  private deliverHello(frame: Frame.Frame): void {
-    const f = { ...frame, payload: frame.payload.slice() }
-    const w = this.handshakeWaiter
-    this.handshakeWaiter = undefined
-    if (w) w(f)
-    else this.handshakeFrames.push(f)
-  }
-
   /**
    * The peer broke the protocol within one call: the call ends here, and the peer is told with an
    * Error frame for that call so its side of the call ends too (instead of waiting forever).
    */
   rejectCall(call: Call, error: AgentError): void {
     this.writeError(error, call.id)
-    this.abortCall(call, error)
-  }
-
-  /** Ends a call abnormally: its channels fail, the owner hears why. */
-  abortCall(call: Call, error: AgentError): void {
-    if (call.finished) return
-    this.calls.delete(call.id)
-    call.abortChannels(error)
-    call.onAbort(error)
-  }
-
-  /**
-   * On a serial port, a new client replaces the old one: every call of the old session is aborted and
-   * the handshake starts again on the same stream.
-   */
-  private restart(error: AgentError): void {
-    for (const call of [...this.calls.values()]) this.abortCall(call, error)
-    this.stopKeepalive()
-    this.state = "handshake"
-    this.generation++
-    this.handshakeFrames = []
-    this.magicSent = false
-    this.opened = this.runHandshake()
-    this.opened.catch(() => {})
+    call.end(error)
   }
 
   private onStreamEnd(error: unknown): void {
@@ -482,27 +440,23 @@ export class Engine {
   // ---- liveness and closing
 
   private startKeepalive(): void {
-    if (this.timer || this.keepaliveMs <= 0) return
+    if (this.stopKeepalive || this.keepaliveMs <= 0) return
     const tick = Math.max(10, Math.min(this.keepaliveMs, this.deadPeerMs) / 2)
-    this.timer = setInterval(() => {
-      const quiet = Date.now() - this.lastHeard
+    const check = () => {
+      const quiet = this.timers.now() - this.lastHeard
       if (quiet >= this.deadPeerMs) {
-        this.close(
+        this.stopKeepalive = undefined
+        return this.close(
           new AgentError({
             code: "ETIMEDOUT",
             message: `no answer from ${this.stream.description} for ${Math.round(quiet / 1000)} s: the peer is gone`,
           }),
         )
-      } else if (quiet >= this.keepaliveMs) {
-        this.writeFrame(Frame.FrameType.Ping, 0, 0, new Uint8Array(8))
       }
-    }, tick)
-    ;(this.timer as { unref?: () => void }).unref?.()
-  }
-
-  private stopKeepalive(): void {
-    if (this.timer) clearInterval(this.timer)
-    this.timer = undefined
+      if (quiet >= this.keepaliveMs) this.writeFrame(Frame.FrameType.Ping, 0, 0, new Uint8Array(8))
+      this.stopKeepalive = this.timers.after(tick, check)
+    }
+    this.stopKeepalive = this.timers.after(tick, check)
   }
 
   /** Pings the peer and resolves with the round trip in milliseconds. */
@@ -527,13 +481,14 @@ export class Engine {
       this.writeFrame(Frame.FrameType.GoAway, 0, 0, Messages.pack({ message: error?.message ?? "closed" }))
     }
     this.state = "closed"
-    this.stopKeepalive()
+    this.stopKeepalive?.()
+    this.stopKeepalive = undefined
     const reason = error ?? closedError()
-    for (const call of [...this.calls.values()]) this.abortCall(call, reason)
-    this.handshakeWaiter?.(undefined)
+    for (const call of [...this.calls.values()]) call.end(reason)
+    this.helloWaiter?.(undefined)
     for (const w of this.drainWaiters.splice(0)) w()
     for (const w of this.pongWaiters.splice(0)) w()
-    if (this.stallTimer) clearTimeout(this.stallTimer)
+    this.resync?.stop()
     this.decoder.reset()
     this.stream.end()
     // Give queued bytes (the GoAway) a moment, then make sure the stream is gone.
@@ -545,9 +500,3 @@ export class Engine {
 const closedError = () => new AgentError({ code: "DISCONNECTED", message: "the session is closed" })
 
 const ErrorReport = Schema.Struct({ code: ErrorCode, message: Schema.String })
-
-/** Runs a handshake-time Effect as a promise (proofs use WebCrypto). */
-export const run = <A>(effect: Effect.Effect<A, AgentError>): Promise<A> => Effect.runPromise(effect)
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
