@@ -1,0 +1,83 @@
+// Where a download's bytes go: a host file (written under a temporary name beside it, renamed over it
+// when complete) or a caller's Writable.
+import { once } from "node:events"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { Writable } from "node:stream"
+
+/** A download destination: written chunk by chunk, then committed or abandoned. */
+export interface Sink {
+  write(chunk: Uint8Array): Promise<void>
+  commit(): Promise<void>
+  abort(): Promise<void>
+}
+
+const FILE_WRITE_BATCH = 1024 * 1024
+
+/** A host file, written to a temporary name and renamed over `dest` on commit. */
+export const fileSink = async (dest: string): Promise<Sink> => {
+  const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.cuvette-${process.pid}-${Date.now()}`)
+  const fh = await fs.promises.open(temp, "w")
+  let closed = false
+  const close = async () => {
+    if (!closed) {
+      closed = true
+      await fh.close()
+    }
+  }
+  // Chunks are gathered and written 1 MiB at a time: each write is a trip through the thread pool,
+  // which cost more than the copy itself at 256 KiB per write.
+  let pending: Array<Uint8Array> = []
+  let pendingBytes = 0
+  const flush = async () => {
+    let parts = pending
+    pending = []
+    pendingBytes = 0
+    while (parts.length > 0) {
+      let { bytesWritten } = await fh.writev(parts)
+      // A short write (the kernel caps a writev at IOV_MAX buffers): drop what went out, keep the rest.
+      while (parts.length > 0 && bytesWritten >= parts[0]!.byteLength)
+        bytesWritten -= parts.shift()!.byteLength
+      if (parts.length > 0 && bytesWritten > 0) parts = [parts[0]!.subarray(bytesWritten), ...parts.slice(1)]
+    }
+  }
+  return {
+    write: async (chunk) => {
+      pending.push(chunk)
+      pendingBytes += chunk.byteLength
+      if (pendingBytes >= FILE_WRITE_BATCH || pending.length >= 256) await flush()
+    },
+    commit: async () => {
+      await flush()
+      await close()
+      await fs.promises.rename(temp, dest)
+    },
+    abort: async () => {
+      await close().catch(() => {})
+      await fs.promises.rm(temp, { force: true })
+    },
+  }
+}
+
+/** A caller's Writable, honouring its backpressure; ended on commit when `end` is set. */
+export const writableSink = (w: Writable, end: boolean): Sink => ({
+  write: async (chunk) => {
+    if (w.destroyed) throw new Error("the destination stream was destroyed")
+    if (!w.write(chunk)) {
+      const ac = new AbortController()
+      // Resolves on drain; rejects if the stream errors or closes first.
+      await Promise.race([
+        once(w, "drain", { signal: ac.signal }),
+        once(w, "close", { signal: ac.signal }).then(() => {
+          throw new Error("the destination stream closed")
+        }),
+      ]).finally(() => ac.abort())
+    }
+  },
+  commit: async () => {
+    if (!end) return
+    w.end()
+    await once(w, "finish")
+  },
+  abort: async () => {},
+})
