@@ -2,7 +2,8 @@
  * Guest processes: the options of `Agent.exec` and `Agent.spawn`, and the {@link Process}
  * handle `spawn` returns, whose stdio are Node streams flow-controlled end to end.
  */
-import { Writable, type Readable } from "node:stream"
+import { type Readable, Writable } from "node:stream"
+import { finished } from "node:stream/promises"
 import { Errors, type Operations, type Session } from "@cuvette/protocol"
 import { toReadable } from "./internal/streams.js"
 
@@ -59,7 +60,10 @@ export class Process {
   readonly stdout: Readable | null
   /** Its stderr. Null with `stderr: "null"` or `"stdout"`. */
   readonly stderr: Readable | null
-  /** How it ended; rejects with an AgentError (CANCELLED after cancel()). */
+  /**
+   * How it ended, once its stdout and stderr have ended too (read to the end, or destroyed), so every
+   * byte it wrote was delivered first; rejects with an AgentError (CANCELLED after cancel()).
+   */
   readonly exited: Promise<Operations.Result<"exec">>
 
   /** @internal */
@@ -67,7 +71,6 @@ export class Process {
     private readonly call: Session.ClientCall<"exec">,
     o: SpawnOptions,
   ) {
-    this.exited = call.result
     this.pid = (async () => {
       for (let e = await call.nextEvent(); e !== undefined; e = await call.nextEvent())
         if (e._tag === "Started") return e.pid
@@ -100,6 +103,14 @@ export class Process {
         : null
     this.stdout = o.stdout === "null" ? null : toReadable(call.stdout)
     this.stderr = o.stderr === "null" || o.stderr === "stdout" ? null : toReadable(call.stderr)
+    // The result frame follows the last output frame, but the Readables hand their chunks out later:
+    // the exit is reported only after they ended, as child_process's "close" event does.
+    const outputs = [this.stdout, this.stderr].filter((s) => s !== null)
+    this.exited = call.result.then(async (result) => {
+      await Promise.all(outputs.map((s) => finished(s).catch(() => {})))
+      return result
+    })
+    this.exited.catch(() => {})
   }
 
   /** Sends a signal to the process group (default SIGTERM). */
