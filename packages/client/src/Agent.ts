@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import type { Readable, Writable } from "node:stream"
 import { Errors, type Operations, type Session } from "@cuvette/protocol"
-import { defined, processArgs } from "./internal/args.js"
+import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
 import { fileSink, writableSink } from "./internal/files.js"
 import { collect, feed, orCallError, toBytes } from "./internal/streams.js"
 import { type KmsgRecord, parseKmsg } from "./Kmsg.js"
@@ -84,8 +84,10 @@ export class Agent {
 
   /** Runs a process to completion and collects its output. */
   async exec(argv: ReadonlyArray<string>, o: ExecOptions = {}): Promise<ExecResult> {
+    const args = processArgs("exec", argv, o)
+    checkExecStdin(o.stdin)
     const call = this.session.open("exec", {
-      ...processArgs(argv, o),
+      ...args,
       stdin: o.stdin === undefined ? "null" : "pipe",
       stdout: "pipe",
       stderr: o.stderr ?? "pipe",
@@ -101,10 +103,10 @@ export class Agent {
     return { ...result, stdout, stderr }
   }
 
-  /** Starts a process with streamed stdio (see {@link Process}). */
+  /** Starts a process with streamed stdio (see {@link Process}); a bad option throws an OptionError at once. */
   spawn(argv: ReadonlyArray<string>, o: SpawnOptions = {}): Process {
     const call = this.session.open("exec", {
-      ...processArgs(argv, o),
+      ...processArgs("spawn", argv, o),
       stdin: o.stdin ?? "null",
       stdout: o.stdout ?? "pipe",
       stderr: o.stderr ?? "pipe",
@@ -117,6 +119,7 @@ export class Agent {
     guestPath: string,
     o: { readonly offset?: number; readonly length?: number } = {},
   ): Promise<Uint8Array> {
+    checkOptions("readFile", o, optionKeys.readFile)
     const call = this.session.open(
       "readFile",
       defined({ path: guestPath, offset: o.offset, length: o.length }),
@@ -135,6 +138,7 @@ export class Agent {
     dest: string | Writable,
     o: DownloadOptions = {},
   ): Promise<{ readonly bytes: number }> {
+    checkOptions("download", o, optionKeys.download)
     const call = this.session.open(
       "readFile",
       defined({ path: guestPath, offset: o.offset, length: o.length }),
@@ -186,6 +190,7 @@ export class Agent {
     guestPath: string,
     o: UploadOptions = {},
   ): Promise<{ readonly bytes: number }> {
+    checkOptions("upload", o, optionKeys.upload)
     const size =
       o.size ??
       (typeof source === "string"
@@ -270,6 +275,7 @@ export class Agent {
 
   /** Kernel log records; with `follow` it keeps streaming until the signal aborts or the loop breaks. */
   kmsg(o: { readonly follow?: boolean; readonly signal?: AbortSignal } = {}): AsyncIterable<KmsgRecord> {
+    checkOptions("kmsg", o, optionKeys.kmsg)
     const session = this.session
     return {
       async *[Symbol.asyncIterator]() {

@@ -23,7 +23,8 @@ export interface Env {
 
 /** Options shared by `Agent.exec` and `Agent.spawn`. */
 export interface CommonProcessOptions {
-  readonly env?: Env
+  /** `{ set, unset, clear }`, or a plain `{ NAME: "value" }` record, which means `set`. */
+  readonly env?: Env | Readonly<Record<string, string>>
   readonly cwd?: string
   /** Kill the process group after this long (the result then has `timedOut: true`). */
   readonly timeoutMs?: number

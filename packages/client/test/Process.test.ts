@@ -37,3 +37,45 @@ describe("Process.exited", () => {
     }
   }, 60_000)
 })
+
+describe("process options", () => {
+  const text = (b: Uint8Array) => new TextDecoder().decode(b)
+
+  it("env as a plain record sets the variables, as { set } does", async () => {
+    const plain = await a.exec(["sh", "-c", 'printf %s "$FOO"'], { env: { FOO: "bar" } })
+    expect(text(plain.stdout)).toBe("bar")
+    const set = await a.exec(["sh", "-c", 'printf %s "$FOO"'], { env: { set: { FOO: "baz" } } })
+    expect(text(set.stdout)).toBe("baz")
+  })
+
+  it("an unknown or misplaced option is an OptionError, never ignored", async () => {
+    await expect(a.exec(["true"], { cwdd: "/" } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      operation: "exec",
+      option: "cwdd",
+    })
+    await expect(a.exec(["true"], { env: { set: { A: "1" }, FOO: "bar" } } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "env.FOO",
+    })
+    await expect(a.exec(["true"], { pty: { rows: 24, cols: 80, size: 1 } } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "pty.size",
+    })
+    await expect(a.exec(["cat"], { stdin: { not: "a stream" } } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "stdin",
+    })
+    expect(() => a.spawn(["true"], { stdoutt: "null" } as never)).toThrow(
+      expect.objectContaining({ _tag: "OptionError", operation: "spawn", option: "stdoutt" }),
+    )
+    await expect(a.download("/etc/hostname", "/tmp/x", { offest: 3 } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "offest",
+    })
+    await expect(a.upload(new Uint8Array(1), "/tmp/x", { parents: true } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "parents",
+    })
+  })
+})
