@@ -8,7 +8,7 @@ import type { Readable, Writable } from "node:stream"
 import { Errors, type Operations, type Session } from "@cuvette/protocol"
 import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
 import { fileSink, writableSink } from "./internal/files.js"
-import { collect, feed, orCallError, toBytes } from "./internal/streams.js"
+import { cancelOn, collect, feed, orCallError, toBytes } from "./internal/streams.js"
 import { type KmsgRecord, parseKmsg } from "./Kmsg.js"
 import { type ExecOptions, type ExecResult, Process, type SpawnOptions } from "./Process.js"
 
@@ -22,6 +22,8 @@ export interface DownloadOptions {
   readonly onProgress?: OnProgress
   /** End a Writable destination when done (default true). */
   readonly end?: boolean
+  /** Cancels the download: it rejects with CANCELLED and leaves no temporary file. */
+  readonly signal?: AbortSignal
 }
 
 /** Options of {@link Agent.upload} / {@link Agent.writeFile}. */
@@ -139,14 +141,16 @@ export class Agent {
     o: DownloadOptions = {},
   ): Promise<{ readonly bytes: number }> {
     checkOptions("download", o, optionKeys.download)
-    const call = this.session.open(
-      "readFile",
-      defined({ path: guestPath, offset: o.offset, length: o.length }),
-    )
+    // The host side first: a destination that cannot be written fails before the guest does any work.
     const sink = typeof dest === "string" ? await fileSink(dest) : writableSink(dest, o.end ?? true)
+    let call: Session.ClientCall<"readFile"> | undefined
+    const uncancel = cancelOn(o.signal, () => call?.cancel())
     try {
+      call = this.session.open("readFile", defined({ path: guestPath, offset: o.offset, length: o.length }))
+      if (o.signal?.aborted) call.cancel()
+      const body = call.stdout
       const transfer = async () => {
-        const opened = await call.nextEvent()
+        const opened = await call!.nextEvent()
         const available = opened ? Math.max(0, opened.size - (o.offset ?? 0)) : undefined
         const total =
           available === undefined
@@ -156,7 +160,7 @@ export class Agent {
               : Math.min(o.length, available)
         let done = 0
         o.onProgress?.(0, total)
-        for await (const chunk of call.stdout) {
+        for await (const chunk of body) {
           await sink.write(chunk)
           done += chunk.byteLength
           o.onProgress?.(done, total)
@@ -169,6 +173,8 @@ export class Agent {
     } catch (e) {
       await sink.abort()
       throw e
+    } finally {
+      uncancel()
     }
   }
 

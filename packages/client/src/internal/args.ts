@@ -21,7 +21,7 @@ export const optionKeys = {
   exec: ["env", "cwd", "timeoutMs", "killSignal", "pty", "stdin", "stderr"],
   spawn: ["env", "cwd", "timeoutMs", "killSignal", "pty", "stdin", "stdout", "stderr"],
   readFile: ["offset", "length"],
-  download: ["offset", "length", "onProgress", "end"],
+  download: ["offset", "length", "onProgress", "end", "signal"],
   upload: ["mode", "createParents", "atomic", "size", "onProgress"],
   kmsg: ["follow", "signal"],
 } as const

@@ -1,5 +1,7 @@
 // Where a download's bytes go: a host file (written under a temporary name beside it, renamed over it
-// when complete) or a caller's Writable.
+// when complete) or a caller's Writable. A temporary file never outlives its download: it is removed on
+// failure or abort, when the process exits (a CLI's Ctrl-C handler calling process.exit), and, for a
+// process that was killed outright, by the next download into the same directory.
 import { once } from "node:events"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -14,10 +16,61 @@ export interface Sink {
 
 const FILE_WRITE_BATCH = 1024 * 1024
 
+/** `.NAME.cuvette-PID-MS`: the pid says whether its download may still be running. */
+const tempName = (dest: string) =>
+  path.join(path.dirname(dest), `.${path.basename(dest)}.cuvette-${process.pid}-${Date.now()}`)
+const TEMP_NAME = /^\..+\.cuvette-(\d+)-\d+$/
+
+/** Temporary files of this process's downloads in progress. */
+const inProgress = new Set<string>()
+let exitHook = false
+const track = (temp: string) => {
+  if (!exitHook) {
+    exitHook = true
+    // Synchronous: nothing asynchronous runs once "exit" fires.
+    process.on("exit", () => {
+      for (const t of inProgress) fs.rmSync(t, { force: true })
+    })
+  }
+  inProgress.add(temp)
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM" // alive, someone else's
+  }
+}
+
+// Each directory is swept once per process: a tree copy into it reads it once, not once per file.
+const swept = new Set<string>()
+
+/** Removes temporary files left in `dir` by downloads whose process is gone (SIGKILL, a crash). */
+const removeStale = async (dir: string): Promise<void> => {
+  if (swept.has(dir)) return
+  swept.add(dir)
+  const names = await fs.promises.readdir(dir).catch(() => [])
+  await Promise.all(
+    names.map(async (name) => {
+      const pid = Number(TEMP_NAME.exec(name)?.[1])
+      const file = path.join(dir, name)
+      if (!pid || inProgress.has(file) || (pid !== process.pid && isAlive(pid))) return
+      await fs.promises.rm(file, { force: true }).catch(() => {})
+    }),
+  )
+}
+
 /** A host file, written to a temporary name and renamed over `dest` on commit. */
 export const fileSink = async (dest: string): Promise<Sink> => {
-  const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.cuvette-${process.pid}-${Date.now()}`)
-  const fh = await fs.promises.open(temp, "w")
+  await removeStale(path.resolve(path.dirname(dest)))
+  const temp = tempName(path.resolve(dest))
+  track(temp)
+  const fh = await fs.promises.open(temp, "w").catch((e: unknown) => {
+    inProgress.delete(temp)
+    throw e
+  })
   let closed = false
   const close = async () => {
     if (!closed) {
@@ -51,10 +104,12 @@ export const fileSink = async (dest: string): Promise<Sink> => {
       await flush()
       await close()
       await fs.promises.rename(temp, dest)
+      inProgress.delete(temp)
     },
     abort: async () => {
       await close().catch(() => {})
       await fs.promises.rm(temp, { force: true })
+      inProgress.delete(temp)
     },
   }
 }

@@ -30,6 +30,13 @@ export const collect = async (incoming: Session.Incoming): Promise<Uint8Array> =
   return concat(chunks, n)
 }
 
+/** Runs `cancel` when `signal` aborts, until the returned function is called. */
+export const cancelOn = (signal: AbortSignal | undefined, cancel: () => void): (() => void) => {
+  if (signal === undefined) return () => {}
+  signal.addEventListener("abort", cancel, { once: true })
+  return () => signal.removeEventListener("abort", cancel)
+}
+
 /** Runs `work`; when it fails because the call failed, the call's own error (code + message) wins. */
 export const orCallError = async <T>(
   call: { readonly result: Promise<unknown>; cancel(): void },
