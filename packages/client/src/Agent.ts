@@ -7,7 +7,8 @@ import * as fs from "node:fs"
 import type { Readable, Writable } from "node:stream"
 import { Errors, type Operations, type Session } from "@cuvette/protocol"
 import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
-import { fileSink, writableSink } from "./internal/files.js"
+import { fileSink, hostFileError, writableSink } from "./internal/files.js"
+import { HostFileError } from "./HostError.js"
 import { cancelOn, collect, feed, orCallError, toBytes } from "./internal/streams.js"
 import { type KmsgRecord, parseKmsg } from "./Kmsg.js"
 import { type ExecOptions, type ExecResult, Process, type SpawnOptions } from "./Process.js"
@@ -36,9 +37,24 @@ export interface UploadOptions {
   /** Expected size (known for files and buffers); the agent fails the write if it differs. */
   readonly size?: number
   readonly onProgress?: OnProgress
+  /** Cancels the upload: it rejects with CANCELLED and the agent removes its temporary file. */
+  readonly signal?: AbortSignal
 }
 
 const CHUNK = 1024 * 1024
+
+/** Opens an upload's host file; failures are HostFileErrors about its path. */
+const openSource = async (file: string) => {
+  const handle = await fs.promises.open(file, "r").catch((e: unknown) => {
+    throw hostFileError("upload", file, e)
+  })
+  const st = await handle.stat()
+  if (st.isDirectory()) {
+    await handle.close()
+    throw new HostFileError({ operation: "upload", path: file, code: "EISDIR", detail: "is a directory" })
+  }
+  return { handle, path: file, size: st.size }
+}
 
 /** A connected agent. Every method maps to one protocol operation; failures are AgentErrors. */
 export class Agent {
@@ -197,55 +213,58 @@ export class Agent {
     o: UploadOptions = {},
   ): Promise<{ readonly bytes: number }> {
     checkOptions("upload", o, optionKeys.upload)
-    const size =
-      o.size ??
-      (typeof source === "string"
-        ? (await fs.promises.stat(source)).size
-        : source instanceof Uint8Array
-          ? source.byteLength
-          : undefined)
-    const call = this.session.open(
-      "writeFile",
-      defined({ path: guestPath, mode: o.mode, createParents: o.createParents, atomic: o.atomic, size }),
-    )
-    let done = 0
-    const progress = (n: number) => {
-      done += n
-      o.onProgress?.(done, size)
-    }
-    const send = async () => {
-      o.onProgress?.(0, size)
-      if (typeof source === "string") {
-        const fh = await fs.promises.open(source, "r")
-        try {
+    // The host file first: one that cannot be read fails before the guest does any work.
+    const file = typeof source === "string" ? await openSource(source) : undefined
+    try {
+      const size = o.size ?? (file ? file.size : source instanceof Uint8Array ? source.byteLength : undefined)
+      const call = this.session.open(
+        "writeFile",
+        defined({ path: guestPath, mode: o.mode, createParents: o.createParents, atomic: o.atomic, size }),
+      )
+      const uncancel = cancelOn(o.signal, () => call.cancel())
+      if (o.signal?.aborted) call.cancel()
+      let done = 0
+      const progress = (n: number) => {
+        done += n
+        o.onProgress?.(done, size)
+      }
+      const send = async () => {
+        o.onProgress?.(0, size)
+        if (file) {
           while (true) {
             // A fresh buffer per chunk: the session queues it as is.
             const buf = Buffer.allocUnsafe(CHUNK)
-            const { bytesRead } = await fh.read(buf, 0, CHUNK, null)
+            const { bytesRead } = await file.handle.read(buf, 0, CHUNK, null).catch((e: unknown) => {
+              throw hostFileError("upload", file.path, e)
+            })
             if (bytesRead === 0) break
             await call.stdin.write(buf.subarray(0, bytesRead))
             progress(bytesRead)
           }
-        } finally {
-          await fh.close()
+        } else if (source instanceof Uint8Array) {
+          for (let off = 0; off < source.byteLength; off += CHUNK) {
+            const part = source.subarray(off, Math.min(source.byteLength, off + CHUNK))
+            await call.stdin.write(part)
+            progress(part.byteLength)
+          }
+        } else {
+          for await (const chunk of source as Readable) {
+            const bytes = toBytes(chunk)
+            await call.stdin.write(bytes)
+            progress(bytes.byteLength)
+          }
         }
-      } else if (source instanceof Uint8Array) {
-        for (let off = 0; off < source.byteLength; off += CHUNK) {
-          const part = source.subarray(off, Math.min(source.byteLength, off + CHUNK))
-          await call.stdin.write(part)
-          progress(part.byteLength)
-        }
-      } else {
-        for await (const chunk of source) {
-          const bytes = toBytes(chunk)
-          await call.stdin.write(bytes)
-          progress(bytes.byteLength)
-        }
+        call.stdin.end()
       }
-      call.stdin.end()
+      try {
+        await orCallError(call, send())
+        return await call.result
+      } finally {
+        uncancel()
+      }
+    } finally {
+      await file?.handle.close().catch(() => {})
     }
-    await orCallError(call, send())
-    return await call.result
   }
 
   /** File metadata (`follow` resolves symlinks). */

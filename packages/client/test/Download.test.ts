@@ -106,3 +106,52 @@ describe("download temporary files", () => {
     }
   }, 30_000)
 })
+
+describe("host file errors", () => {
+  it("a download whose directory is missing blames that host directory, never a temp name", async () => {
+    const dest = path.join(tmp, "missing", "dir", "x")
+    const e = await a.download("/etc/hostname", dest).catch((x: unknown) => x)
+    expect(e).toMatchObject({
+      _tag: "HostFileError",
+      operation: "download",
+      path: path.join(tmp, "missing", "dir"),
+      code: "ENOENT",
+      message: `host: ${path.join(tmp, "missing", "dir")}: no such directory`,
+    })
+  })
+
+  it("a download onto a directory or under a file names the user's path", async () => {
+    const dir = freshDir("errors")
+    fs.writeFileSync(path.join(dir, "file"), "")
+    fs.mkdirSync(path.join(dir, "sub"))
+    await expect(a.download("/etc/hostname", path.join(dir, "file", "x"))).rejects.toMatchObject({
+      _tag: "HostFileError",
+      path: path.join(dir, "file"),
+      code: "ENOTDIR",
+    })
+    const onDir = await a.download("/etc/hostname", path.join(dir, "sub")).catch((x: unknown) => x)
+    expect(onDir).toMatchObject({ _tag: "HostFileError", path: path.join(dir, "sub"), code: "EISDIR" })
+    expect((onDir as Error).message).not.toContain(".cuvette-")
+    expect(temps(dir)).toEqual([])
+  })
+
+  it("an upload of a missing or directory host file is a HostFileError; a guest failure stays an AgentError", async () => {
+    const missing = path.join(tmp, "no-such-file")
+    await expect(a.upload(missing, path.join(tmp, "up"))).rejects.toMatchObject({
+      _tag: "HostFileError",
+      operation: "upload",
+      path: missing,
+      code: "ENOENT",
+      message: `host: ${missing}: no such file or directory`,
+    })
+    await expect(a.upload(tmp, path.join(tmp, "up"))).rejects.toMatchObject({
+      _tag: "HostFileError",
+      path: tmp,
+      code: "EISDIR",
+    })
+    await expect(a.download(path.join(tmp, "guest-missing"), path.join(tmp, "x"))).rejects.toMatchObject({
+      _tag: "AgentError",
+      code: "ENOENT",
+    })
+  })
+})

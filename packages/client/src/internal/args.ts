@@ -22,7 +22,7 @@ export const optionKeys = {
   spawn: ["env", "cwd", "timeoutMs", "killSignal", "pty", "stdin", "stdout", "stderr"],
   readFile: ["offset", "length"],
   download: ["offset", "length", "onProgress", "end", "signal"],
-  upload: ["mode", "createParents", "atomic", "size", "onProgress"],
+  upload: ["mode", "createParents", "atomic", "size", "onProgress", "signal"],
   kmsg: ["follow", "signal"],
 } as const
 

@@ -6,6 +6,44 @@ import { once } from "node:events"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
+import { Errors } from "@cuvette/protocol"
+import { HostFileError } from "../HostError.js"
+
+const errnoOf = (cause: unknown): string => {
+  const code = (cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" ? code : "EIO"
+}
+
+/** A host file system failure as a HostFileError about `userPath` (never a temporary name). */
+export const hostFileError = (
+  operation: "upload" | "download",
+  userPath: string,
+  cause: unknown,
+): HostFileError => {
+  const code = errnoOf(cause)
+  const text = Errors.describeErrno(code as Errors.ErrorCode)
+  return new HostFileError({
+    operation,
+    path: userPath,
+    code,
+    detail: text !== code ? text : `${(cause as Error)?.message ?? String(cause)}`,
+    cause,
+  })
+}
+
+/** Why the temporary file beside `dest` cannot be created: the fault is the directory's. */
+const createError = (dest: string, cause: unknown): HostFileError => {
+  const dir = path.dirname(dest)
+  const code = errnoOf(cause)
+  const detail =
+    code === "ENOENT"
+      ? "no such directory"
+      : code === "EACCES" || code === "EPERM"
+        ? "permission denied (cannot create a file in this directory)"
+        : undefined
+  if (detail === undefined) return hostFileError("download", code === "ENOTDIR" ? dir : dest, cause)
+  return new HostFileError({ operation: "download", path: dir, code, detail, cause })
+}
 
 /** A download destination: written chunk by chunk, then committed or abandoned. */
 export interface Sink {
@@ -69,7 +107,7 @@ export const fileSink = async (dest: string): Promise<Sink> => {
   track(temp)
   const fh = await fs.promises.open(temp, "w").catch((e: unknown) => {
     inProgress.delete(temp)
-    throw e
+    throw createError(dest, e)
   })
   let closed = false
   const close = async () => {
@@ -87,7 +125,9 @@ export const fileSink = async (dest: string): Promise<Sink> => {
     pending = []
     pendingBytes = 0
     while (parts.length > 0) {
-      let { bytesWritten } = await fh.writev(parts)
+      let { bytesWritten } = await fh.writev(parts).catch((e: unknown) => {
+        throw hostFileError("download", dest, e)
+      })
       // A short write (the kernel caps a writev at IOV_MAX buffers): drop what went out, keep the rest.
       while (parts.length > 0 && bytesWritten >= parts[0]!.byteLength)
         bytesWritten -= parts.shift()!.byteLength
@@ -102,8 +142,12 @@ export const fileSink = async (dest: string): Promise<Sink> => {
     },
     commit: async () => {
       await flush()
-      await close()
-      await fs.promises.rename(temp, dest)
+      await close().catch((e: unknown) => {
+        throw hostFileError("download", dest, e)
+      })
+      await fs.promises.rename(temp, dest).catch((e: unknown) => {
+        throw hostFileError("download", dest, e)
+      })
       inProgress.delete(temp)
     },
     abort: async () => {

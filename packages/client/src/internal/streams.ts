@@ -2,6 +2,7 @@
 // Node streams, with flow control kept end to end.
 import { Readable } from "node:stream"
 import type { Session } from "@cuvette/protocol"
+import { isHostFileError } from "../HostError.js"
 
 const encoder = new TextEncoder()
 
@@ -37,7 +38,10 @@ export const cancelOn = (signal: AbortSignal | undefined, cancel: () => void): (
   return () => signal.removeEventListener("abort", cancel)
 }
 
-/** Runs `work`; when it fails because the call failed, the call's own error (code + message) wins. */
+/**
+ * Runs `work`; when it fails because the call failed, the call's own error (code + message) wins. A
+ * host-side failure wins over the cancellation it caused.
+ */
 export const orCallError = async <T>(
   call: { readonly result: Promise<unknown>; cancel(): void },
   work: Promise<T>,
@@ -46,7 +50,9 @@ export const orCallError = async <T>(
     return await work
   } catch (e) {
     call.cancel()
-    await call.result
+    await call.result.catch((callError: unknown) => {
+      throw isHostFileError(e) ? e : callError
+    })
     throw e
   }
 }
