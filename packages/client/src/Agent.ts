@@ -75,6 +75,27 @@ export class Agent {
     return this.session.ended
   }
 
+  /**
+   * This agent, with every operation started through it cancelled when `signal` aborts: the agent
+   * kills what a cancelled exec started and removes a cancelled copy's temporary files.
+   */
+  withSignal(signal: AbortSignal): Agent {
+    const session = this.session
+    const open: Session.ClientSession["open"] = (op, args) => {
+      const call = session.open(op, args)
+      const cancel = () => call.cancel()
+      if (signal.aborted) cancel()
+      else {
+        signal.addEventListener("abort", cancel, { once: true })
+        void call.result.finally(() => signal.removeEventListener("abort", cancel)).catch(() => {})
+      }
+      return call
+    }
+    // The same session; only how operations are opened differs.
+    const view = Object.create(session, { open: { value: open } }) as Session.ClientSession
+    return new Agent(view, this.target)
+  }
+
   private run<N extends Operations.Name>(op: N, args: Operations.Args<N>): Promise<Operations.Result<N>> {
     try {
       return this.session.open(op, args).result
@@ -111,13 +132,14 @@ export class Agent {
       stderr: o.stderr ?? "pipe",
     })
     // A process may exit without reading its input: that is not a failure of exec.
-    const feeding = o.stdin === undefined ? Promise.resolve() : feed(call.stdin, o.stdin).catch(() => {})
+    // Not awaited: once the call settled its stdin refuses writes, and a stdin stream that never ends
+    // must not hold the result.
+    if (o.stdin !== undefined) feed(call.stdin, o.stdin).catch(() => {})
     const [stdout, stderr] = await orCallError(
       call,
       Promise.all([collect(call.stdout), collect(call.stderr)]),
     )
     const result = await call.result
-    await feeding
     return { ...result, stdout, stderr }
   }
 
@@ -248,10 +270,18 @@ export class Agent {
             progress(part.byteLength)
           }
         } else {
-          for await (const chunk of source as Readable) {
-            const bytes = toBytes(chunk)
-            await call.stdin.write(bytes)
-            progress(bytes.byteLength)
+          // A failed or cancelled call ends the upload even while the stream is waiting for data.
+          const chunks = (source as Readable)[Symbol.asyncIterator]()
+          const failed = call.result.then(() => new Promise<never>(() => {}))
+          try {
+            for (let n = await Promise.race([chunks.next(), failed]); !n.done; ) {
+              const bytes = toBytes(n.value)
+              await call.stdin.write(bytes)
+              progress(bytes.byteLength)
+              n = await Promise.race([chunks.next(), failed])
+            }
+          } finally {
+            void chunks.return?.()?.catch(() => {})
           }
         }
         call.stdin.end()
