@@ -15,7 +15,7 @@
  * ```
  */
 import * as fs from "node:fs"
-import { type ByteStream, Constants, Handshake, Session } from "@cuvette/protocol"
+import { type ByteStream, Handshake, Session } from "@cuvette/protocol"
 import { Agent } from "./Agent.js"
 import { ConnectError } from "./ConnectError.js"
 import { defined } from "./internal/args.js"
@@ -149,6 +149,3 @@ export const fromStream = async (
   })
   return new Agent(session, text)
 }
-
-/** The default agent port (0x1337). */
-export const DEFAULT_PORT = Constants.DEFAULT_PORT

@@ -7,7 +7,7 @@ import { OptionError } from "../HostError.js"
 import type { CommonProcessOptions, Env } from "../Process.js"
 
 /** Drops undefined values so optional fields stay absent (exactOptionalPropertyTypes, exact schemas). */
-export type Defined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
+type Defined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
   [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined>
 }
 export const defined = <T extends object>(o: T): Defined<T> =>
