@@ -89,15 +89,19 @@ const swept = new Set<string>()
 const removeStale = async (dir: string): Promise<void> => {
   if (swept.has(dir)) return
   swept.add(dir)
-  const names = await fs.promises.readdir(dir).catch(() => [])
-  await Promise.all(
-    names.map(async (name) => {
-      const pid = Number(TEMP_NAME.exec(name)?.[1])
-      const file = path.join(dir, name)
-      if (!pid || inProgress.has(file) || (pid !== process.pid && isAlive(pid))) return
+  // Streamed (opendir): a directory of a million entries is read with bounded memory.
+  const entries = await fs.promises.opendir(dir).catch(() => undefined)
+  if (entries === undefined) return
+  try {
+    for await (const entry of entries) {
+      const pid = Number(TEMP_NAME.exec(entry.name)?.[1])
+      const file = path.join(dir, entry.name)
+      if (!pid || inProgress.has(file) || (pid !== process.pid && isAlive(pid))) continue
       await fs.promises.rm(file, { force: true }).catch(() => {})
-    }),
-  )
+    }
+  } catch {
+    // The directory went away while being read: nothing left to sweep.
+  }
 }
 
 /** A host file, written to a temporary name and renamed over `dest` on commit. */
