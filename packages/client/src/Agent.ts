@@ -181,14 +181,15 @@ export class Agent {
     checkOptions("download", o, optionKeys.download)
     // The host side first: a destination that cannot be written fails before the guest does any work.
     const sink = typeof dest === "string" ? await fileSink(dest) : writableSink(dest, o.end ?? true)
-    let call: Session.ClientCall<"readFile"> | undefined
-    const uncancel = cancelOn(o.signal, () => call?.cancel())
     try {
-      call = this.session.open("readFile", defined({ path: guestPath, offset: o.offset, length: o.length }))
+      const call = this.session.open(
+        "readFile",
+        defined({ path: guestPath, offset: o.offset, length: o.length }),
+      )
+      const uncancel = cancelOn(o.signal, () => call.cancel())
       if (o.signal?.aborted) call.cancel()
-      const body = call.stdout
       const transfer = async () => {
-        const opened = await call!.nextEvent()
+        const opened = await call.nextEvent()
         const available = opened ? Math.max(0, opened.size - (o.offset ?? 0)) : undefined
         const total =
           available === undefined
@@ -198,21 +199,23 @@ export class Agent {
               : Math.min(o.length, available)
         let done = 0
         o.onProgress?.(0, total)
-        for await (const chunk of body) {
+        for await (const chunk of call.stdout) {
           await sink.write(chunk)
           done += chunk.byteLength
           o.onProgress?.(done, total)
         }
       }
-      await orCallError(call, transfer())
-      const result = await call.result
-      await sink.commit()
-      return result
+      try {
+        await orCallError(call, transfer())
+        const result = await call.result
+        await sink.commit()
+        return result
+      } finally {
+        uncancel()
+      }
     } catch (e) {
       await sink.abort()
       throw e
-    } finally {
-      uncancel()
     }
   }
 
