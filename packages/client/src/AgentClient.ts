@@ -98,7 +98,8 @@ const toAgentError = (e: unknown): AgentError => Errors.fromUnknown(e)
 
 /**
  * Runs an operation of `agent`; interrupting the Effect cancels it on the agent and waits until it
- * settled, so nothing it started outlives the interruption.
+ * settled, so nothing it started outlives the interruption. `E` is what the operation can fail with:
+ * AgentError, plus HostFileError / OptionError for those that take host files or options.
  */
 const cancellable = <A, E = AgentError>(
   agent: Client.Agent,
