@@ -178,6 +178,31 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     expect(fs.readFileSync(path.join(agent.dir, "big-down.bin")).equals(bytes)).toBe(true)
   })
 
+  it("cp to a missing host directory blames the host path, not the guest's", async () => {
+    const dest = path.join(agent.dir, "missing", "dir", "x")
+    const r = await cli(["cp", ":/etc/hostname", dest])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`host: ${path.join(agent.dir, "missing", "dir")}: no such directory`)
+    expect(r.stderr).not.toContain("cuvette ls")
+    expect(r.stderr).not.toContain(".cuvette-")
+  })
+
+  it("Ctrl-C during cp from the guest leaves no temporary file beside the destination", async () => {
+    const dir = path.join(agent.dir, "interrupted")
+    fs.mkdirSync(dir)
+    // /dev/zero never ends: the copy is surely under way when the signal comes.
+    const child = spawnCli(["-t", agent.target, "cp", ":/dev/zero", path.join(dir, "zero")])
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+    const started = () => {
+      const [temp] = fs.readdirSync(dir).filter((n) => n.includes(".cuvette-"))
+      return temp !== undefined && fs.statSync(path.join(dir, temp)).size > 1 << 20
+    }
+    expect(await eventually(started, 20_000)).toBe(true)
+    child.kill("SIGINT")
+    expect(await exited).toBe(130)
+    expect(fs.readdirSync(dir)).toEqual([])
+  })
+
   it("cp -r copies a small tree both ways", async () => {
     const tree = path.join(agent.dir, "tree")
     fs.mkdirSync(path.join(tree, "a", "b"), { recursive: true })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { describe as describeFailure, UsageError } from "../src/internal/errors.js"
 import { ConnectError } from "@cuvette/client/ConnectError"
+import { HostFileError } from "@cuvette/client/HostError"
 import * as Errors from "@cuvette/protocol/Errors"
 
 describe("error wording", () => {
@@ -33,6 +34,28 @@ describe("error wording", () => {
       action: "connect",
     })
     expect(bad.exitCode).toBe(2)
+  })
+
+  it("blames the host path for a host file failure, not the guest path", () => {
+    const e = new HostFileError({
+      operation: "download",
+      path: "/missing/dir",
+      code: "ENOENT",
+      detail: "no such directory",
+    })
+    const f = describeFailure(e, {
+      action: "copy",
+      path: "/etc/hostname",
+      hostPath: "/missing/dir/x",
+      target,
+    })
+    expect(f).toEqual({
+      code: "ENOENT",
+      exitCode: 1,
+      message:
+        "cannot copy :/etc/hostname /missing/dir/x on unix:/tmp/a.sock: host: /missing/dir: no such directory (create it with `mkdir -p /missing/dir`)",
+    })
+    expect(f.message).not.toContain("cuvette ls")
   })
 
   it("maps usage errors to exit 2", () => {

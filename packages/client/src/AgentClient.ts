@@ -1,6 +1,7 @@
 /**
  * The Effect service: the same operations as {@link Client.Agent}, as Effects (failing with the
- * protocol's AgentError) and Streams, with layers that connect to a target (`layer`) or to an in-memory
+ * protocol's AgentError for the guest's failures, HostFileError and OptionError for the host's) and
+ * Streams, with layers that connect to a target (`layer`) or to an in-memory
  * agent whose handlers the test supplies (`layerTest`).
  *
  * ```ts
@@ -10,15 +11,21 @@
  * })
  * Effect.runPromise(program.pipe(Effect.provide(AgentClient.layer("unix:/tmp/agent.sock"))))
  * ```
+ *
+ * Interrupting an operation (a timeout, a race, a closed scope) cancels it on the agent and waits until
+ * the agent confirmed: the guest process group is gone and temporary files are removed.
  */
 import type { Readable, Writable } from "node:stream"
 import { ByteStream, Errors, type Operations, Session } from "@cuvette/protocol"
 import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as Client from "./Client.js"
 import type { ConnectError } from "./ConnectError.js"
+import { type HostFileError, isHostFileError, isOptionError, type OptionError } from "./HostError.js"
 import type * as Target from "./Target.js"
 
 type AgentError = Errors.AgentError
+/** Failures of a copy: the guest's (AgentError) or this host's (HostFileError), or a bad option. */
+type CopyError = AgentError | HostFileError | OptionError
 
 /** The operations, as Effects and Streams. */
 export interface Service {
@@ -30,16 +37,16 @@ export interface Service {
   readonly exec: (
     argv: ReadonlyArray<string>,
     options?: Client.ExecOptions,
-  ) => Effect.Effect<Client.ExecResult, AgentError>
+  ) => Effect.Effect<Client.ExecResult, AgentError | OptionError>
   /** Starts a process; it is cancelled when the scope closes if it is still running. */
   readonly spawn: (
     argv: ReadonlyArray<string>,
     options?: Client.SpawnOptions,
-  ) => Effect.Effect<Client.Process, never, Scope.Scope>
+  ) => Effect.Effect<Client.Process, AgentError | OptionError, Scope.Scope>
   readonly readFile: (
     path: string,
     options?: { readonly offset?: number; readonly length?: number },
-  ) => Effect.Effect<Uint8Array, AgentError>
+  ) => Effect.Effect<Uint8Array, AgentError | OptionError>
   /** A guest file's body as a stream of chunks (flow-controlled: pulled as consumed). */
   readonly readFileStream: (
     path: string,
@@ -49,17 +56,17 @@ export interface Service {
     path: string,
     data: Uint8Array | string,
     options?: Client.UploadOptions,
-  ) => Effect.Effect<{ readonly bytes: number }, AgentError>
+  ) => Effect.Effect<{ readonly bytes: number }, CopyError>
   readonly upload: (
     source: string | Readable | Uint8Array,
     path: string,
     options?: Client.UploadOptions,
-  ) => Effect.Effect<{ readonly bytes: number }, AgentError>
+  ) => Effect.Effect<{ readonly bytes: number }, CopyError>
   readonly download: (
     path: string,
     dest: string | Writable,
     options?: Client.DownloadOptions,
-  ) => Effect.Effect<{ readonly bytes: number }, AgentError>
+  ) => Effect.Effect<{ readonly bytes: number }, CopyError>
   readonly stat: (
     path: string,
     options?: { readonly follow?: boolean },
@@ -84,79 +91,101 @@ export interface Service {
 /** The connected agent, as a service. */
 export class AgentClient extends Context.Tag("@cuvette/client/AgentClient")<AgentClient, Service>() {}
 
-/** Anything a Promise rejects with, as an AgentError (host-side file errors keep their errno code). */
+/** The host's typed failures as they are; anything else as an AgentError. */
+const toError = (e: unknown): CopyError =>
+  isHostFileError(e) || isOptionError(e) ? e : Errors.fromUnknown(e)
 const toAgentError = (e: unknown): AgentError => Errors.fromUnknown(e)
 
-const lift =
-  <Args extends ReadonlyArray<any>, A>(f: (...args: Args) => Promise<A>) =>
-  (...args: Args): Effect.Effect<A, AgentError> =>
-    Effect.tryPromise({ try: () => f(...args), catch: toAgentError })
+/**
+ * Runs an operation of `agent`; interrupting the Effect cancels it on the agent and waits until it
+ * settled, so nothing it started outlives the interruption. `E` is what the operation can fail with:
+ * AgentError, plus HostFileError / OptionError for those that take host files or options.
+ */
+const cancellable = <A, E = AgentError>(
+  agent: Client.Agent,
+  f: (agent: Client.Agent) => Promise<A>,
+): Effect.Effect<A, E> =>
+  Effect.async<A, E>((resume) => {
+    const ac = new AbortController()
+    const running = Promise.resolve().then(() => f(agent.withSignal(ac.signal)))
+    running.then(
+      (a) => resume(Effect.succeed(a)),
+      (e: unknown) => resume(Effect.fail(toError(e) as E)),
+    )
+    return Effect.promise(() => {
+      ac.abort()
+      return running.then(
+        () => {},
+        () => {},
+      )
+    })
+  })
 
 /** Wraps a connected Client.Agent as the service. */
-export const make = (agent: Client.Agent): Service => ({
-  agent,
-  ping: lift(() => agent.ping())(),
-  info: lift(() => agent.info())(),
-  time: lift(() => agent.time())(),
-  exec: lift((argv: ReadonlyArray<string>, o?: Client.ExecOptions) => agent.exec(argv, o)),
-  spawn: (argv, o) =>
-    Effect.acquireRelease(
-      Effect.sync(() => agent.spawn(argv, o)),
-      (p) =>
-        Effect.sync(() => {
-          p.exited.catch(() => {})
-          p.cancel()
-        }),
-    ),
-  readFile: lift((path: string, o?: { readonly offset?: number; readonly length?: number }) =>
-    agent.readFile(path, o),
-  ),
-  readFileStream: (path, o = {}) =>
-    Stream.suspend(() => {
-      const call = agent.session.open(
-        "readFile",
-        Object.assign(
-          { path },
-          o.offset !== undefined ? { offset: o.offset } : {},
-          o.length !== undefined ? { length: o.length } : {},
-        ),
-      )
-      async function* body() {
-        try {
-          for await (const chunk of call.stdout) yield chunk
-          await call.result
-        } finally {
-          if (!call.isSettled) call.cancel()
+export const make = (agent: Client.Agent): Service => {
+  const run = <A, E = AgentError>(f: (agent: Client.Agent) => Promise<A>) => cancellable<A, E>(agent, f)
+  return {
+    agent,
+    ping: run((a) => a.ping()),
+    info: run((a) => a.info()),
+    time: run((a) => a.time()),
+    exec: (argv, o) => run((a) => a.exec(argv, o)),
+    spawn: (argv, o) =>
+      Effect.acquireRelease(
+        Effect.try({ try: () => agent.spawn(argv, o), catch: (e) => toError(e) as AgentError | OptionError }),
+        // The scope is done with its output: drop it, cancel, and wait for the agent to confirm.
+        (p) =>
+          Effect.promise(() => {
+            p.stdout?.destroy()
+            p.stderr?.destroy()
+            p.cancel()
+            return p.exited.then(
+              () => {},
+              () => {},
+            )
+          }),
+      ),
+    readFile: (path, o) => run((a) => a.readFile(path, o)),
+    readFileStream: (path, o = {}) =>
+      Stream.suspend(() => {
+        const call = agent.session.open(
+          "readFile",
+          Object.assign(
+            { path },
+            o.offset !== undefined ? { offset: o.offset } : {},
+            o.length !== undefined ? { length: o.length } : {},
+          ),
+        )
+        async function* body() {
+          try {
+            for await (const chunk of call.stdout) yield chunk
+            await call.result
+          } finally {
+            if (!call.isSettled) call.cancel()
+          }
         }
-      }
-      return Stream.fromAsyncIterable(body(), toAgentError)
-    }),
-  writeFile: lift((path: string, data: Uint8Array | string, o?: Client.UploadOptions) =>
-    agent.writeFile(path, data, o),
-  ),
-  upload: lift((source: string | Readable | Uint8Array, path: string, o?: Client.UploadOptions) =>
-    agent.upload(source, path, o),
-  ),
-  download: lift((path: string, dest: string | Writable, o?: Client.DownloadOptions) =>
-    agent.download(path, dest, o),
-  ),
-  stat: lift((path: string, o?: { readonly follow?: boolean }) => agent.stat(path, o)),
-  list: lift((path: string) => agent.list(path)),
-  mkdir: lift((path: string, o?: { readonly parents?: boolean; readonly mode?: number }) =>
-    agent.mkdir(path, o),
-  ),
-  remove: lift((path: string, o?: { readonly recursive?: boolean; readonly force?: boolean }) =>
-    agent.remove(path, o),
-  ),
-  rename: lift((from: string, to: string) => agent.rename(from, to)),
-  kmsg: (o = {}) =>
-    Stream.suspend(() =>
-      Stream.fromAsyncIterable(agent.kmsg(o.follow !== undefined ? { follow: o.follow } : {}), toAgentError),
-    ),
-  mount: lift((args: Operations.Args<"mount">) => agent.mount(args)),
-  shutdown: lift((o?: { readonly reboot?: boolean }) => agent.shutdown(o)),
-  crash: lift((kind: "agent" | "kernel") => agent.crash(kind)),
-})
+        return Stream.fromAsyncIterable(body(), toAgentError)
+      }),
+    writeFile: (path, data, o) => run((a) => a.writeFile(path, data, o)),
+    upload: (source, path, o) => run((a) => a.upload(source, path, o)),
+    download: (path, dest, o) => run((a) => a.download(path, dest, o)),
+    stat: (path, o) => run((a) => a.stat(path, o)),
+    list: (path) => run((a) => a.list(path)),
+    mkdir: (path, o) => run((a) => a.mkdir(path, o)),
+    remove: (path, o) => run((a) => a.remove(path, o)),
+    rename: (from, to) => run((a) => a.rename(from, to)),
+    kmsg: (o = {}) =>
+      Stream.suspend(() =>
+        Stream.fromAsyncIterable(
+          agent.kmsg(o.follow !== undefined ? { follow: o.follow } : {}),
+          toAgentError,
+        ),
+      ),
+    mount: (args) => run((a) => a.mount(args)),
+    shutdown: (o) => run((a) => a.shutdown(o)),
+    crash: (kind) => run((a) => a.crash(kind)),
+  }
+}
 
 /** Connects (scoped: closed with the scope) and yields the service. */
 export const makeConnected = (

@@ -56,7 +56,7 @@ export const isRetryable = (e: ConnectError): boolean =>
   e.reason === "REFUSED" || e.reason === "TIMEOUT" || e.reason === "UNREACHABLE" || e.reason === "NOT_FOUND"
 
 /** Maps a Node/OS error code (errno name) to a reason: the one place errno becomes a reason. */
-export const reasonOfCode = (code: unknown): Reason => {
+const reasonOfCode = (code: unknown): Reason => {
   switch (code) {
     case "ECONNREFUSED":
     case "ECONNRESET":

@@ -1,5 +1,6 @@
 // Local errors of the CLI and the one place that turns any failure (usage, ConnectError, AgentError,
-// host fs errors) into a message that says what failed, where, and what to try next, plus its exit code.
+// the client's HostFileError, host fs errors) into a message that says what failed, where, and what
+// to try next, plus its exit code.
 import * as path from "node:path/posix"
 import { Errors } from "@cuvette/protocol"
 import * as Data from "effect/Data"
@@ -99,6 +100,23 @@ const where = (ctx: FailureContext): string => {
   return ctx.target !== undefined ? `${subject} on ${ctx.target}` : subject
 }
 
+/** What to try for a failed host file of a copy (the host side: plain commands, not cuvette ones). */
+const hostHint = (code: string, operation: unknown, hostPath: string): string | undefined => {
+  switch (code) {
+    case "ENOENT":
+      return operation === "download" ? `create it with \`mkdir -p ${hostPath}\`` : "check the host path"
+    case "EISDIR":
+      return operation === "upload" ? "use `cuvette cp -r` for a directory" : undefined
+    case "EACCES":
+    case "EPERM":
+      return "check its permissions on this host"
+    case "ENOSPC":
+      return "free some space on this host"
+    default:
+      return undefined
+  }
+}
+
 /** Turns anything thrown into a {@link Failure}. */
 export const describe = (error: unknown, ctx: FailureContext): Failure => {
   const withPath = (f: Omit<Failure, "path">): Failure =>
@@ -120,6 +138,16 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
     }
   }
   const message = typeof e?.message === "string" ? e.message : String(error)
+  if (e?._tag === "HostFileError") {
+    // The client's HostFileError: this host's file is at fault, not the guest's; its message is "host: PATH: what".
+    const h = error as { code: string; path: string; operation: unknown }
+    const hint = hostHint(h.code, h.operation, h.path)
+    return {
+      code: h.code,
+      message: `cannot ${ctx.action}${where(ctx)}: ${message}${hint !== undefined ? ` (${hint})` : ""}`,
+      exitCode: ExitCode.Failed,
+    }
+  }
   if (e?._tag === "ConnectError") {
     // The client's message already names the target and what to try; add `cuvette wait` when it does not.
     const reason = typeof e.reason === "string" ? e.reason : "UNREACHABLE"

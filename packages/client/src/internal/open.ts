@@ -22,7 +22,7 @@ export interface OpenOptions extends DialOptions {
 }
 
 /** Dials a connecting target and returns its byte stream. */
-export const dial = (t: Target.Target, text: string, o: OpenOptions): Promise<ByteStream.ByteStream> => {
+const dial = (t: Target.Target, text: string, o: OpenOptions): Promise<ByteStream.ByteStream> => {
   switch (t._tag) {
     case "unix":
       return unix.dial(t.path, text, o)

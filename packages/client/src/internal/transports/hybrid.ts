@@ -27,7 +27,7 @@ export interface LineSource {
  * the agent and are unshifted back). Resolves with the VMM's port number; rejects with a ConnectError
  * whose `cause` is "closed" (retryable), "timeout" or "garbage".
  */
-export const readOkLine = (socket: LineSource, target: string, timeoutMs: number): Promise<number> =>
+const readOkLine = (socket: LineSource, target: string, timeoutMs: number): Promise<number> =>
   new Promise((resolve, reject) => {
     let line = Buffer.alloc(0)
     let settled = false

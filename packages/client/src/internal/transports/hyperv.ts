@@ -15,7 +15,7 @@ export type Runner = (
 ) => Promise<{ readonly code: number; readonly stdout: string; readonly stderr: string }>
 
 /** The real runner: execFile without a shell. */
-export const execRunner: Runner = (file, args, timeoutMs) =>
+const execRunner: Runner = (file, args, timeoutMs) =>
   new Promise((resolve, reject) =>
     execFile(file, [...args], { timeout: timeoutMs, windowsHide: true }, (error, stdout, stderr) => {
       if (error && typeof (error as { code?: unknown }).code !== "number") return reject(error)

@@ -28,7 +28,7 @@ export const acceptSession = (
   server: net.Server,
   target: string,
   sessionOptions: Session.ClientOptions,
-  options: DialOptions & { readonly onDrained?: (count: number) => void; readonly cleanup?: () => void },
+  options: DialOptions & { readonly cleanup?: () => void },
 ): Promise<Session.ClientSession> =>
   new Promise((resolve, reject) => {
     let done = false
@@ -77,7 +77,6 @@ export const acceptSession = (
               ),
             )
           drained++
-          options.onDrained?.(drained)
           options.onRetry?.(drained, e as Error)
         },
       )

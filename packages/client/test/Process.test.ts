@@ -1,0 +1,81 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Client from "../src/Client.js"
+import { agent } from "./fixtures/agent.js"
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-proc-"))
+let running: { stop(): Promise<void> }
+let a: Client.Agent
+
+beforeAll(async () => {
+  const sock = path.join(tmp, "agent.sock")
+  running = await (await agent).start({ listen: [`unix:${sock}`] })
+  a = await Client.connect(`unix:${sock}`)
+})
+
+afterAll(async () => {
+  await a.close()
+  await running.stop()
+  fs.rmSync(tmp, { recursive: true, force: true })
+})
+
+describe("Process.exited", () => {
+  it("resolves only once every output channel has delivered its last byte (50 spawns)", async () => {
+    // seq 1 20000 prints 108894 bytes on stdout; the same on stderr through the shell.
+    const expected = 108_894
+    for (let i = 0; i < 50; i++) {
+      const p = a.spawn(["sh", "-c", "seq 1 20000; seq 1 20000 >&2"])
+      let out = 0
+      let err = 0
+      p.stdout!.on("data", (c: Buffer) => (out += c.byteLength))
+      p.stderr!.on("data", (c: Buffer) => (err += c.byteLength))
+      const r = await p.exited
+      expect(r.exitCode).toBe(0)
+      expect({ run: i, out, err }).toEqual({ run: i, out: expected, err: expected })
+    }
+  }, 60_000)
+})
+
+describe("process options", () => {
+  const text = (b: Uint8Array) => new TextDecoder().decode(b)
+
+  it("env as a plain record sets the variables, as { set } does", async () => {
+    const plain = await a.exec(["sh", "-c", 'printf %s "$FOO"'], { env: { FOO: "bar" } })
+    expect(text(plain.stdout)).toBe("bar")
+    const set = await a.exec(["sh", "-c", 'printf %s "$FOO"'], { env: { set: { FOO: "baz" } } })
+    expect(text(set.stdout)).toBe("baz")
+  })
+
+  it("an unknown or misplaced option is an OptionError, never ignored", async () => {
+    await expect(a.exec(["true"], { cwdd: "/" } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      operation: "exec",
+      option: "cwdd",
+    })
+    await expect(a.exec(["true"], { env: { set: { A: "1" }, FOO: "bar" } } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "env.FOO",
+    })
+    await expect(a.exec(["true"], { pty: { rows: 24, cols: 80, size: 1 } } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "pty.size",
+    })
+    await expect(a.exec(["cat"], { stdin: { not: "a stream" } } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "stdin",
+    })
+    expect(() => a.spawn(["true"], { stdoutt: "null" } as never)).toThrow(
+      expect.objectContaining({ _tag: "OptionError", operation: "spawn", option: "stdoutt" }),
+    )
+    await expect(a.download("/etc/hostname", "/tmp/x", { offest: 3 } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "offest",
+    })
+    await expect(a.upload(new Uint8Array(1), "/tmp/x", { parents: true } as never)).rejects.toMatchObject({
+      _tag: "OptionError",
+      option: "parents",
+    })
+  })
+})
