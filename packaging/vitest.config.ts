@@ -1,0 +1,5 @@
+import { fileURLToPath } from "node:url"
+import { defineProject } from "../vitest.shared.js"
+
+// One file: packing and installing take most of a minute.
+export default defineProject(fileURLToPath(new URL(".", import.meta.url)), { testTimeout: 180_000 })
