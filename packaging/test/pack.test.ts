@@ -2,37 +2,18 @@
 // `npm install --offline` of the tarballs into an empty project outside the repository, from the npm cache
 // that `npm ci` filled, with no NODE_PATH and no repository directory on PATH. There the README's library
 // example and the installed `cuvette` bin run against the installed agent on a Unix socket.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process"
-import { randomBytes } from "node:crypto"
+import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { repo, run, runLibraryExample, startAgent, userEnv } from "./helpers.js"
 import * as Lockfile from "./lockfile.js"
 
-const repo = path.resolve(import.meta.dirname, "..", "..")
 const PACKAGES = ["protocol", "native", "client", "agent", "cli", "deploy"] as const
 type Package = (typeof PACKAGES)[number]
 const PREBUILT = { "linux-x64": 62, "linux-arm64": 183 } as const // ELF e_machine: EM_X86_64, EM_AARCH64
 const host = `${process.platform}-${process.arch}`
-
-/** The environment of a user's shell: no npm/Nx run-script variables, no NODE_PATH, no repository on PATH. */
-const userEnv = (): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env))
-    if (!/^(npm_|NX_|NODE_PATH$|NODE_OPTIONS$|INIT_CWD$|VITEST)/.test(k) || k === "npm_config_cache")
-      env[k] = v
-  env.PATH = (process.env.PATH ?? "")
-    .split(path.delimiter)
-    .filter((dir) => dir !== "" && path.relative(repo, path.resolve(dir)).startsWith(".."))
-    .join(path.delimiter)
-  return env
-}
-
-const run = (command: string, args: ReadonlyArray<string>, cwd: string, env = userEnv()) => {
-  const r = spawnSync(command, args, { cwd, env, encoding: "utf8", timeout: 150_000 })
-  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", error: r.error }
-}
 
 const walk = (dir: string): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -91,23 +72,7 @@ describe("npm tarballs installed outside the repository", () => {
     if (install.status !== 0) throw new Error(`npm install failed (${install.status}):\n${installLog}`)
 
     socket = path.join(tmp, "agent.sock")
-    agent = spawn(path.join(app, "node_modules", ".bin", "cuvette-agent"), ["--listen", `unix:${socket}`], {
-      cwd: app,
-      env: userEnv(),
-      stdio: ["ignore", "ignore", "pipe"],
-    })
-    let log = ""
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the agent did not start:\n${log}`)), 30_000)
-      agent!.stderr!.on("data", (c: Buffer) => {
-        log += c.toString()
-        if (log.includes("CUVETTE READY")) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      agent!.once("exit", (code) => reject(new Error(`the agent exited with ${code}:\n${log}`)))
-    })
+    agent = await startAgent(path.join(app, "node_modules", ".bin", "cuvette-agent"), socket, app)
   }, 170_000)
 
   afterAll(() => {
@@ -207,30 +172,6 @@ server.close()`
     },
   )
 
-  const readmeExample = (payload: string) => {
-    const readme = fs.readFileSync(path.join(repo, "README.md"), "utf8")
-    const block = /From a library[^]*?```ts\n([^]*?)```/.exec(readme)?.[1]
-    expect(block, "README.md has the library example").toBeDefined()
-    expect(block).toContain('"unix:/tmp/cuvette.sock"')
-    expect(block).toContain('"/tmp/payload.bin"')
-    // Only the two paths change: this test's socket, and a guest path in its temp directory.
-    const example = block!
-      .replace('"unix:/tmp/cuvette.sock"', JSON.stringify(`unix:${socket}`))
-      .replace('"/tmp/payload.bin"', JSON.stringify(payload))
-    fs.writeFileSync(
-      path.join(app, "example.mjs"),
-      `${example}console.log(JSON.stringify({ exitCode, stdout: new TextDecoder().decode(stdout) }))\n`,
-    )
-    const data = randomBytes(3 * 1024 * 1024 + 17)
-    fs.writeFileSync(path.join(app, "payload.bin"), data)
-    fs.rmSync(payload, { force: true })
-    const r = run(process.execPath, ["example.mjs"], app)
-    expect(r.stderr).toBe("")
-    expect(r.status).toBe(0)
-    expect(JSON.parse(r.stdout)).toEqual({ exitCode: 0, stdout: `${os.release()}\n` })
-    expect(fs.readFileSync(payload)).toEqual(data)
-  }
-
   const cuvette = (...args: Array<string>) =>
     run(path.join(app, "node_modules", ".bin", "cuvette"), args, app)
 
@@ -246,7 +187,7 @@ server.close()`
   }
 
   it("runs the README's library example against the installed agent", () => {
-    readmeExample(path.join(tmp, "guest-payload.bin"))
+    runLibraryExample(app, socket, path.join(tmp, "guest-payload.bin"))
   })
 
   it("runs the installed cuvette bin: ping and exec", () => {
@@ -260,7 +201,7 @@ server.close()`
       const probe = vsockProbe()
       expect(probe.reason).toBe("NOT_BUILT")
       expect(probe.message).toContain(`the native addon for ${host} is missing`)
-      readmeExample(path.join(tmp, "guest-payload-2.bin"))
+      runLibraryExample(app, socket, path.join(tmp, "guest-payload-2.bin"))
       cliWorks()
     },
   )
