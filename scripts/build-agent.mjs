@@ -140,20 +140,17 @@ function glibc(arch, names) {
   return { libs, from: `Debian's ${deb}` }
 }
 
-/** The Windows addon beside the agent: node-gyp's build on Windows, else the mingw cross-build (built here). */
+/** The Windows addon beside the agent: native/prebuilds/win32-x64, built here with mingw-w64 (scripts/build.mjs). */
 function windowsAddon(dest) {
   const native = path.join(root, "native")
-  let built = path.join(native, "build", "Release", "cuvette_native.node")
-  if (process.platform !== "win32") {
-    const r = spawnSync("bash", [path.join(native, "scripts", "build-win.sh")], { encoding: "utf8" })
-    if (r.status !== 0) {
-      fs.rmSync(dest, { force: true })
-      return `missing: ${(r.stderr || r.error?.message || "").trim()} (the agent then lacks Hyper-V sockets and --service)`
-    }
-    built = path.join(native, "build", "win32-x64", "cuvette_native.node")
+  const r = spawnSync(process.execPath, [path.join(native, "scripts", "build.mjs"), "win32-x64"], {
+    encoding: "utf8",
+  })
+  if (r.status !== 0) {
+    fs.rmSync(dest, { force: true })
+    return `missing: ${(r.stderr || r.error?.message || "").trim()} (the agent then lacks Hyper-V sockets and --service)`
   }
-  if (!fs.existsSync(built)) die(`${built} is missing: run npm run build:native`)
-  fs.copyFileSync(built, dest)
+  fs.copyFileSync(path.join(native, "prebuilds", "win32-x64", "cuvette_native.node"), dest)
   return mib(fs.statSync(dest).size)
 }
 

@@ -115,7 +115,8 @@ const hints: Record<Reason, string> = {
   EINVAL: "the socket was in the wrong state for this call",
   EMFILE: "out of file descriptors: close unused sockets or raise the limit (ulimit -n)",
   UNSUPPORTED: "use a transport this platform supports",
-  NOT_BUILT: "build the addon with `npm run build:native`",
+  NOT_BUILT:
+    "in a source checkout build it with `npm run build:native`; elsewhere point CUVETTE_NATIVE_BINDING at an addon built for this platform",
   INVALID_ARGUMENT: "fix the argument",
   UNKNOWN: "see the cause for the OS error",
 }

@@ -2,10 +2,9 @@
  * AF_VSOCK stream sockets (Linux) as ordinary `net.Server` / `net.Socket`. In Node the addon creates and
  * connects the socket and libuv does the I/O; in Bun a `bun:ffi` path needs no addon at all.
  */
-import { createRequire } from "node:module"
 import type * as net from "node:net"
 import { fdOf, serverFromFd, socketFromFd } from "./adopt.js"
-import type * as BunVsock from "./bunVsock.js"
+import type { BunBackend } from "./bunBackend.js"
 import { loadLinux } from "./loader.js"
 import { fromCause, invalidArgument, unsupported } from "./NativeError.js"
 import * as validate from "./validate.js"
@@ -58,9 +57,11 @@ export const format = (a: Address): string =>
 
 const isBun = (): boolean => typeof process.versions.bun === "string"
 
-// Loaded only inside Bun: it reaches libc through bun:ffi, which Node does not have.
-const bunAsync = (): Promise<typeof BunVsock> => import("./bunVsock.js")
-const bunSync = (): typeof BunVsock => createRequire(import.meta.url)("./bunVsock.js") as typeof BunVsock
+// Loaded only inside Bun: it reaches libc through bun:ffi, which Node does not have. Bun's own `require`
+// (defined in its ES modules) loads it, and bundles it into `bun build --compile` executables, while tsc
+// leaves a require() call unresolved: the Node project never typechecks bun:ffi (tsconfig.bun.json does).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const bun = (): BunBackend => require("./bunVsock.js") as BunBackend
 
 const addresses = new WeakMap<net.Server | net.Socket, Address>()
 
@@ -87,7 +88,7 @@ export const listenFd = async (
 ): Promise<{ readonly fd: number; readonly address: Address }> => {
   const operation = "vsock listen"
   const { port, cid, backlog, target } = listenArgs(operation, options)
-  if (isBun()) return (await bunAsync()).listenFd(cid, port, backlog)
+  if (isBun()) return bun().listenFd(cid, port, backlog)
   const b = loadLinux(operation)
   let fd = -1
   try {
@@ -107,7 +108,7 @@ export const listen = async (options: ListenOptions = {}): Promise<net.Server> =
   const { backlog, target } = listenArgs("vsock listen", options)
   if (isBun()) {
     const { fd, address } = await listenFd(options)
-    const server = await (await bunAsync()).serverFromFd(fd, target, options.allowHalfOpen === true)
+    const server = await bun().serverFromFd(fd, target, options.allowHalfOpen === true)
     addresses.set(server, address)
     return server
   }
@@ -143,7 +144,7 @@ export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
   const timeoutMs = validate.timeoutMs(operation, options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)
   const target = format({ cid, port })
   const allowHalfOpen = options.allowHalfOpen === true
-  if (isBun()) return (await bunAsync()).connect(cid, port, timeoutMs, target, allowHalfOpen)
+  if (isBun()) return bun().connect(cid, port, timeoutMs, target, allowHalfOpen)
   const b = loadLinux(operation)
   let fd: number
   try {
@@ -162,7 +163,7 @@ export const readLocalCid = (): number => {
   if (process.platform !== "linux")
     throw unsupported(operation, `AF_VSOCK is Linux-only; this is ${process.platform}`)
   try {
-    return isBun() ? bunSync().localCid() : loadLinux(operation).localCid()
+    return isBun() ? bun().localCid() : loadLinux(operation).localCid()
   } catch (cause) {
     throw fromCause(operation, "/dev/vsock", cause)
   }
@@ -181,7 +182,7 @@ export const localCid = (): number | undefined => {
 export const isSupported = (): boolean => {
   if (process.platform !== "linux") return false
   try {
-    if (isBun()) return bunSync().canCreate()
+    if (isBun()) return bun().canCreate()
     const b = loadLinux("vsock probe")
     b.close(b.socket())
     return true

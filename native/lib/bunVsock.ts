@@ -1,20 +1,12 @@
 // AF_VSOCK for the guest agent inside Bun, with no native addon: libc through bun:ffi, and Bun's own
-// acceptance of foreign fds (`net.createServer().listen({ fd })`, `net.connect({ fd })`). Imported only
-// when `process.versions.bun` is set; nothing here runs under Node.
+// acceptance of foreign fds (`net.createServer().listen({ fd })`, `net.connect({ fd })`). Loaded only
+// when `process.versions.bun` is set; nothing here runs under Node. Typechecked against bun-types
+// (tsconfig.bun.json); each export has the type Vsock.ts expects of it (bunBackend.ts).
+import type * as Ffi from "bun:ffi"
 import { createRequire } from "node:module"
 import * as net from "node:net"
+import type { BunBackend } from "./bunBackend.js"
 import { fromCause, NativeError } from "./NativeError.js"
-
-// The few bun:ffi bits used here, declared locally so the package typechecks against Node's types.
-type FfiType = "i32" | "u32" | "u64" | "ptr" | "cstring"
-interface BunFfi {
-  dlopen(
-    path: string,
-    symbols: Record<string, { args: ReadonlyArray<FfiType>; returns: FfiType }>,
-  ): { symbols: Record<string, (...args: Array<number | bigint | ArrayBufferView | null>) => number> }
-  ptr(view: ArrayBufferView): number
-  read: { i32(ptr: number, offset?: number): number }
-}
 
 // linux/socket.h, asm-generic/socket.h, asm-generic/fcntl.h, poll.h, asm-generic/errno.h (x86_64 and aarch64 agree).
 const AF_VSOCK = 40
@@ -32,26 +24,31 @@ const ETIMEDOUT = 110
 // linux/vm_sockets.h: IOCTL_VM_SOCKETS_GET_LOCAL_CID = _IO(7, 0xb9)
 const IOCTL_VM_SOCKETS_GET_LOCAL_CID = 0x7b9
 
-let libc:
-  | { ffi: BunFfi; sym: Record<string, (...args: Array<number | bigint | ArrayBufferView | null>) => number> }
-  | undefined
+const symbols = {
+  socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  bind: { args: ["i32", "ptr", "u32"], returns: "i32" },
+  listen: { args: ["i32", "i32"], returns: "i32" },
+  connect: { args: ["i32", "ptr", "u32"], returns: "i32" },
+  getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
+  poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
+  open: { args: ["cstring", "i32"], returns: "i32" },
+  ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
+  __errno_location: { args: [], returns: "ptr" },
+} as const
 
-const open = () => {
+interface Libc {
+  readonly ffi: typeof Ffi
+  readonly sym: Ffi.Library<typeof symbols>["symbols"]
+}
+
+let libc: Libc | undefined
+
+// bun:ffi is required on first use, not imported, so loading this module costs nothing until vsock is used.
+const open = (): Libc => {
   if (libc) return libc
-  const ffi = createRequire(import.meta.url)("bun:ffi") as BunFfi
-  const symbols = {
-    socket: { args: ["i32", "i32", "i32"], returns: "i32" },
-    bind: { args: ["i32", "ptr", "u32"], returns: "i32" },
-    listen: { args: ["i32", "i32"], returns: "i32" },
-    connect: { args: ["i32", "ptr", "u32"], returns: "i32" },
-    getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-    getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
-    poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
-    open: { args: ["cstring", "i32"], returns: "i32" },
-    ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
-    close: { args: ["i32"], returns: "i32" },
-    __errno_location: { args: [], returns: "ptr" },
-  } as const
+  const ffi = createRequire(import.meta.url)("bun:ffi") as typeof Ffi
   // glibc first; musl guests (Alpine) name libc after the arch.
   const names = ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`]
   let lastError: unknown
@@ -66,11 +63,15 @@ const open = () => {
   throw lastError
 }
 
-// errno must be read right after the failing call, before any other libc call on this thread.
-const fail = (syscall: string): never => {
+/** errno of the calling thread; read right after the failing call, before any other libc call. */
+const errno = (): number => {
   const { ffi, sym } = open()
-  const errno = ffi.read.i32(sym.__errno_location())
-  throw Object.assign(new Error(`${syscall} failed (errno ${errno})`), { errno, syscall })
+  return ffi.read.i32(sym.__errno_location()!)
+}
+
+const fail = (syscall: string): never => {
+  const code = errno()
+  throw Object.assign(new Error(`${syscall} failed (errno ${code})`), { errno: code, syscall })
 }
 
 /** sockaddr_vm: u16 family, u16 reserved, u32 port, u32 cid, u8 flags, 3 zero bytes. */
@@ -97,7 +98,7 @@ const sockname = (fd: number): { cid: number; port: number } => {
   return { port: view.getUint32(4, true), cid: view.getUint32(8, true) }
 }
 
-export const canCreate = (): boolean => {
+export const canCreate: BunBackend["canCreate"] = () => {
   try {
     open().sym.close(socket())
     return true
@@ -106,17 +107,17 @@ export const canCreate = (): boolean => {
   }
 }
 
-export const localCid = (): number => {
+export const localCid: BunBackend["localCid"] = () => {
   const { ffi, sym } = open()
   const fd = sym.open(Buffer.from("/dev/vsock\0"), O_RDONLY | O_CLOEXEC)
   if (fd < 0) fail("open /dev/vsock")
   const cid = new Uint32Array(1)
   const rc = sym.ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, ffi.ptr(cid))
   if (rc < 0) {
-    const errno = ffi.read.i32(sym.__errno_location())
+    const code = errno()
     sym.close(fd)
-    throw Object.assign(new Error(`ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID failed (errno ${errno})`), {
-      errno,
+    throw Object.assign(new Error(`ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID failed (errno ${code})`), {
+      errno: code,
       syscall: "ioctl",
     })
   }
@@ -124,7 +125,7 @@ export const localCid = (): number => {
   return cid[0]
 }
 
-export const listenFd = (cid: number, port: number, backlog: number) => {
+export const listenFd: BunBackend["listenFd"] = (cid, port, backlog) => {
   const { ffi, sym } = open()
   let fd = -1
   try {
@@ -139,8 +140,7 @@ export const listenFd = (cid: number, port: number, backlog: number) => {
   }
 }
 
-/** Bun accepts foreign listening fds in net.Server.listen({ fd }); the server owns the fd afterwards. */
-export const serverFromFd = (fd: number, target: string, allowHalfOpen: boolean): Promise<net.Server> =>
+export const serverFromFd: BunBackend["serverFromFd"] = (fd, target, allowHalfOpen) =>
   new Promise((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen })
     server.once("error", (cause) => reject(fromCause("vsock listen", target, cause)))
@@ -153,13 +153,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * Non-blocking connect, then poll(…, 0) on a timer until writable (never blocking Bun's loop), read
  * SO_ERROR, and hand the connected fd to `net.connect({ fd })`, which Bun adopts for any socket family.
  */
-export const connect = async (
-  cid: number,
-  port: number,
-  timeoutMs: number,
-  target: string,
-  allowHalfOpen: boolean,
-): Promise<net.Socket> => {
+export const connect: BunBackend["connect"] = async (cid, port, timeoutMs, target, allowHalfOpen) => {
   const { ffi, sym } = open()
   let fd = -1
   try {
@@ -167,9 +161,9 @@ export const connect = async (
     const addr = sockaddrVm(cid, port)
     let rc = sym.connect(fd, ffi.ptr(addr), addr.length)
     if (rc < 0) {
-      const errno = ffi.read.i32(sym.__errno_location())
-      if (errno !== EINPROGRESS && errno !== EINTR)
-        throw Object.assign(new Error(`connect failed (errno ${errno})`), { errno, syscall: "connect" })
+      const code = errno()
+      if (code !== EINPROGRESS && code !== EINTR)
+        throw Object.assign(new Error(`connect failed (errno ${code})`), { errno: code, syscall: "connect" })
       const deadline = Date.now() + timeoutMs
       const pfd = new Uint8Array(8) // struct pollfd { int fd; short events; short revents; }
       const view = new DataView(pfd.buffer)
@@ -178,7 +172,7 @@ export const connect = async (
       for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
         rc = sym.poll(ffi.ptr(pfd), 1, 0)
         if (rc > 0) break
-        if (rc < 0 && ffi.read.i32(sym.__errno_location()) !== EINTR) fail("poll")
+        if (rc < 0 && errno() !== EINTR) fail("poll")
         if (Date.now() >= deadline)
           throw Object.assign(new Error("connect timed out"), { errno: ETIMEDOUT, syscall: "connect" })
         await sleep(wait)

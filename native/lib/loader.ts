@@ -8,20 +8,27 @@ import { NativeError, unsupported } from "./NativeError.js"
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 
-/** Where the addon may be, in order: an explicit override, the node-gyp output, the mingw cross-build. */
+/** The platforms the package ships an addon for, in prebuilds/<platform>-<arch>/ (scripts/build.mjs). */
+export const PREBUILT = ["linux-x64", "linux-arm64", "win32-x64"] as const
+
+const platform = `${process.platform}-${process.arch}`
+
+/** Where the addon may be, in order: an explicit override, this platform's prebuilt, beside the executable. */
 export const candidates = (): ReadonlyArray<string> => [
   ...(process.env.CUVETTE_NATIVE_BINDING ? [path.resolve(process.env.CUVETTE_NATIVE_BINDING)] : []),
-  path.join(packageRoot, "build", "Release", "cuvette_native.node"),
-  ...(process.platform === "win32"
-    ? [path.join(packageRoot, "build", `win32-${process.arch}`, "cuvette_native.node")]
-    : []),
+  path.join(packageRoot, "prebuilds", platform, "cuvette_native.node"),
   // Single-file executables (bun build --compile) cannot embed a computed path: ship the .node beside them.
   path.join(path.dirname(process.execPath), "cuvette_native.node"),
 ]
 
+const missing = (): string =>
+  (PREBUILT as ReadonlyArray<string>).includes(platform)
+    ? `the native addon for ${platform} is missing`
+    : `no prebuilt native addon for ${platform} (prebuilt: ${PREBUILT.join(", ")})`
+
 let cached: Binding | undefined
 
-/** Loads the addon once; NOT_BUILT names the build command when no candidate exists. */
+/** Loads the addon once, on first use; NOT_BUILT says which platform lacks it and where it was looked for. */
 export const load = (): Binding => {
   if (cached) return cached
   const file = candidates().find((f) => fs.existsSync(f))
@@ -30,7 +37,7 @@ export const load = (): Binding => {
       reason: "NOT_BUILT",
       operation: "load cuvette_native",
       target: candidates().join(" or "),
-      detail: "the native addon is not built",
+      detail: missing(),
     })
   try {
     cached = createRequire(import.meta.url)(file) as Binding
@@ -39,21 +46,11 @@ export const load = (): Binding => {
       reason: "NOT_BUILT",
       operation: "load cuvette_native",
       target: file,
-      detail: `the addon exists but does not load (${(cause as Error).message}); rebuild it for this Node/Bun and arch`,
+      detail: `the addon exists but does not load on ${platform} (${(cause as Error).message})`,
       cause,
     })
   }
   return cached
-}
-
-/** True when the addon is present and loads. */
-export const isLoadable = (): boolean => {
-  try {
-    load()
-    return true
-  } catch {
-    return false
-  }
 }
 
 export const loadLinux = (operation: string): LinuxBinding => {

@@ -2,7 +2,7 @@
 # Cross-compiles the Windows x64 addon with mingw-w64 (no Windows SDK, no network):
 #   node-api-headers' def file -> a delay-import lib for "node.exe" (dlltool -y), resolved at run time by
 #   src/delay_load_hook_win.cc to the host executable; -static so no libwinpthread/libstdc++ DLLs.
-# Output: native/build/win32-x64/cuvette_native.node
+# Usage: build-win.sh OUT.node (scripts/build.mjs passes native/prebuilds/win32-x64/cuvette_native.node).
 set -euo pipefail
 
 native="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,16 +16,15 @@ resolve() { (cd "$native" && node -p "require('path').dirname(require.resolve('$
 headers="$(resolve node-api-headers)"
 addon_api="$(resolve node-addon-api)"
 
-out="$native/build/win32-x64"
-obj="$out/obj"
-mkdir -p "$obj"
+out="${1:?usage: build-win.sh OUT.node}"
+obj="$(mktemp -d)"
+trap 'rm -rf "$obj"' EXIT
 
 "$dlltool" -d "$headers/def/node_api.def" -D node.exe -y "$obj/libnode_delay.a"
 "$cxx" -O2 -std=c++17 -shared -static -s \
   -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_CPP_EXCEPTIONS -DUNICODE -D_UNICODE \
   -Wall -Wextra -Wno-unused-parameter -Wno-cast-function-type \
   -I "$headers/include" -I "$addon_api" \
-  -o "$out/cuvette_native.node" \
+  -o "$out" \
   "$native/src/addon.cc" "$native/src/hvsock_win.cc" "$native/src/service_win.cc" "$native/src/delay_load_hook_win.cc" \
   -L "$obj" -lnode_delay -lws2_32 -ladvapi32 -Wl,--no-undefined
-echo "built $out/cuvette_native.node"

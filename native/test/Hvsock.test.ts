@@ -56,7 +56,7 @@ describe("Hvsock runtime", () => {
       ctx,
       process.platform === "win32"
         ? "needs a running Hyper-V VM with a registered service id; no such VM is configured for tests"
-        : "needs a Windows host with Hyper-V (no Hyper-V here); covered: SOCKADDR_HV bytes, argument checks, the mingw cross-build (winBuild.test.ts)",
+        : "needs a Windows host with Hyper-V (no Hyper-V here); covered: SOCKADDR_HV bytes, argument checks, the mingw cross-build (prebuilds.test.ts)",
     )
   })
 })

@@ -1,4 +1,5 @@
-// Builds build/Release/cuvette_native.node if missing, so `vitest run` works on a fresh checkout.
+// Builds this platform's prebuilds/<platform>-<arch>/cuvette_native.node if missing, so `vitest run`
+// works on a fresh checkout.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -7,7 +8,8 @@ const root = path.resolve(import.meta.dirname, "..")
 
 export default function setup(): void {
   if (process.platform !== "linux" && process.platform !== "win32") return
-  if (fs.existsSync(path.join(root, "build", "Release", "cuvette_native.node"))) return
+  const addon = path.join(root, "prebuilds", `${process.platform}-${process.arch}`, "cuvette_native.node")
+  if (fs.existsSync(addon)) return
   const run = spawnSync(process.execPath, [path.join(root, "scripts", "build.mjs")], {
     cwd: root,
     stdio: "inherit",
