@@ -122,7 +122,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /** Dials a Unix, TCP or vsock address once, within `timeoutMs`. */
 export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> => {
-  if (address._tag === "vsock") return native.connectVsock(address.cid ?? 2, address.port, timeoutMs)
+  if (address._tag === "vsock") return native.connectVsock(address.cid, address.port, timeoutMs)
   return new Promise((resolve, reject) => {
     const socket =
       address._tag === "unix"
