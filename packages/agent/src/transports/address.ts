@@ -31,7 +31,9 @@ export const parse = (text: string, mode: "listen" | "connect"): Address => {
       return address
     case "vsock":
       if (mode === "listen" && address.cid !== Grammar.VSOCK_CID_ANY)
-        refuse(`the agent listens on every CID: write vsock:any:${address.port} (or vsock for port 4919)`)
+        refuse(
+          `the agent listens on every CID: vsock:any[:PORT] (after vsock: comes a CID, as in a client target)`,
+        )
       if (mode === "connect" && address.cid === Grammar.VSOCK_CID_ANY)
         refuse(`connecting needs a CID (the host is 2): vsock:2:${address.port}`)
       return address
