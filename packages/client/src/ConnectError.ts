@@ -149,7 +149,7 @@ export const hintFor = (reason: Reason, target: string): string | undefined => {
     case "UNREACHABLE":
       return "check the address, and that the VM is running"
     case "DENIED":
-      return "check the socket's permissions, or pass the agent's token with --token-file"
+      return "check the socket's permissions"
     case "UNSUPPORTED":
       return k === "hyperv" || k === "hyperv-id"
         ? "Hyper-V sockets need a Windows host with Hyper-V"

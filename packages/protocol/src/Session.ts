@@ -278,7 +278,7 @@ const clientRole = (options: ClientOptions) => {
         if (!engine.token) {
           throw new AgentError({
             code: "DENIED",
-            message: `the agent at ${where} requires a token: pass --token-file FILE (or set CUVETTE_TOKEN_FILE)`,
+            message: `the agent at ${where} requires a token`,
           })
         }
         const nonce = Handshake.randomBytes()

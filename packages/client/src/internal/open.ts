@@ -1,6 +1,6 @@
 // Opening a session to a target: dial (or accept) a byte stream, run the handshake, map failures to
 // ConnectError, and retry on the shared backoff schedule when asked to.
-import { type ByteStream, Errors, Retry, Session } from "@cuvette/protocol"
+import { type ByteStream, Errors, Hints, Retry, Session } from "@cuvette/protocol"
 import { Cause, Effect, Exit, Option } from "effect"
 import { ConnectError, isConnectError, isRetryable } from "../ConnectError.js"
 import * as Target from "../Target.js"
@@ -59,9 +59,7 @@ export const handshakeError = (text: string, e: unknown): ConnectError => {
       reason,
       target: text,
       detail: reason === "REFUSED" ? `the connection closed during the handshake (${e.message})` : e.message,
-      ...(reason === "DENIED"
-        ? { hint: "pass the agent's token with --token-file FILE (or the token/tokenFile option)" }
-        : {}),
+      ...(reason === "DENIED" ? { hint: Hints.token } : {}),
       cause: e,
     })
   }
