@@ -13,9 +13,9 @@ export const backoff: Schedule.Schedule<Duration.Duration> = Schedule.delays(
   Schedule.union(Schedule.exponential("50 millis"), Schedule.spaced("1 second")),
 )
 
-/** Keeping a guest-initiated connection up: dial again every second. */
-export const redial = (every: Duration.DurationInput = "1 second"): Schedule.Schedule<Duration.Duration> =>
-  Schedule.delays(Schedule.spaced(every))
+/** The same wait between attempts, for as long as it takes (the agent's connect-out and power-off retries). */
+export const every = (wait: Duration.DurationInput): Schedule.Schedule<Duration.Duration> =>
+  Schedule.delays(Schedule.spaced(wait))
 
 /** Options of {@link retry}. */
 export interface RetryOptions<E> {

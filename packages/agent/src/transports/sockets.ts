@@ -142,8 +142,8 @@ export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> =
 }
 
 /**
- * Keeps a guest-initiated connection up: dial, serve until it ends, dial again, on {@link Retry.redial}
- * (every second). Each distinct failure reason is logged once, so a host that is not there yet does not
+ * Keeps a guest-initiated connection up: dial, serve until it ends, dial again, a second apart
+ * ({@link Retry.every}). Each distinct failure reason is logged once, so a host that is not there yet does not
  * flood the log. Ends when the signal aborts.
  */
 export const connectLoop = (options: {
@@ -154,7 +154,7 @@ export const connectLoop = (options: {
   readonly signal: AbortSignal
   readonly retryMs?: number
 }): Promise<void> => {
-  const schedule = Retry.redial(options.retryMs ?? 1000)
+  const schedule = Retry.every(options.retryMs ?? 1000)
   let lastReason: string | undefined
   const dialOnce = Effect.tryPromise({
     // A socket that arrives after the loop was stopped is closed, never served.
