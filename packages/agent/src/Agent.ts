@@ -95,9 +95,9 @@ export const serveStream = (stream: ByteStream.ByteStream, config: Config): Sess
 
 /** Options of {@link start}: the config plus the transports. With none given, the defaults run. */
 export interface StartOptions extends Config {
-  /** `unix:PATH`, `tcp:HOST:PORT`, `vsock[:PORT]`. */
+  /** `unix:PATH`, `tcp:HOST[:PORT]`, `vsock[:any[:PORT]]`. */
   readonly listen?: ReadonlyArray<string>
-  /** `unix:PATH`, `tcp:HOST:PORT`, `vsock:CID[:PORT]`: guest-initiated, kept connected. */
+  /** `unix:PATH`, `tcp:HOST[:PORT]`, `vsock:CID[:PORT]`: guest-initiated, kept connected. */
   readonly connect?: ReadonlyArray<string>
   /** Serial ports (virtio-serial character devices) to serve. */
   readonly serial?: ReadonlyArray<string>
