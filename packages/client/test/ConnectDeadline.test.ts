@@ -44,6 +44,11 @@ describe("connect deadline", () => {
     expect(e).toMatchObject({ _tag: "ConnectError", reason: "TIMEOUT" })
     expect(took).toBeGreaterThanOrEqual(900)
     expect(took).toBeLessThan(2500)
+    // One hint, the transport's: the handshake's own text states the fact only.
+    expect(e.message).toMatch(
+      /^cannot connect to tcp:127\.0\.0\.1:\d+: no handshake from tcp:127\.0\.0\.1:\d+ within [\d.]+ s \(is the agent running\? /,
+    )
+    expect(count(e.message, "?")).toBe(1)
   })
 
   it("wait on a refused port retries on the backoff (50, 100, 200 ms ...) and stops before the deadline", async () => {

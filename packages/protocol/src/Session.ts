@@ -253,7 +253,7 @@ const clientRole = (options: ClientOptions) => {
         if (Date.now() >= deadline) {
           throw new AgentError({
             code: "ETIMEDOUT",
-            message: `no handshake from ${where} within ${engine.handshakeTimeoutMs / 1000} s: is a Cuvette agent listening there?`,
+            message: `no handshake from ${where} within ${engine.handshakeTimeoutMs / 1000} s`,
           })
         }
         // On a serial port the agent may still be draining an old session: say hello again, with
