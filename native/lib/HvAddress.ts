@@ -2,6 +2,7 @@
  * Hyper-V socket addresses in pure TypeScript (works on every OS): GUID parsing and formatting, the vsock
  * port ↔ service id mapping, and the 36-byte SOCKADDR_HV the Windows addon passes to bind/connect.
  */
+import * as Address from "@cuvette/protocol/Address"
 import { invalidArgument } from "./NativeError.js"
 
 /** A GUID in canonical form: lowercase, hyphenated, no braces. */
@@ -23,11 +24,8 @@ export const SOCKADDR_HV_SIZE = 36
 // HvSocket.h: "Valid port mappings are 0-0x7FFFFFFF" for the vsock template.
 export const MAX_VSOCK_PORT = 0x7fffffff
 
-const GUID_RE = /^\{?([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})\}?$/i
-
-/** True for a GUID string, with or without braces, any case. */
-export const isGuid = (s: unknown): boolean =>
-  typeof s === "string" && GUID_RE.test(s) && s.startsWith("{") === s.endsWith("}")
+/** True for a GUID string, with or without braces, any case (the one GUID pattern, shared with targets). */
+export const isGuid = (s: unknown): boolean => Address.isGuid(s)
 
 /** Parses a GUID ("{...}" or bare, any case) to canonical form; throws NativeError INVALID_ARGUMENT. */
 export const parseGuid = (s: string, what = "GUID"): Guid => {
@@ -36,7 +34,7 @@ export const parseGuid = (s: string, what = "GUID"): Guid => {
       "parse GUID",
       `${what} ${JSON.stringify(s)} is not a GUID: expected 8-4-4-4-12 hex digits such as a42e7cda-d03f-480c-9cc2-a4de20abb878 (braces optional)`,
     )
-  return s.replace(/[{}]/g, "").toLowerCase() as Guid
+  return Address.canonicalGuid(s) as Guid
 }
 
 // hvsocket.h well-known VM ids.

@@ -3,6 +3,7 @@
  * (OpenHCL) connections. Arguments are checked on every OS; the sockets themselves exist only on Windows,
  * elsewhere the calls fail with reason "UNSUPPORTED".
  */
+import { DEFAULT_PORT } from "@cuvette/protocol/Constants"
 import * as net from "node:net"
 import { socketFromFd } from "./adopt.js"
 import * as HvAddress from "./HvAddress.js"
@@ -10,8 +11,6 @@ import { loadWin32 } from "./loader.js"
 import { fromCause, invalidArgument } from "./NativeError.js"
 import * as validate from "./validate.js"
 
-/** The agent's vsock port; reached as service id 00001337-facb-11e6-bd58-64006a7986d3. */
-export const DEFAULT_PORT = 4919
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
 export const DEFAULT_BACKLOG = 16
 

@@ -2,6 +2,7 @@
  * AF_VSOCK stream sockets (Linux) as ordinary `net.Server` / `net.Socket`. In Node the addon creates and
  * connects the socket and libuv does the I/O; in Bun a `bun:ffi` path needs no addon at all.
  */
+import { DEFAULT_PORT } from "@cuvette/protocol/Constants"
 import type * as net from "node:net"
 import { fdOf, serverFromFd, socketFromFd } from "./adopt.js"
 import type { BunBackend } from "./bunBackend.js"
@@ -20,8 +21,6 @@ export const VMADDR_CID_LOCAL = 1
 export const VMADDR_CID_HOST = 2
 /** Bind: let the kernel pick a free port (port 0 is a real, privileged vsock port, not "any"). */
 export const VMADDR_PORT_ANY = 0xffffffff
-/** Cuvette's agent port, 0x1337, the same as OpenVMM's pipette. */
-export const DEFAULT_PORT = 4919
 /** Connect deadline when none is given, the agent's own retry step. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
 /** listen() backlog when none is given. */

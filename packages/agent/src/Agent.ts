@@ -3,7 +3,14 @@
  * `start`, which brings up the transports asked for (or the defaults, as OpenVMM's pipette does:
  * AF_VSOCK listen + connect out to the host, plus the virtio-serial port when there is one).
  */
-import { type ByteStream, Errors, Operations, Session } from "@cuvette/protocol"
+import {
+  Address as ProtocolAddress,
+  type ByteStream,
+  Constants,
+  Errors,
+  Operations,
+  Session,
+} from "@cuvette/protocol"
 import { ByteStream as Streams } from "@cuvette/protocol"
 import { Effect, Runtime } from "effect"
 import type * as net from "node:net"
@@ -88,9 +95,9 @@ export const serveStream = (stream: ByteStream.ByteStream, config: Config): Sess
 
 /** Options of {@link start}: the config plus the transports. With none given, the defaults run. */
 export interface StartOptions extends Config {
-  /** `unix:PATH`, `tcp:HOST:PORT`, `vsock[:PORT]`. */
+  /** `unix:PATH`, `tcp:HOST[:PORT]`, `vsock[:any[:PORT]]`. */
   readonly listen?: ReadonlyArray<string>
-  /** `unix:PATH`, `tcp:HOST:PORT`, `vsock:CID[:PORT]`: guest-initiated, kept connected. */
+  /** `unix:PATH`, `tcp:HOST[:PORT]`, `vsock:CID[:PORT]`: guest-initiated, kept connected. */
   readonly connect?: ReadonlyArray<string>
   /** Serial ports (virtio-serial character devices) to serve. */
   readonly serial?: ReadonlyArray<string>
@@ -181,12 +188,12 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
   }
   if (addresses.length === 0)
     throw new StartError(
-      `no transport could start: ${unavailable.join("; ")}. Pass --listen unix:PATH or --listen tcp:127.0.0.1:4919, or --serial PATH`,
+      `no transport could start: ${unavailable.join("; ")}. Pass --listen unix:PATH or --listen tcp:127.0.0.1, or --serial PATH`,
     )
   return { addresses, unavailable, sessions: () => sessions.size, stop }
 
   async function startDefaults() {
-    const port = options.vsockPort ?? 4919
+    const port = options.vsockPort ?? Constants.DEFAULT_PORT
     if (process.platform === "win32") {
       try {
         const server = await native.listenHvsock(port)
@@ -198,7 +205,11 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
       }
     } else {
       try {
-        const listener = await listen({ _tag: "vsock", cid: undefined, port }, {}, serveSocket)
+        const listener = await listen(
+          { _tag: "vsock", cid: ProtocolAddress.VSOCK_CID_ANY, port },
+          {},
+          serveSocket,
+        )
         closers.push(listener.close)
         addresses.push(listener.address)
       } catch (e) {
@@ -207,7 +218,7 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
       // The host connects in on Hyper-V and vhost-vsock; OpenVMM's hybrid vsock needs the guest to dial out.
       if (options.vsockConnect !== false) {
         if (addresses.some((a) => a.startsWith("vsock:")))
-          keepConnecting({ _tag: "vsock", cid: 2, port }, 5000)
+          keepConnecting({ _tag: "vsock", cid: ProtocolAddress.VSOCK_CID_HOST, port }, 5000)
         else unavailable.push("AF_VSOCK connect to the host: no vsock here")
       }
       const file = Serial.findPort(Serial.PORT_NAME, options.serialRoot ?? "/")

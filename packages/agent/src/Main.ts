@@ -40,8 +40,9 @@ With no transport options it listens on AF_VSOCK (any CID, port ${Constants.DEFA
 out to the host (CID 2, port ${Constants.DEFAULT_PORT}), and serves the virtio-serial port org.cuvette.agent.0
 when present (AF_HYPERV on Windows).
 
-  --listen ADDR          unix:PATH | tcp:HOST:PORT | vsock[:PORT]   (repeatable)
-  --connect ADDR         unix:PATH | tcp:HOST:PORT | vsock:CID[:PORT]: dial the host, reconnect after a disconnect
+  --listen ADDR          unix:PATH | tcp:HOST[:PORT] | vsock[:any[:PORT]]   (repeatable)
+  --connect ADDR         unix:PATH | tcp:HOST[:PORT] | vsock:CID[:PORT]: dial the host, reconnect after a disconnect
+                         (PORT defaults to ${Constants.DEFAULT_PORT}, as for cuvette --target)
   --serial PATH          serve a virtio-serial port (character device)   (repeatable)
   --token-file FILE      require clients to prove this shared token (needed for TCP off loopback)
   --allow OPS            serve only these operations (comma-separated, repeatable; ping and info always),

@@ -143,9 +143,9 @@ describe("AF_VSOCK", () => {
   const port = 40000 + Math.floor(Math.random() * 20000)
 
   it.skipIf(vsockReason !== undefined)(
-    `--listen vsock:PORT comes up on any CID ${vsockReason ?? ""}`,
+    `--listen vsock:any:PORT comes up on any CID ${vsockReason ?? ""}`,
     async () => {
-      const running = await Agent.start({ listen: [`vsock:${port}`], log: () => {} })
+      const running = await Agent.start({ listen: [`vsock:any:${port}`], log: () => {} })
       expect(running.addresses).toEqual([`vsock:any:${port}`])
       await running.stop()
     },

@@ -3,6 +3,7 @@
  * version, dispatch to one command per file in `commands/`, and the one place that turns failures
  * into messages and exit codes. `bin.ts` calls {@link run} and exits with what it returns.
  */
+import { isGuid } from "@cuvette/protocol/Address"
 import * as Args from "./internal/args.js"
 import type { Agent } from "./internal/client.js"
 import * as ClientApi from "./internal/client.js"
@@ -122,7 +123,7 @@ export const resolveTarget = (
   }
   if (vm !== undefined) {
     if (vm.length === 0) throw new UsageError({ detail: "--vm needs a VM name or GUID" })
-    const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(vm)
+    const guid = isGuid(vm)
     return { target: `${guid ? "hyperv-id" : "hyperv"}:${vm}${vtl2 ? "?vtl=2" : ""}`, vtl2 }
   }
   const target =

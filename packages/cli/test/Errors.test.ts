@@ -58,6 +58,18 @@ describe("error wording", () => {
     expect(f.message).not.toContain("cuvette ls")
   })
 
+  it("an auth failure gets one hint saying how to pass the token, and no `cuvette wait`", async () => {
+    const { Hints } = await import("@cuvette/protocol")
+    const e = new ConnectError({ reason: "DENIED", target, detail: "wrong token", hint: Hints.token })
+    const f = describeFailure(e, { action: "connect", target })
+    expect(f.code).toBe("DENIED")
+    expect(f.message).toBe(`cannot connect to ${target}: wrong token (${Hints.token})`)
+    expect(f.message).not.toContain("cuvette wait")
+    // An operation the agent refuses after connecting is not about the token.
+    const op = describeFailure(Errors.make("DENIED", "crash is not allowed"), { action: "crash", target })
+    expect(op.message).not.toContain("token")
+  })
+
   it("maps usage errors to exit 2", () => {
     expect(describeFailure(new UsageError({ detail: "no" }), { action: "run" }).exitCode).toBe(2)
   })

@@ -3,6 +3,7 @@
  * the handshake finished). Its message says what failed, where, and what to try next; the raw cause
  * (an errno error, a native error, the handshake's AgentError) is kept in `cause`.
  */
+import { Hints } from "@cuvette/protocol"
 import { Data } from "effect"
 
 /** Why a connection failed. */
@@ -121,45 +122,6 @@ export const fromCause = (target: string, cause: unknown, detail?: string): Conn
   return new ConnectError({ reason, target, detail: words, cause })
 }
 
-const kind = (target: string): string => target.slice(0, Math.max(0, target.indexOf(":"))) || target
-
-/** What to try next, by reason and transport. */
-export const hintFor = (reason: Reason, target: string): string | undefined => {
-  const k = kind(target)
-  const rest = target.slice(k.length + 1)
-  switch (reason) {
-    case "REFUSED":
-    case "NOT_FOUND":
-    case "TIMEOUT":
-      if (k === "unix" || k === "tcp")
-        return `is the agent running? start it with \`npx cuvette-agent --listen ${target}\`, or use \`cuvette wait\` to wait for it`
-      if (k === "hybrid")
-        return "is the VM running and the agent started in the guest? the hybrid vsock socket closes until the guest listens; retry with a longer --timeout"
-      if (k === "serial")
-        return "is QEMU running with a chardev socket server on that path, and the agent serving the virtio-serial port org.cuvette.agent.0?"
-      if (k === "vsock")
-        return "is the guest up and the agent listening on vsock? check the CID (`cuvette --target vsock:CID:PORT`) and that vhost_vsock is loaded"
-      if (k === "hyperv" || k === "hyperv-id")
-        return "is the VM running and the agent started in the guest (VTL2 needs ?vtl=2)?"
-      if (k === "listen-unix")
-        return `no guest connected: start the agent with \`--connect unix:${rest}\`, or check the VMM's <vsock_path>_4919 socket path`
-      if (k === "listen-vsock")
-        return "no guest connected: is the agent in the guest connecting out to CID 2?"
-      return undefined
-    case "UNREACHABLE":
-      return "check the address, and that the VM is running"
-    case "DENIED":
-      return "check the socket's permissions, or pass the agent's token with --token-file"
-    case "UNSUPPORTED":
-      return k === "hyperv" || k === "hyperv-id"
-        ? "Hyper-V sockets need a Windows host with Hyper-V"
-        : "AF_VSOCK needs a Linux host with the vsock modules loaded (vhost_vsock / vsock_loopback)"
-    case "NOT_BUILT":
-      return "build it with `npm run build:native` from the repository root"
-    case "PROTOCOL":
-      return "is a Cuvette agent (of a compatible release) listening there?"
-    case "INVALID_TARGET":
-    case "ABORTED":
-      return undefined
-  }
-}
+/** What to try next, by reason and transport (from the one hint table, protocol `Hints`). */
+export const hintFor = (reason: Reason, target: string): string | undefined =>
+  Hints.forConnection(reason, target)

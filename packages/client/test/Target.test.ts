@@ -40,7 +40,7 @@ describe("Target.parse", () => {
   })
 
   const bad: Array<[string, RegExp]> = [
-    ["", /the target is empty/],
+    ["", /the address is empty/],
     ["/tmp/agent.sock", /did you mean unix:\/tmp\/agent.sock/],
     ["ftp:host", /unknown transport "ftp"/],
     ["unix:", /socket path is missing/],

@@ -202,7 +202,7 @@ export const runClient = async (
     if (io.now() >= deadline) {
       throw new AgentError({
         code: "ETIMEDOUT",
-        message: `no handshake from ${where} within ${io.timeoutMs / 1000} s: is a Cuvette agent listening there?`,
+        message: `no handshake from ${where} within ${io.timeoutMs / 1000} s`,
       })
     }
     // On a serial port the agent may still be draining an old session: say hello again, with the
@@ -223,7 +223,7 @@ export const runClient = async (
     if (!io.token) {
       throw new AgentError({
         code: "DENIED",
-        message: `the agent at ${where} requires a token: pass --token-file FILE (or set CUVETTE_TOKEN_FILE)`,
+        message: `the agent at ${where} requires a token`,
       })
     }
     const nonce = randomBytes()

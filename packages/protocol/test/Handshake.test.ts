@@ -89,12 +89,12 @@ describe("session handshake", () => {
     expect(await agent.ended).toMatchObject({ code: "DENIED" })
   })
 
-  it("rejects a missing token with DENIED and says how to pass one", async () => {
+  it("rejects a missing token with DENIED, saying so once (how to pass one is the client's hint)", async () => {
     const [a, b] = ByteStream.pair()
     const agent = startAgent(b, { token })
     const error = await Session.openClient(a).catch((e) => e)
     expect(error).toMatchObject({ code: "DENIED" })
-    expect(error.message).toContain("--token-file")
+    expect(error.message).toMatch(/^the agent at .* requires a token$/)
     await agent.ended
   })
 
@@ -186,7 +186,8 @@ describe("session handshake", () => {
       yield* TestClock.adjust("1 millis")
       const error = yield* Effect.promise(() => opening)
       expect(error).toMatchObject({ code: "ETIMEDOUT" })
-      expect(error.message).toContain("within 10 s: is a Cuvette agent listening there?")
+      // What to try is the client's hint (by transport), so the message does not carry a second one.
+      expect(error.message).toBe("no handshake from memory:a within 10 s")
     }),
   )
 })

@@ -4,7 +4,7 @@
  * connection if the guest powers off while a reply is pending), and both can be replaced by a command
  * so tests record the call instead of losing the machine.
  */
-import { Constants, Errors, type Operations, type Session } from "@cuvette/protocol"
+import { Constants, Errors, type Operations, Retry, type Session } from "@cuvette/protocol"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -269,10 +269,13 @@ const powerAction = async (config: Config, reboot: boolean) => {
     log(`${action} ${args.join(" ")} failed (${r.error?.message ?? `exit ${r.code}`}): ${r.stderr.trim()}`)
     return false
   }
-  while (!(await attempt())) {
-    log("still waiting to shut down, trying again in 5 s")
-    await sleep(5000)
-  }
+  const done = Effect.promise(attempt).pipe(Effect.filterOrFail((ok) => ok))
+  await Effect.runPromise(
+    Retry.retry(done, {
+      schedule: Retry.every("5 seconds"),
+      onRetry: () => log("still waiting to shut down, trying again in 5 s"),
+    }),
+  )
 }
 
 /** Delay before acting: 250 ms lets the reply leave; Windows needs 5 s (pipette: a boot-time shutdown hang). */

@@ -1,73 +1,49 @@
-/** Parses the agent's transport addresses: `unix:PATH`, `tcp:HOST:PORT`, `vsock[:PORT]`, `vsock:CID[:PORT]`. */
-import { Constants } from "@cuvette/protocol"
+/**
+ * The agent's transport addresses: the protocol's one address grammar, narrowed to what the agent can
+ * open. It listens on `unix:PATH`, `tcp:HOST[:PORT]` (port 0: any free port) and `vsock[:any[:PORT]]`,
+ * and dials the host on `unix:PATH`, `tcp:HOST[:PORT]` and `vsock:CID[:PORT]`.
+ */
+import { Address as Grammar } from "@cuvette/protocol"
 
 /** Where to listen or connect. */
-export type Address =
-  | { readonly _tag: "unix"; readonly path: string }
-  | { readonly _tag: "tcp"; readonly host: string; readonly port: number }
-  | { readonly _tag: "vsock"; readonly cid: number | undefined; readonly port: number }
+export type Address = Grammar.Unix | Grammar.Tcp | Grammar.Vsock
 
-/** A bad address, with the text that was given. */
-export class AddressError extends Error {
-  override readonly name = "AddressError"
-}
+/** A bad address: its message names the problem and lists the accepted forms. */
+export const AddressError = Grammar.AddressError
 
-const port = (text: string, what: string): number => {
-  const n = Number(text)
-  if (!/^\d+$/.test(text) || (n > 65535 && what !== "vsock"))
-    throw new AddressError(`invalid port "${text}" in ${what} address`)
-  return n
-}
+/** The forms `--listen` and `--connect` accept, for messages and `--help`. */
+export const forms = {
+  listen: ["unix:PATH", "tcp:HOST[:PORT]", "vsock[:any[:PORT]]"],
+  connect: ["unix:PATH", "tcp:HOST[:PORT]", "vsock:CID[:PORT]"],
+} as const
 
-/** Parses `text`; `mode` says whether it is for --listen or --connect (vsock needs a CID only to connect). */
+/** Parses `text`; `mode` says whether it is for --listen or --connect. */
 export const parse = (text: string, mode: "listen" | "connect"): Address => {
-  const colon = text.indexOf(":")
-  const scheme = colon < 0 ? text : text.slice(0, colon)
-  const rest = colon < 0 ? "" : text.slice(colon + 1)
-  switch (scheme) {
+  const address = Grammar.parse(text)
+  const refuse = (detail: string): never => {
+    throw new Grammar.AddressError({ input: text, detail, accepted: forms[mode] })
+  }
+  switch (address._tag) {
     case "unix":
-      if (!rest) throw new AddressError(`unix address needs a path: unix:/run/cuvette.sock`)
-      return { _tag: "unix", path: rest }
-    case "tcp": {
-      // tcp:HOST:PORT, tcp:[::1]:PORT
-      const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(rest)
-      if (!m)
-        throw new AddressError(`invalid tcp address "${text}": expected tcp:HOST:PORT (tcp:127.0.0.1:4919)`)
-      return { _tag: "tcp", host: m[1] ?? (m[2] || "127.0.0.1"), port: port(m[3], "tcp") }
-    }
-    case "vsock": {
-      const parts = rest ? rest.split(":") : []
-      if (mode === "listen") {
-        if (parts.length > 1)
-          throw new AddressError(`invalid vsock listen address "${text}": expected vsock[:PORT]`)
-        return {
-          _tag: "vsock",
-          cid: undefined,
-          port: parts[0] ? port(parts[0], "vsock") : Constants.DEFAULT_PORT,
-        }
-      }
-      if (parts.length < 1 || parts.length > 2 || !/^\d+$/.test(parts[0]))
-        throw new AddressError(`invalid vsock address "${text}": expected vsock:CID[:PORT] (vsock:2:4919)`)
-      return {
-        _tag: "vsock",
-        cid: Number(parts[0]),
-        port: parts[1] ? port(parts[1], "vsock") : Constants.DEFAULT_PORT,
-      }
-    }
+      return address
+    case "tcp":
+      if (mode === "connect" && address.port === 0) refuse("port 0 is not a port one can connect to")
+      return address
+    case "vsock":
+      if (mode === "listen" && address.cid !== Grammar.VSOCK_CID_ANY)
+        refuse(
+          `the agent listens on every CID: vsock:any[:PORT] (after vsock: comes a CID, as in a client target)`,
+        )
+      if (mode === "connect" && address.cid === Grammar.VSOCK_CID_ANY)
+        refuse(`connecting needs a CID (the host is 2): vsock:2:${address.port}`)
+      return address
     default:
-      throw new AddressError(
-        `unknown transport "${text}": expected unix:PATH, tcp:HOST:PORT or ${mode === "listen" ? "vsock[:PORT]" : "vsock:CID[:PORT]"}`,
-      )
+      return refuse(`the agent cannot ${mode === "listen" ? "listen on" : "connect to"} ${address._tag}:`)
   }
 }
 
 /** The text form, as printed in logs and returned by Agent.start. */
-export const format = (a: Address): string =>
-  a._tag === "unix"
-    ? `unix:${a.path}`
-    : a._tag === "tcp"
-      ? `tcp:${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`
-      : `vsock:${a.cid === undefined ? "any" : a.cid}:${a.port}`
+export const format: (a: Address) => string = Grammar.format
 
 /** True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost). */
 export const isLoopback = (host: string): boolean =>

@@ -8,7 +8,8 @@
  * character devices (net.Socket cannot adopt a char device fd). A blocked read holds one libuv
  * thread: bin.ts raises UV_THREADPOOL_SIZE so file operations keep theirs.
  */
-import type { ByteStream, Session } from "@cuvette/protocol"
+import { type ByteStream, Retry, type Session } from "@cuvette/protocol"
+import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -52,7 +53,8 @@ const write = (fd: number, buffer: Uint8Array, off: number) =>
   new Promise<number>((resolve, reject) =>
     fs.write(fd, buffer, off, buffer.byteLength - off, null, (e, n) => (e ? reject(e) : resolve(n))),
   )
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** What a read of a port with no host attached returns: nothing (not an error). */
+const EOF = "EOF"
 
 /** A served serial port. */
 export interface SerialPort {
@@ -109,27 +111,30 @@ export const serve = async (
     }
   }
 
-  // Inbound: keep reading; EOF (no host) and EIO (pty hung up) mean "wait", never "exit".
+  // Inbound: keep reading; EOF (no host) and EIO (pty hung up) mean "wait and read again", never "exit".
   let quietReason: string | undefined
+  const readChunk = Effect.suspend(() => {
+    const buffer = Buffer.allocUnsafe(READ_SIZE)
+    return Effect.tryPromise({
+      try: () => read(fd, buffer),
+      catch: (e) => (e as NodeJS.ErrnoException).code ?? String(e),
+    }).pipe(Effect.flatMap((n) => (n === 0 ? Effect.fail(EOF) : Effect.succeed(buffer.subarray(0, n)))))
+  })
+  const nextChunk = Retry.retry(readChunk, {
+    schedule: Retry.every(IDLE_POLL_MS),
+    while: () => !closed,
+    onRetry: (_, reason) => {
+      if (reason === EOF || reason === quietReason) return
+      log(`reading ${file}: ${reason}; waiting for a host`)
+      quietReason = reason
+    },
+  })
   void (async () => {
     while (!closed) {
-      const buffer = Buffer.allocUnsafe(READ_SIZE)
-      let n: number
-      try {
-        n = await read(fd, buffer)
-      } catch (e) {
-        const reason = (e as NodeJS.ErrnoException).code ?? String(e)
-        if (reason !== quietReason) log(`reading ${file}: ${reason}; waiting for a host`)
-        quietReason = reason
-        await sleep(IDLE_POLL_MS)
-        continue
-      }
-      if (n === 0) {
-        await sleep(IDLE_POLL_MS)
-        continue
-      }
+      const chunk = await Effect.runPromise(Effect.option(nextChunk))
+      if (Option.isNone(chunk)) continue
       quietReason = undefined
-      sink?.data(buffer.subarray(0, n))
+      sink?.data(chunk.value)
     }
   })()
 

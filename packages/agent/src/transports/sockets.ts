@@ -3,6 +3,8 @@
  * session, and the guest-initiated connect loop that keeps dialling the host and serves each
  * connection until it ends.
  */
+import { Retry } from "@cuvette/protocol"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { type Address, format, isLoopback } from "./address.js"
@@ -109,20 +111,9 @@ export const listen = async (
   }
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms)
-    function done() {
-      clearTimeout(t)
-      signal.removeEventListener("abort", done)
-      resolve()
-    }
-    signal.addEventListener("abort", done)
-  })
-
 /** Dials a Unix, TCP or vsock address once, within `timeoutMs`. */
 export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> => {
-  if (address._tag === "vsock") return native.connectVsock(address.cid ?? 2, address.port, timeoutMs)
+  if (address._tag === "vsock") return native.connectVsock(address.cid, address.port, timeoutMs)
   return new Promise((resolve, reject) => {
     const socket =
       address._tag === "unix"
@@ -151,8 +142,9 @@ export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> =
 }
 
 /**
- * Keeps a guest-initiated connection up: dial, serve until it ends, dial again. Retries every second;
- * each distinct failure reason is logged once, so a host that is not there yet does not flood the log.
+ * Keeps a guest-initiated connection up: dial, serve until it ends, dial again, a second apart
+ * ({@link Retry.every}). Each distinct failure reason is logged once, so a host that is not there yet does not
+ * flood the log. Ends when the signal aborts.
  */
 export const connectLoop = (options: {
   readonly describe: string
@@ -161,32 +153,34 @@ export const connectLoop = (options: {
   readonly log: (line: string) => void
   readonly signal: AbortSignal
   readonly retryMs?: number
-}): Promise<void> =>
-  (async () => {
-    let lastReason: string | undefined
-    while (!options.signal.aborted) {
-      let socket: net.Socket
-      try {
-        socket = await options.dial()
-      } catch (e) {
-        const reason = e instanceof Error ? e.message : String(e)
-        if (reason !== lastReason)
-          options.log(`cannot connect to ${options.describe}: ${reason}; retrying every second`)
-        lastReason = reason
-        await sleep(options.retryMs ?? 1000, options.signal)
-        continue
-      }
-      if (options.signal.aborted) {
-        socket.destroy()
-        break
-      }
+}): Promise<void> => {
+  const schedule = Retry.every(options.retryMs ?? 1000)
+  let lastReason: string | undefined
+  const dialOnce = Effect.tryPromise({
+    // A socket that arrives after the loop was stopped is closed, never served.
+    try: (interrupted) =>
+      options.dial().then((socket) => (interrupted.aborted ? (socket.destroy(), socket) : socket)),
+    catch: (e) => (e instanceof Error ? e.message : String(e)),
+  })
+  const connected = Retry.retry(dialOnce, {
+    schedule,
+    onRetry: (_, reason) => {
+      if (reason !== lastReason)
+        options.log(`cannot connect to ${options.describe}: ${reason}; retrying every second`)
+      lastReason = reason
+    },
+  })
+  const serveOne = Effect.flatMap(connected, (socket) =>
+    Effect.promise(() => {
       lastReason = undefined
       options.log(`connected to ${options.describe}`)
-      const stop = () => socket.destroy()
-      options.signal.addEventListener("abort", stop)
-      await options.serve(socket)
-      options.signal.removeEventListener("abort", stop)
-      if (!options.signal.aborted) options.log(`disconnected from ${options.describe}; connecting again`)
-      await sleep(options.retryMs ?? 1000, options.signal)
-    }
-  })()
+      return options.serve(socket)
+    }).pipe(
+      Effect.onInterrupt(() => Effect.sync(() => socket.destroy())),
+      Effect.tap(() => options.log(`disconnected from ${options.describe}; connecting again`)),
+    ),
+  )
+  return Effect.runPromiseExit(Effect.repeat(serveOne, schedule), { signal: options.signal }).then(
+    () => undefined,
+  )
+}

@@ -2,7 +2,7 @@
 // the client's HostFileError, host fs errors) into a message that says what failed, where, and what
 // to try next, plus its exit code.
 import * as path from "node:path/posix"
-import { Errors } from "@cuvette/protocol"
+import { Errors, Hints } from "@cuvette/protocol"
 import * as Data from "effect/Data"
 import * as ExitCode from "../ExitCode.js"
 
@@ -66,29 +66,14 @@ const hintFor = (code: string, ctx: FailureContext): string | undefined => {
       if (guest !== undefined) return `check the path with \`cuvette ls :${path.dirname(guest)}\``
       if (ctx.hostPath !== undefined) return `check the host path ${ctx.hostPath}`
       return undefined
-    case "ENOTEMPTY":
-      return "use `cuvette rm -r` to remove it with its contents"
     case "EISDIR":
       return ctx.action === "read" || ctx.action.startsWith("copy")
         ? "use `cuvette cp -r` for a directory"
         : undefined
-    case "EEXIST":
-      return "remove it first or choose another name"
-    case "EACCES":
-    case "EPERM":
-      return "the agent's user lacks access; check `cuvette stat` and the agent's user"
-    case "DENIED":
-      return "check the token (--token-file or CUVETTE_TOKEN_FILE) and what the agent allows"
-    case "UNSUPPORTED":
-      return "this agent or guest cannot do it; `cuvette info` lists its capabilities"
-    case "VERSION":
-      return "update the agent or cuvette so both speak a common protocol version"
-    case "ETIMEDOUT":
-      return "raise --timeout"
     case "DISCONNECTED":
       return waitHint(ctx.target)
     default:
-      return undefined
+      return Hints.forCode(code)
   }
 }
 

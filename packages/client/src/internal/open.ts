@@ -1,12 +1,13 @@
 // Opening a session to a target: dial (or accept) a byte stream, run the handshake, map failures to
-// ConnectError, and retry with backoff when asked to.
-import { type ByteStream, Errors, Session } from "@cuvette/protocol"
+// ConnectError, and retry on the shared backoff schedule when asked to.
+import { type ByteStream, Errors, Hints, Retry, Session } from "@cuvette/protocol"
+import { Cause, Effect, Exit, Option } from "effect"
 import { ConnectError, isConnectError, isRetryable } from "../ConnectError.js"
 import * as Target from "../Target.js"
 import * as hybrid from "./transports/hybrid.js"
 import * as hyperv from "./transports/hyperv.js"
 import * as listen from "./transports/listen.js"
-import { backoff, type DialOptions, remaining, sleep } from "./transports/net.js"
+import { type DialOptions, remaining } from "./transports/net.js"
 import * as serial from "./transports/serial.js"
 import * as tcp from "./transports/tcp.js"
 import * as unix from "./transports/unix.js"
@@ -58,9 +59,7 @@ export const handshakeError = (text: string, e: unknown): ConnectError => {
       reason,
       target: text,
       detail: reason === "REFUSED" ? `the connection closed during the handshake (${e.message})` : e.message,
-      ...(reason === "DENIED"
-        ? { hint: "pass the agent's token with --token-file FILE (or the token/tokenFile option)" }
-        : {}),
+      ...(reason === "DENIED" ? { hint: Hints.token } : {}),
       cause: e,
     })
   }
@@ -135,27 +134,37 @@ const listenCleanup = (path: string) => {
   import("node:fs").then((fs) => fs.rmSync(path, { force: true })).catch(() => {})
 }
 
-/** Opens a session, retrying retryable failures with backoff (50 ms ×2 up to 1 s) when `retry` is set. */
+/**
+ * Opens a session, retrying retryable failures on {@link Retry.backoff} (50 ms ×2 up to 1 s) until the
+ * deadline when `retry` is set. The abort signal interrupts a wait as well as an attempt.
+ */
 export const open = async (
   t: Target.Target,
   text: string,
   o: OpenOptions,
 ): Promise<Session.ClientSession> => {
   let tries = 0
-  while (true) {
-    tries++
-    try {
-      return await attempt(t, text, o)
-    } catch (e) {
-      const error = isConnectError(e) ? e : handshakeError(text, e)
-      const wait = backoff(tries)
-      if (!o.retry || !isRetryable(error) || Date.now() + wait >= o.deadline) {
-        throw tries > 1 && error.attempts === undefined ? withAttempts(error, tries) : error
-      }
-      o.onRetry?.(tries, error)
-      await sleep(wait, text, o.signal)
-    }
-  }
+  const once = Effect.tryPromise({
+    try: () => {
+      tries++
+      return attempt(t, text, o)
+    },
+    catch: (e) => (isConnectError(e) ? e : handshakeError(text, e)),
+  })
+  const exit = await Effect.runPromiseExit(
+    Retry.retry(once, {
+      schedule: Retry.backoff,
+      deadline: o.deadline,
+      while: (e) => o.retry && isRetryable(e),
+      onRetry: o.onRetry,
+    }),
+    o.signal ? { signal: o.signal } : undefined,
+  )
+  if (Exit.isSuccess(exit)) return exit.value
+  const error = Cause.failureOption(exit.cause)
+  if (Option.isNone(error))
+    throw new ConnectError({ reason: "ABORTED", target: text, detail: "aborted", cause: o.signal?.reason })
+  throw tries > 1 && error.value.attempts === undefined ? withAttempts(error.value, tries) : error.value
 }
 
 const withAttempts = (e: ConnectError, attempts: number): ConnectError =>

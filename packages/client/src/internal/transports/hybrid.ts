@@ -3,9 +3,10 @@
 // to the guest listener. While nothing listens in the guest the VMM closes the socket without a word
 // (firecracker#1253), so EOF/reset before OK means "not yet": retry with backoff until the deadline.
 import type * as net from "node:net"
-import { ByteStream } from "@cuvette/protocol"
+import { ByteStream, Retry } from "@cuvette/protocol"
+import { Cause, Effect, Exit, Option } from "effect"
 import { ConnectError, isConnectError } from "../../ConnectError.js"
-import { backoff, connectSocket, type DialOptions, remaining, sleep } from "./net.js"
+import { connectSocket, type DialOptions, remaining } from "./net.js"
 
 /** Longest acceptable reply line ("OK 4294967295" is 13 bytes): anything longer is not a VMM. */
 const MAX_LINE = 64
@@ -115,8 +116,8 @@ const attempt = async (
 }
 
 /**
- * Connects through the hybrid vsock socket, retrying (50 ms, doubling, up to 1 s) while the VMM closes
- * before OK, until the deadline. A missing socket file fails at once (the VM is not running).
+ * Connects through the hybrid vsock socket, retrying on {@link Retry.backoff} (50 ms, doubling, up to 1 s)
+ * while the VMM closes before OK, until the deadline. A missing socket file fails at once (the VM is not running).
  */
 export const dial = async (
   path: string,
@@ -125,33 +126,47 @@ export const dial = async (
   options: DialOptions,
 ): Promise<ByteStream.ByteStream> => {
   let tries = 0
-  while (true) {
-    tries++
-    try {
-      const socket = await attempt(path, port, target, options)
-      const stream = ByteStream.fromDuplex(socket, { description: target })
-      // The OK reader left the socket paused (readable mode): resume once the session listens for data.
-      return {
-        ...stream,
-        start: (sink) => {
-          stream.start(sink)
-          socket.resume()
-        },
-      }
-    } catch (e) {
-      const notYet = isConnectError(e) && e.reason === "REFUSED" && e.detail.includes("before OK")
-      if (!notYet) throw e
-      const wait = backoff(tries)
-      if (Date.now() + wait >= options.deadline)
-        throw new ConnectError({
-          reason: "TIMEOUT",
-          target,
-          detail: `the guest did not accept on vsock port ${port} (the VMM closed the connection before OK)`,
-          attempts: tries,
-          cause: e,
-        })
-      options.onRetry?.(tries, e as Error)
-      await sleep(wait, target, options.signal)
+  const once = Effect.tryPromise({
+    try: () => {
+      tries++
+      return attempt(path, port, target, options)
+    },
+    catch: (e) => e as Error,
+  })
+  const exit = await Effect.runPromiseExit(
+    Retry.retry(once, {
+      schedule: Retry.backoff,
+      deadline: options.deadline,
+      while: notYet,
+      onRetry: options.onRetry,
+    }),
+    options.signal ? { signal: options.signal } : undefined,
+  )
+  if (Exit.isSuccess(exit)) {
+    const socket = exit.value
+    const stream = ByteStream.fromDuplex(socket, { description: target })
+    // The OK reader left the socket paused (readable mode): resume once the session listens for data.
+    return {
+      ...stream,
+      start: (sink) => {
+        stream.start(sink)
+        socket.resume()
+      },
     }
   }
+  const error = Cause.failureOption(exit.cause)
+  if (Option.isNone(error))
+    throw new ConnectError({ reason: "ABORTED", target, detail: "aborted", cause: options.signal?.reason })
+  if (!notYet(error.value)) throw error.value
+  throw new ConnectError({
+    reason: "TIMEOUT",
+    target,
+    detail: `the guest did not accept on vsock port ${port} (the VMM closed the connection before OK)`,
+    attempts: tries,
+    cause: error.value,
+  })
 }
+
+/** The VMM closed before OK: nothing listens in the guest yet. */
+const notYet = (e: Error): boolean =>
+  isConnectError(e) && e.reason === "REFUSED" && e.detail.includes("before OK")

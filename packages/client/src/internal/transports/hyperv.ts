@@ -2,7 +2,7 @@
 // resolved to its GUID with `hvc.exe id NAME`, falling back to PowerShell `(Get-VM -Name NAME).Id`.
 import { execFile } from "node:child_process"
 import type * as net from "node:net"
-import { ByteStream } from "@cuvette/protocol"
+import { Address, ByteStream } from "@cuvette/protocol"
 import { ConnectError, fromCause } from "../../ConnectError.js"
 import * as native from "./native.js"
 import { type DialOptions, remaining } from "./net.js"
@@ -22,8 +22,6 @@ const execRunner: Runner = (file, args, timeoutMs) =>
       resolve({ code: error ? Number((error as { code?: unknown }).code) : 0, stdout, stderr })
     }),
   )
-
-const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i
 
 /** Resolves a VM name to its GUID: hvc.exe first, then PowerShell Get-VM. */
 export const resolveVmId = async (
@@ -48,8 +46,8 @@ export const resolveVmId = async (
   for (const [file, args] of tries) {
     try {
       const r = await runner(file, args, timeoutMs)
-      const m = GUID.exec(r.stdout)
-      if (r.code === 0 && m) return m[0].toLowerCase()
+      const id = Address.findGuid(r.stdout)
+      if (r.code === 0 && id !== undefined) return id
       failures.push(`${file}: ${(r.stderr || r.stdout).trim().split("\n")[0] || `exit code ${r.code}`}`)
     } catch (e) {
       failures.push(`${file}: ${(e as Error).message}`)

@@ -49,22 +49,3 @@ export const connectSocket = (
     socket.once("error", onError)
     dial.signal?.addEventListener("abort", onAbort, { once: true })
   })
-
-/** Sleeps `ms`, cut short (rejecting ABORTED) by the signal. */
-export const sleep = (ms: number, target: string, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted)
-      return reject(new ConnectError({ reason: "ABORTED", target, detail: "aborted", cause: signal.reason }))
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(new ConnectError({ reason: "ABORTED", target, detail: "aborted", cause: signal?.reason }))
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener("abort", onAbort, { once: true })
-  })
-
-/** Exponential backoff: 50 ms, doubling, capped at 1 s (fast when the peer comes up soon, no busy polling). */
-export const backoff = (attempt: number): number => Math.min(1000, 50 * 2 ** Math.max(0, attempt - 1))

@@ -1,4 +1,4 @@
-// tcp:HOST:PORT — the agent listens on TCP (`--listen tcp:HOST:PORT`).
+// tcp:HOST[:PORT] — the agent listens on TCP (`--listen tcp:HOST[:PORT]`, port 4919 by default).
 import { ByteStream } from "@cuvette/protocol"
 import { connectSocket, type DialOptions } from "./net.js"
 

@@ -1,0 +1,70 @@
+/**
+ * What to try next, in one place: by error code for failures the guest reports (the agent's messages and
+ * the CLI's), by reason and transport for failed connections (the client's ConnectError), and the one
+ * wording for passing a token. Only hints that need a command's paths are built in the CLI.
+ */
+
+/** How to pass the token an agent requires. */
+export const token =
+  "pass the agent's token with --token-file FILE or CUVETTE_TOKEN_FILE; in the library, the token or tokenFile option"
+
+const byCode: Partial<Record<string, string>> = {
+  EACCES: "the agent's user may not access it: run the agent as root or fix the permissions",
+  EPERM: "the agent's user may not do this: run the agent as root",
+  EROFS: "the file system is mounted read-only",
+  ENOSPC: "free some space on the guest",
+  ENOTEMPTY: "use `cuvette rm -r` to remove it with its contents",
+  EEXIST: "remove it first or choose another name",
+  DENIED: "the agent does not allow it (its --allow and --allow-crash options)",
+  UNSUPPORTED: "this agent or guest cannot do it; `cuvette info` lists its capabilities",
+  VERSION: "update the agent or cuvette so both speak a common protocol version",
+  ETIMEDOUT: "raise --timeout",
+}
+
+/** The hint for an error code (an errno name or an AgentError code), if there is one. */
+export const forCode = (code: string): string | undefined => byCode[code]
+
+const kind = (target: string): string => target.slice(0, Math.max(0, target.indexOf(":"))) || target
+
+/**
+ * What to try when connecting to `target` failed for `reason` (a client ConnectError reason: REFUSED,
+ * NOT_FOUND, TIMEOUT, UNREACHABLE, DENIED, UNSUPPORTED, NOT_BUILT, PROTOCOL, ...), by transport.
+ */
+export const forConnection = (reason: string, target: string): string | undefined => {
+  const k = kind(target)
+  const rest = target.slice(k.length + 1)
+  switch (reason) {
+    case "REFUSED":
+    case "NOT_FOUND":
+    case "TIMEOUT":
+      if (k === "unix" || k === "tcp")
+        return `is the agent running? start it with \`npx cuvette-agent --listen ${target}\`, or use \`cuvette wait\` to wait for it`
+      if (k === "hybrid")
+        return "is the VM running and the agent started in the guest? the hybrid vsock socket closes until the guest listens; retry with a longer --timeout"
+      if (k === "serial")
+        return "is QEMU running with a chardev socket server on that path, and the agent serving the virtio-serial port org.cuvette.agent.0?"
+      if (k === "vsock")
+        return "is the guest up and the agent listening on vsock? check the CID (`cuvette --target vsock:CID:PORT`) and that vhost_vsock is loaded"
+      if (k === "hyperv" || k === "hyperv-id")
+        return "is the VM running and the agent started in the guest (VTL2 needs ?vtl=2)?"
+      if (k === "listen-unix")
+        return `no guest connected: start the agent with \`--connect unix:${rest}\`, or check the VMM's <vsock_path>_4919 socket path`
+      if (k === "listen-vsock")
+        return "no guest connected: is the agent in the guest connecting out to CID 2?"
+      return undefined
+    case "UNREACHABLE":
+      return "check the address, and that the VM is running"
+    case "DENIED":
+      return "check the socket's permissions"
+    case "UNSUPPORTED":
+      return k === "hyperv" || k === "hyperv-id"
+        ? "Hyper-V sockets need a Windows host with Hyper-V"
+        : "AF_VSOCK needs a Linux host with the vsock modules loaded (vhost_vsock / vsock_loopback)"
+    case "NOT_BUILT":
+      return "build it with `npm run build:native` from the repository root"
+    case "PROTOCOL":
+      return "is a Cuvette agent (of a compatible release) listening there?"
+    default:
+      return undefined
+  }
+}
