@@ -22,7 +22,7 @@ export const globalOptions = {
     "target",
     "T",
     "the agent: unix:PATH, tcp:HOST:PORT, vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, serial:PATH, listen-unix:PATH, ...",
-    { short: "t", env: "CUVETTE_TARGET" },
+    { short: "H", env: "CUVETTE_TARGET" },
   ),
   vm: Opt.text("vm", "NAME", "Hyper-V VM by name (same as --target hyperv:NAME)"),
   vtl2: Opt.flag("vtl2", "talk to the agent in VTL2 (OpenHCL) instead of VTL0 (Hyper-V targets)"),
@@ -256,7 +256,7 @@ const runCommand = async (
 ): Promise<number> => {
   if (command.needsAgent && globals.target === undefined) {
     throw new UsageError({
-      detail: `no target for \`${full}\`: pass --target T (e.g. -t unix:/tmp/agent.sock), --vm NAME, or set CUVETTE_TARGET`,
+      detail: `no target for \`${full}\`: pass --target T (e.g. -H unix:/tmp/agent.sock), --vm NAME, or set CUVETTE_TARGET`,
     })
   }
   const controller = new AbortController()

@@ -3,11 +3,24 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { alive, eventually, runCli, spawnCli, startAgent, type AgentHandle } from "./fixtures/harness.js"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import {
+  alive,
+  cliBin,
+  eventually,
+  runCli,
+  spawnCli,
+  startAgent,
+  type AgentHandle,
+} from "./fixtures/harness.js"
+
+const runFile = promisify(execFile)
 
 let agent: AgentHandle
 const cli = (args: ReadonlyArray<string>, o?: Parameters<typeof runCli>[1]) =>
-  runCli(["-t", agent.target, ...args], o)
+  runCli(["-H", agent.target, ...args], o)
 
 beforeAll(async () => {
   agent = await startAgent()
@@ -18,7 +31,7 @@ afterAll(async () => {
 
 /** Starts `exec -- sh -c 'echo $$; exec sleep 1000'` and resolves the guest pid from its first line. */
 const startSleeper = async () => {
-  const child = spawnCli(["-t", agent.target, "exec", "--", "sh", "-c", "echo $$; exec sleep 1000"])
+  const child = spawnCli(["-H", agent.target, "exec", "--", "sh", "-c", "echo $$; exec sleep 1000"])
   child.stdin!.end()
   let text = ""
   const pid = await new Promise<number>((resolve, reject) => {
@@ -61,7 +74,7 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
 
   it("exec streams output live, stdout and stderr apart", async () => {
     const child = spawnCli([
-      "-t",
+      "-H",
       agent.target,
       "exec",
       "--",
@@ -112,6 +125,32 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     expect(typeof doc.durationMs).toBe("number")
     const bin = await cli(["--json", "exec", "--", "printf", "\\377\\376"])
     expect(JSON.parse(bin.stdout.toString())).toMatchObject({ stdout: "//4=", stdoutEncoding: "base64" })
+  })
+
+  it("exec -i forwards a terminal's stdin; without -i a terminal's stdin is left alone", async () => {
+    const inTerminal = fileURLToPath(new URL("./fixtures/in-terminal.py", import.meta.url))
+    const inTty = (flags: ReadonlyArray<string>, steps: ReadonlyArray<object>) =>
+      runFile("python3", [
+        inTerminal,
+        "24",
+        "80",
+        JSON.stringify(steps),
+        "--",
+        process.execPath,
+        cliBin,
+        "-H",
+        agent.target,
+        "exec",
+        ...flags,
+        "--",
+        "sh",
+        "-c",
+        "read x; echo got-$x",
+      ]).catch((e: { code: number; stdout: string; stderr: string }) => e)
+    const forwarded = await inTty(["-i"], [{ send: "abc\r" }, { wait: "got-abc" }])
+    expect(forwarded.stdout).toContain("got-abc")
+    const alone = await inTty([], [{ wait: "got-" }])
+    expect(alone.stdout).toMatch(/got-\r?\n/)
   })
 
   it("read of a missing file exits 1 naming the target and the path", async () => {
@@ -202,7 +241,7 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
   })
 
   it("an unreachable target exits 3 quickly with a hint", async () => {
-    const r = await runCli(["-t", `unix:${agent.dir}/nobody.sock`, "ping"])
+    const r = await runCli(["-H", `unix:${agent.dir}/nobody.sock`, "ping"])
     expect(r.code).toBe(3)
     expect(r.stderr).toContain("is the agent running?")
     expect(r.ms).toBeLessThan(15_000)
@@ -210,7 +249,7 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
       env: { CUVETTE_TARGET: `unix:${agent.dir}/nobody.sock` },
     })
     expect(e.code).toBe(3)
-    const w = await runCli(["-t", `unix:${agent.dir}/nobody.sock`, "--timeout", "1s", "wait"])
+    const w = await runCli(["-H", `unix:${agent.dir}/nobody.sock`, "--timeout", "1s", "wait"])
     expect(w.code).toBe(3)
   })
 

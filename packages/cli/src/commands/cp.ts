@@ -150,9 +150,9 @@ export const command = define({
   args: ["SRC", "DST"],
   needsAgent: true,
   examples: [
-    "cuvette -t unix:/tmp/agent.sock cp ./build.tar :/tmp/build.tar",
-    "cuvette -t unix:/tmp/agent.sock cp :/var/log/syslog ./syslog",
-    "cuvette -t unix:/tmp/agent.sock cp -r ./tree :/tmp/tree",
+    "cuvette -H unix:/tmp/agent.sock cp ./build.tar :/tmp/build.tar",
+    "cuvette -H unix:/tmp/agent.sock cp :/var/log/syslog ./syslog",
+    "cuvette -H unix:/tmp/agent.sock cp -r ./tree :/tmp/tree",
   ],
   run: async (ctx, { recursive }) => {
     const [a, b] = ctx.args

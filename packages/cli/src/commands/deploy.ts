@@ -124,7 +124,7 @@ const vtl2 = define({
     "ID is the VM as ohcldiag-dev takes it: a Hyper-V NAME, hyperv-id:GUID, or vsock:PATH (OpenVMM's VTL2\n" +
     "vsock socket). The cidata disk (`cuvette deploy image`) must be attached to VTL2. Then: wait for the diag\n" +
     "server, mount the disk by label, start the agent detached, and wait for it (--timeout, default 2m) on\n" +
-    "hyperv:NAME?vtl=2, or on Unix socket PATH_4919 for OpenVMM (--listen PATH or -t T to choose).",
+    "hyperv:NAME?vtl=2, or on Unix socket PATH_4919 for OpenVMM (--listen PATH or -H T to choose).",
   options: {
     vm: Opt.text("vm", "ID", "the VM: NAME, hyperv-id:GUID or vsock:PATH"),
     ohcldiag: Opt.text("ohcldiag", "PATH", "the ohcldiag-dev executable (default: on PATH)"),
@@ -177,7 +177,7 @@ const vtl2 = define({
       },
       dryRun
         ? [...lines, `# then wait for the agent on ${target}`]
-        : `the agent answers in VTL2 of ${vm}: try \`cuvette -t '${target}' info\``,
+        : `the agent answers in VTL2 of ${vm}: try \`cuvette -H '${target}' info\``,
     )
     return ExitCode.Ok
   },

@@ -41,17 +41,23 @@ export const command = define({
   name: "exec",
   summary: "run a command in the guest, streaming its output; exits with its exit code",
   usage:
-    "[-e K=V]... [--unset K]... [--clear-env] [--cwd D] [--tty] [--stderr-to-stdout] [--timeout D] -- PROG ARGS...",
+    "[-e K=V]... [--unset K]... [--clear-env] [--cwd D] [-t] [-i] [--stderr-to-stdout] [--timeout D] -- PROG ARGS...",
   description:
     "stdout and stderr stream live to this terminal's stdout and stderr; stdin is forwarded when it is piped\n" +
-    "(not a terminal). The exit code is the guest command's own, 128+N when signal N ended it, and 255 when\n" +
-    "cuvette itself failed (3 when the agent is unreachable). Ctrl-C kills the guest process group and exits 130.",
+    "(not a terminal), or with -i. -t runs it under a terminal, as `ssh -t` and `docker exec -it` do. The exit\n" +
+    "code is the guest command's own, 128+N when signal N ended it, and 255 when cuvette itself failed (3 when\n" +
+    "the agent is unreachable). Ctrl-C kills the guest process group and exits 130.",
   options: {
     env: Opt.list("env", "K=V", "set an environment variable (repeatable)", { short: "e" }),
     unset: Opt.list("unset", "K", "remove an environment variable (repeatable)"),
     clearEnv: Opt.flag("clear-env", "start from an empty environment"),
     cwd: Opt.text("cwd", "D", "working directory in the guest"),
-    tty: Opt.flag("tty", "run under a pseudo-terminal sized like this one (raw keys; see `cuvette shell`)"),
+    tty: Opt.flag("tty", "run under a pseudo-terminal sized like this one (raw keys; see `cuvette shell`)", {
+      short: "t",
+    }),
+    interactive: Opt.flag("interactive", "forward stdin even when it is a terminal (piped stdin always is)", {
+      short: "i",
+    }),
     stderrToStdout: Opt.flag("stderr-to-stdout", "merge the command's stderr into its stdout"),
   },
   args: "argv",
@@ -61,10 +67,10 @@ export const command = define({
   timeoutKillsGuest: true,
   failureExitCode: ExitCode.ExecFailed,
   examples: [
-    "cuvette -t unix:/tmp/agent.sock exec -- uname -a",
-    "cuvette -t unix:/tmp/agent.sock exec -e GREETING=hi -- sh -c 'echo $GREETING from $(hostname)'",
-    "printf 'a\\nb\\n' | cuvette -t unix:/tmp/agent.sock exec -- wc -l",
-    "cuvette -t unix:/tmp/agent.sock --json exec -- cat /etc/hostname",
+    "cuvette -H unix:/tmp/agent.sock exec -- uname -a",
+    "cuvette -H unix:/tmp/agent.sock exec -e GREETING=hi -- sh -c 'echo $GREETING from $(hostname)'",
+    "printf 'a\\nb\\n' | cuvette -H unix:/tmp/agent.sock exec -- wc -l",
+    "cuvette -H unix:/tmp/agent.sock --json exec -- cat /etc/hostname",
   ],
   run: async (ctx, options) => {
     const argv = ctx.args
@@ -86,7 +92,7 @@ export const command = define({
         ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
       })
     }
-    const piped = ctx.io.stdin.isTTY !== true
+    const forwardStdin = options.interactive || ctx.io.stdin.isTTY !== true
     const opts: Pick<ExecOptions, "env" | "cwd" | "timeoutMs"> & Pick<SpawnOptions, "stderr"> = {
       ...(env !== undefined ? { env } : {}),
       ...(cwd !== undefined ? { cwd } : {}),
@@ -100,7 +106,7 @@ export const command = define({
     if (ctx.signal.aborted) return ExitCode.Interrupted
 
     if (ctx.out.json) {
-      const run = agent.exec(argv, { ...opts, ...(piped ? { stdin: ctx.io.stdin } : {}) })
+      const run = agent.exec(argv, { ...opts, ...(forwardStdin ? { stdin: ctx.io.stdin } : {}) })
       const aborted = new Promise<"aborted">((resolve) =>
         ctx.signal.addEventListener("abort", () => resolve("aborted"), { once: true }),
       )
@@ -128,7 +134,7 @@ export const command = define({
 
     let proc: Process
     try {
-      proc = agent.spawn(argv, { ...opts, stdin: piped ? "pipe" : "null" })
+      proc = agent.spawn(argv, { ...opts, stdin: forwardStdin ? "pipe" : "null" })
     } catch (e) {
       throw execFailure(e, ctx, argv[0])
     }

@@ -21,7 +21,7 @@ export const command = define({
   options: {},
   args: [],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock info", "cuvette -t unix:/tmp/agent.sock --json info"],
+  examples: ["cuvette -H unix:/tmp/agent.sock info", "cuvette -H unix:/tmp/agent.sock --json info"],
   run: async (ctx) => {
     const agent = await ctx.connect()
     const info = await ctx.attempt({ action: "get info" }, () => agent.info())

@@ -18,7 +18,7 @@ export const command = define({
   args: [],
   needsAgent: true,
   streamsStdout: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock kmsg | tail -5"],
+  examples: ["cuvette -H unix:/tmp/agent.sock kmsg | tail -5"],
   run: async (ctx, { follow }) => {
     if (follow && ctx.out.json) {
       throw new UsageError({ detail: "--json prints one document, so it cannot follow; drop -f (or --json)" })

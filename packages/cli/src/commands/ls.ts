@@ -22,7 +22,7 @@ export const command = define({
   options: { long: Opt.flag("long", "show type, mode, size and modification time", { short: "l" }) },
   args: ["PATH?"],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock ls -l /etc"],
+  examples: ["cuvette -H unix:/tmp/agent.sock ls -l /etc"],
   run: async (ctx, { long }) => {
     const [arg] = ctx.args
     const path = guestPath(arg ?? "/", ctx.command)

@@ -14,7 +14,7 @@ export const command = define({
   },
   args: ["PATH"],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock mkdir -p /tmp/demo/a/b"],
+  examples: ["cuvette -H unix:/tmp/agent.sock mkdir -p /tmp/demo/a/b"],
   run: async (ctx, { parents, mode }) => {
     const path = guestPath(ctx.args[0], ctx.command)
     const agent = await ctx.connect()

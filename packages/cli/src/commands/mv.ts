@@ -10,7 +10,7 @@ export const command = define({
   options: {},
   args: ["SRC", "DST"],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock mv /tmp/demo/hello.txt /tmp/demo/hi.txt"],
+  examples: ["cuvette -H unix:/tmp/agent.sock mv /tmp/demo/hello.txt /tmp/demo/hi.txt"],
   run: async (ctx) => {
     const [a, b] = ctx.args
     const from = guestPath(a, ctx.command)

@@ -9,7 +9,7 @@ export const command = define({
   options: {},
   args: [],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock ping"],
+  examples: ["cuvette -H unix:/tmp/agent.sock ping"],
   run: async (ctx) => {
     const agent = await ctx.connect()
     const ms = await ctx.attempt({ action: "ping" }, () => agent.ping())

@@ -13,8 +13,8 @@ export const command = define({
   needsAgent: true,
   streamsStdout: true,
   examples: [
-    "cuvette -t unix:/tmp/agent.sock read /etc/os-release",
-    "cuvette -t unix:/tmp/agent.sock read :/var/log/syslog > syslog",
+    "cuvette -H unix:/tmp/agent.sock read /etc/os-release",
+    "cuvette -H unix:/tmp/agent.sock read :/var/log/syslog > syslog",
   ],
   run: async (ctx) => {
     const [arg] = ctx.args

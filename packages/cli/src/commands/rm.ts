@@ -14,7 +14,7 @@ export const command = define({
   },
   args: ["PATH"],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock rm -rf /tmp/demo"],
+  examples: ["cuvette -H unix:/tmp/agent.sock rm -rf /tmp/demo"],
   run: async (ctx, { recursive, force }) => {
     const path = guestPath(ctx.args[0], ctx.command)
     const agent = await ctx.connect()

@@ -103,7 +103,7 @@ export const command = define({
   handlesInterrupt: true,
   streamsStdout: true,
   failureExitCode: ExitCode.ExecFailed,
-  examples: ["cuvette -t serial:/tmp/vm/agent.sock shell", "cuvette -t unix:/tmp/agent.sock shell -- top"],
+  examples: ["cuvette -H serial:/tmp/vm/agent.sock shell", "cuvette -H unix:/tmp/agent.sock shell -- top"],
   run: async (ctx, { cwd }) => {
     const argv = ctx.args.length > 0 ? ctx.args : DEFAULT_SHELL
     return runTerminal(ctx, argv, {

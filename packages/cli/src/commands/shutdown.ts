@@ -10,7 +10,7 @@ export const command = define({
   options: { reboot: Opt.flag("reboot", "reboot instead of powering off") },
   args: [],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock shutdown --reboot"],
+  examples: ["cuvette -H unix:/tmp/agent.sock shutdown --reboot"],
   run: async (ctx, { reboot }) => {
     const agent = await ctx.connect()
     await ctx.attempt({ action: reboot ? "reboot" : "shut down" }, () => agent.shutdown({ reboot }))

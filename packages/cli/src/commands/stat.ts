@@ -11,7 +11,7 @@ export const command = define({
   options: {},
   args: ["PATH"],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock stat /etc/hostname"],
+  examples: ["cuvette -H unix:/tmp/agent.sock stat /etc/hostname"],
   run: async (ctx) => {
     const path = guestPath(ctx.args[0], ctx.command)
     const agent = await ctx.connect()

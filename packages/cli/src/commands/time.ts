@@ -9,7 +9,7 @@ export const command = define({
   options: {},
   args: [],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock time"],
+  examples: ["cuvette -H unix:/tmp/agent.sock time"],
   run: async (ctx) => {
     const agent = await ctx.connect()
     const before = Date.now()

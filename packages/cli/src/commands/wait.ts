@@ -13,7 +13,7 @@ export const command = define({
   options: {},
   args: [],
   needsAgent: true,
-  examples: ["cuvette -t unix:/tmp/agent.sock wait --timeout 2m"],
+  examples: ["cuvette -H unix:/tmp/agent.sock wait --timeout 2m"],
   run: async (ctx) => {
     const target = ctx.target
     const timeoutMs = ctx.globals.timeoutMs ?? DEFAULT_WAIT_MS

@@ -14,7 +14,7 @@ export const command = define({
   },
   args: ["GUEST_PATH"],
   needsAgent: true,
-  examples: ["echo hello | cuvette -t unix:/tmp/agent.sock write -p /tmp/demo/hello.txt"],
+  examples: ["echo hello | cuvette -H unix:/tmp/agent.sock write -p /tmp/demo/hello.txt"],
   run: async (ctx, { mode, parents }) => {
     const path = guestPath(ctx.args[0], ctx.command)
     const agent = await ctx.connect()

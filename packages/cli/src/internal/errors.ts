@@ -53,7 +53,7 @@ const errnoText = (code: string): string | undefined => {
 }
 
 const waitHint = (target: string | undefined) =>
-  `is the agent running? try \`cuvette wait -t ${target ?? "TARGET"}\``
+  `is the agent running? try \`cuvette wait -H ${target ?? "TARGET"}\``
 
 const hintFor = (code: string, ctx: FailureContext): string | undefined => {
   const guest = ctx.path
