@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present. Only Debian's apt is used.
 set -euo pipefail
 PKGS=(qemu-system-x86 qemu-utils qemu-guest-agent busybox-static dosfstools mtools socat fdisk util-linux
-      cloud-init mingw-w64 xz-utils cpio wine64)
+      cloud-init mingw-w64 xz-utils cpio wine64 zsh fish)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

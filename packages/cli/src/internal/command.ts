@@ -58,6 +58,8 @@ export interface Behaviour {
   readonly timeoutKillsGuest?: boolean
   /** The exit code of cuvette's own failures other than usage and unreachable (exec: 255, as ssh). */
   readonly failureExitCode?: number
+  /** The words the first positional argument may be, for shell completion (else: file names). */
+  readonly argWords?: ReadonlyArray<string>
 }
 
 /** A command as its module declares it. */

@@ -9,6 +9,8 @@ type Raw = string | boolean | ReadonlyArray<string> | undefined
 
 /** An option whose handler value has type `A`. */
 export interface Option<A> extends OptionSpec {
+  /** The only values it takes, for shell completion. */
+  readonly choices?: ReadonlyArray<string>
   /** The default, as help shows it ("linux"), when the option has one. */
   readonly defaultText?: string
   /** Turns what the parser found (undefined when absent) into the handler's value; throws UsageError. */
@@ -79,6 +81,7 @@ export const choice = <const C extends string>(
   extra: Extra & { readonly hint?: string } = {},
 ): Option<C | undefined> => ({
   ...spec(name, "string", description, extra, choices.join("|")),
+  choices,
   decode: (raw) => {
     const t = textOf(raw)
     if (t === undefined) return undefined

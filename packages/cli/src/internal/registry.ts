@@ -17,6 +17,7 @@ import { command as kmsg } from "../commands/kmsg.js"
 import { command as time } from "../commands/time.js"
 import { command as shell } from "../commands/shell.js"
 import { command as deploy } from "../commands/deploy.js"
+import { makeCommand as completion } from "../commands/completion.js"
 
 /** Every command. */
 export const commands: ReadonlyArray<Command | Group> = [
@@ -37,4 +38,5 @@ export const commands: ReadonlyArray<Command | Group> = [
   time,
   shell,
   deploy,
+  completion(() => commands),
 ]
