@@ -7,7 +7,7 @@ import * as Args from "./internal/args.js"
 import type { Agent } from "./internal/client.js"
 import * as ClientApi from "./internal/client.js"
 import type { AgentContext, Command, Globals, Group } from "./internal/command.js"
-import { wrap } from "./internal/command.js"
+import { StdoutClosed, stopCode, wrap } from "./internal/command.js"
 import { CliError, describe, UsageError } from "./internal/errors.js"
 import { globalOptions } from "./internal/globalOptions.js"
 import * as Opt from "./internal/option.js"
@@ -240,9 +240,20 @@ const runCommand = async (
     })
   }
   const controller = new AbortController()
-  const onAbort = () => controller.abort()
+  const onAbort = () => controller.abort(outer?.reason)
   outer?.addEventListener("abort", onAbort, { once: true })
-  if (outer?.aborted === true) controller.abort()
+  if (outer?.aborted === true) onAbort()
+  // A reader that went away (`cuvette exec -- yes | head -1`) stops the command like SIGPIPE would.
+  const onStdoutError = (error: { code?: unknown }) => {
+    if (error.code === "EPIPE") controller.abort(StdoutClosed)
+  }
+  if (command.streamsStdout === true) io.stdout.on("error", onStdoutError)
+  const stopped = (cancelled?: string): number => {
+    const reason: unknown = controller.signal.reason
+    if (reason !== StdoutClosed)
+      out.note(cancelled !== undefined ? `interrupted; ${cancelled}` : "interrupted")
+    return stopCode(reason)
+  }
   let agent: Promise<Agent> | undefined
   const target = globals.target ?? ""
   const ctx: AgentContext<ReadonlyArray<string | undefined>> = {
@@ -252,6 +263,7 @@ const runCommand = async (
     args,
     command: full,
     signal: controller.signal,
+    stopped,
     target,
     connect: () => {
       agent ??= ClientApi.load().then((client) =>
@@ -281,21 +293,18 @@ const runCommand = async (
   }
   try {
     if (command.handlesInterrupt === true) return await command.run(ctx, values)
-    const interrupted = new Promise<number>((resolve) => {
-      if (controller.signal.aborted) resolve(ExitCode.Interrupted)
-      controller.signal.addEventListener("abort", () => resolve(ExitCode.Interrupted), { once: true })
+    const aborted = new Promise<"aborted">((resolve) => {
+      if (controller.signal.aborted) resolve("aborted")
+      controller.signal.addEventListener("abort", () => resolve("aborted"), { once: true })
     })
-    const code = await Promise.race([command.run(ctx, values), interrupted])
-    if (code === ExitCode.Interrupted && controller.signal.aborted) out.note("interrupted")
-    return code
+    const code = await Promise.race([command.run(ctx, values), aborted])
+    return code === "aborted" ? stopped() : code
   } catch (error) {
-    if (controller.signal.aborted) {
-      out.note("interrupted")
-      return ExitCode.Interrupted
-    }
+    if (controller.signal.aborted) return stopped()
     throw ownFailure(command, error, globals.target)
   } finally {
     outer?.removeEventListener("abort", onAbort)
+    io.stdout.off("error", onStdoutError)
     if (agent !== undefined) {
       // Closing tells the agent to cancel what is still running (an interrupted copy removes its temp file).
       await agent.then(
@@ -310,8 +319,9 @@ const runCommand = async (
 const ownFailure = (command: Command, error: unknown, target: string | undefined): unknown => {
   if (command.failureExitCode === undefined) return error
   const e = wrap(error, { action: "run", ...(target !== undefined ? { target } : {}) })
-  // Unreachable stays 3 so scripts can tell "no agent" from "the command failed".
-  if (e.exitCode === ExitCode.Unreachable || e.exitCode === ExitCode.Usage) return e
+  // Unreachable (3), usage (2) and denied (4) stay, so scripts can tell "no agent" from "the command failed".
+  if (e.exitCode === ExitCode.Unreachable || e.exitCode === ExitCode.Usage || e.exitCode === ExitCode.Denied)
+    return e
   return new CliError({
     code: e.code,
     detail: e.detail,

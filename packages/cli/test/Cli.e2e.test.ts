@@ -51,6 +51,37 @@ const startSleeper = async () => {
   return { child, pid, exited }
 }
 
+const kmsgReadable = (() => {
+  try {
+    fs.closeSync(fs.openSync("/dev/kmsg", "r"))
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** Reads the child's first stdout line, then closes the pipe as `head -1` does. */
+const closeAfterFirstLine = (child: ReturnType<typeof spawnCli>) => {
+  let stderr = ""
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stderr })),
+  )
+  const first = new Promise<string>((resolve) => {
+    let text = ""
+    const onData = (d: Buffer) => {
+      text += d.toString()
+      const nl = text.indexOf("\n")
+      if (nl === -1) return
+      child.stdout!.off("data", onData)
+      child.stdout!.destroy()
+      resolve(text.slice(0, nl))
+    }
+    child.stdout!.on("data", onData)
+  })
+  return { first, exited }
+}
+
 describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
   it("the bin prints its package.json version (source checkout, bundled on first run)", async () => {
     const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
@@ -253,6 +284,33 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     expect(w.code).toBe(3)
   })
 
+  it("a missing or wrong token exits 4 with one message saying how to pass it", async () => {
+    const token = path.join(agent.dir, "token")
+    fs.writeFileSync(token, "secret-token")
+    const wrong = path.join(agent.dir, "wrong-token")
+    fs.writeFileSync(wrong, "not-it")
+    const guarded = await startAgent({ tokenFile: token })
+    try {
+      const [missing, bad, badExec, good] = await Promise.all([
+        runCli(["-H", guarded.target, "ping"]),
+        runCli(["-H", guarded.target, "--token-file", wrong, "ping"]),
+        runCli(["-H", guarded.target, "exec", "--", "true"], { env: { CUVETTE_TOKEN_FILE: wrong } }),
+        runCli(["-H", guarded.target, "--token-file", token, "ping"]),
+      ])
+      for (const r of [missing, bad, badExec]) {
+        expect(r.code).toBe(4)
+        expect(r.stderr.trim().split("\n")).toHaveLength(1)
+        expect(r.stderr).toContain("--token-file FILE or CUVETTE_TOKEN_FILE")
+        expect(r.stderr).not.toContain("cuvette wait")
+      }
+      expect(missing.stderr).toContain("none was given")
+      expect(bad.stderr).toContain("wrong token")
+      expect(good.code).toBe(0)
+    } finally {
+      await guarded.stop()
+    }
+  })
+
   it("wait returns once the agent answers", async () => {
     const r = await cli(["wait", "--timeout", "10s"])
     expect(r.code).toBe(0)
@@ -265,6 +323,54 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     child.kill("SIGKILL")
     await exited
     expect(await eventually(() => !alive(pid), 10_000)).toBe(true)
+  })
+
+  it("SIGTERM during exec exits 143 and the guest process is gone", async () => {
+    const { child, pid, exited } = await startSleeper()
+    child.kill("SIGTERM")
+    const { code } = await exited
+    expect(code).toBe(143)
+    expect(await eventually(() => !alive(pid), 10_000)).toBe(true)
+  })
+
+  it("exec -- yes | head -1: exits 141 without a word and the guest's yes is gone", async () => {
+    const child = spawnCli(["-H", agent.target, "exec", "--", "sh", "-c", "echo $$; exec yes"])
+    child.stdin!.end()
+    const { first, exited } = closeAfterFirstLine(child)
+    const pid = Number(await first)
+    const start = Date.now()
+    const { code, stderr } = await exited
+    expect(Date.now() - start).toBeLessThan(5000)
+    expect(code).toBe(141)
+    expect(stderr).toBe("")
+    expect(await eventually(() => !alive(pid), 5000)).toBe(true)
+  })
+
+  it.skipIf(!kmsgReadable)(
+    "kmsg -f | head -1 exits 141 without a word (/dev/kmsg unreadable here)",
+    async () => {
+      const child = spawnCli(["-H", agent.target, "kmsg", "-f"])
+      child.stdin!.end()
+      const { first, exited } = closeAfterFirstLine(child)
+      expect(await first).toMatch(/^\[ *\d+\.\d{6}\] /)
+      const { code, stderr } = await exited
+      expect(code).toBe(141)
+      expect(stderr).toBe("")
+    },
+  )
+
+  it("read into a closed pipe exits 141 without a word", async () => {
+    const file = path.join(agent.dir, "lines.txt")
+    fs.writeFileSync(file, "line\n".repeat(8 * 1024 * 1024))
+    const child = spawnCli(["-H", agent.target, "read", file])
+    child.stdin!.end()
+    const { first, exited } = closeAfterFirstLine(child)
+    expect(await first).toBe("line")
+    const start = Date.now()
+    const { code, stderr } = await exited
+    expect(Date.now() - start).toBeLessThan(5000)
+    expect(code).toBe(141)
+    expect(stderr).toBe("")
   })
 
   it("Ctrl-C during exec exits 130 and the guest process is gone", async () => {

@@ -103,7 +103,7 @@ export const command = define({
     const agent = await ctx.connect().catch((e: unknown) => {
       throw execFailure(e, ctx, argv[0])
     })
-    if (ctx.signal.aborted) return ExitCode.Interrupted
+    if (ctx.signal.aborted) return ctx.stopped()
 
     if (ctx.out.json) {
       const run = agent.exec(argv, { ...opts, ...(forwardStdin ? { stdin: ctx.io.stdin } : {}) })
@@ -115,7 +115,7 @@ export const command = define({
       })
       if (r === "aborted") {
         ctx.out.result({ error: { code: "INTERRUPTED", message: "interrupted", target } })
-        return ExitCode.Interrupted
+        return ctx.stopped()
       }
       const out = encodeBytes(r.stdout)
       const err = encodeBytes(r.stderr)
@@ -165,8 +165,7 @@ export const command = define({
         deadline,
       ])
       if (interrupted) {
-        ctx.out.note(`interrupted; cancelled \`${argv[0]}\` on ${target}`)
-        return ExitCode.Interrupted
+        return ctx.stopped(`cancelled \`${argv[0]}\` on ${target}`)
       }
       // Output may still be in flight after the exit status; print all of it before exiting.
       await streams.catch(() => undefined)

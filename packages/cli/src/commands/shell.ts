@@ -39,7 +39,7 @@ export const runTerminal = async (
   const agent = await ctx.connect().catch((e: unknown) => {
     throw execFailure(e, ctx, argv[0]!)
   })
-  if (ctx.signal.aborted) return ExitCode.Interrupted
+  if (ctx.signal.aborted) return ctx.stopped()
   let proc: Process
   try {
     proc = agent.spawn(argv, {
@@ -78,7 +78,7 @@ export const runTerminal = async (
       throw execFailure(e, ctx, argv[0]!)
     })
     await output.catch(() => undefined)
-    if (interrupted || result === undefined) return ExitCode.Interrupted
+    if (interrupted || result === undefined) return ctx.stopped()
     return exitCodeOf(result)
   } finally {
     ctx.signal.removeEventListener("abort", onAbort)

@@ -1,5 +1,6 @@
 // What a command is: a typed definition (its options declared once, its positional arguments by name,
 // flags for how the dispatcher treats it) and what its handler runs with (the context).
+import * as ExitCode from "../ExitCode.js"
 import type { Agent } from "./client.js"
 import { describe, CliError, type FailureContext } from "./errors.js"
 import type { OptionSet, Values } from "./option.js"
@@ -27,6 +28,12 @@ export interface Context<A = ReadonlyArray<string>> {
   readonly command: string
   /** Aborted on Ctrl-C (SIGINT), SIGTERM, or when our stdout's reader went away. */
   readonly signal: AbortSignal
+  /**
+   * The exit code after {@link signal} aborted the work (130 for Ctrl-C, 143 for SIGTERM, 141 when our
+   * stdout's reader went away), with a note saying what was cancelled (none for a closed stdout: a
+   * pipeline member that stops early says nothing).
+   */
+  stopped(cancelled?: string): number
   /** Runs `f`, turning a failure into a worded {@link CliError} naming `what` (action, guest path). */
   attempt<R>(what: Omit<FailureContext, "target">, f: () => Promise<R>): Promise<R>
 }
@@ -37,6 +44,17 @@ export interface AgentContext<A = ReadonlyArray<string>> extends Context<A> {
   /** Connects to the target once (later calls reuse the connection; the dispatcher closes it). */
   connect(): Promise<Agent>
 }
+
+/** The abort reason when our stdout's reader went away (EPIPE). */
+export const StdoutClosed = "EPIPE"
+
+/** The exit code for an abort with `reason`: a signal's name from bin.ts, or {@link StdoutClosed}. */
+export const stopCode = (reason: unknown): number =>
+  reason === StdoutClosed
+    ? ExitCode.BrokenPipe
+    : reason === "SIGTERM"
+      ? ExitCode.Terminated
+      : ExitCode.Interrupted
 
 /** Positional names: "PATH" is required, "PATH?" optional; "argv" takes everything after the options. */
 type ArgNames = ReadonlyArray<string> | "argv"

@@ -109,6 +109,7 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
     reason?: unknown
     message?: unknown
     syscall?: unknown
+    cause?: unknown
   }
   if (error instanceof UsageError) return { code: "USAGE", message: error.detail, exitCode: ExitCode.Usage }
   if (error instanceof CliError) {
@@ -128,6 +129,19 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
         code: reason,
         message: `${message}; see \`cuvette --help\` for target forms`,
         exitCode: ExitCode.Usage,
+      }
+    }
+    // The agent answered and refused our token at the handshake (not a socket's permissions): exit 4.
+    if (reason === "DENIED" && Errors.isAgentError(e.cause)) {
+      const why = /wrong token/.test(String(e.cause.message))
+        ? "it refused our token (wrong token)"
+        : "it requires a token and none was given"
+      const where =
+        typeof (e as { target?: unknown }).target === "string" ? (e as { target: string }).target : ctx.target
+      return {
+        code: "DENIED",
+        message: `the agent on ${where ?? "the target"} did not let us in: ${why}; pass its token with --token-file FILE or CUVETTE_TOKEN_FILE`,
+        exitCode: ExitCode.Denied,
       }
     }
     const retryable =
