@@ -36,6 +36,23 @@ describe.skipIf(!hasBun)("terminals: exec --tty and shell (agent on Bun)", { tim
     expect(r.stdout.toString()).toMatch(/^42\r$/m)
   })
 
+  it("end of piped input ends the login shell (bash, whose line editor reads in raw mode)", async () => {
+    const r = await runCli(["-H", agent.target, "shell"], { input: "echo hi\n", timeoutMs: 15_000 })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.toString()).toMatch(/^hi\r$/m)
+    expect(r.ms).toBeLessThan(10_000)
+  })
+
+  it("end of input ends bash even when its startup outlasts the input", async () => {
+    const slow = await runCli(
+      ["-H", agent.target, "exec", "-t", "--", "bash", "--norc", "-i", "-c", "sleep 1; exec bash --norc -i"],
+      { input: "echo one\necho two\n", timeoutMs: 15_000 },
+    )
+    expect(slow.code, slow.stderr).toBe(0)
+    expect(slow.stdout.toString()).toMatch(/^one\r$/m)
+    expect(slow.stdout.toString()).toMatch(/^two\r$/m)
+  })
+
   it("in a real terminal: raw keys (Ctrl-C too) reach the guest and the size follows the window", async () => {
     const steps = [
       { wait: "guest$ " },
