@@ -269,10 +269,13 @@ const runCommand = async (
       agent ??= ClientApi.load().then((client) =>
         client
           .connect(target, {
+            // exec's --timeout bounds the guest process, and the connection too: never longer than D.
             timeoutMs:
-              globals.timeoutMs !== undefined && command.timeoutKillsGuest !== true
-                ? globals.timeoutMs
-                : DEFAULT_CONNECT_MS,
+              globals.timeoutMs === undefined
+                ? DEFAULT_CONNECT_MS
+                : command.timeoutKillsGuest === true
+                  ? Math.min(globals.timeoutMs, DEFAULT_CONNECT_MS)
+                  : globals.timeoutMs,
             ...(globals.vtl2 ? { vtl2: true } : {}),
             ...(globals.tokenFile !== undefined ? { tokenFile: globals.tokenFile } : {}),
             signal: controller.signal,

@@ -1,6 +1,7 @@
 // The real `cuvette` (bin/cuvette.mjs) against a real agent (packages/agent) on a Unix socket.
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { execFile } from "node:child_process"
@@ -308,6 +309,20 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
       expect(good.code).toBe(0)
     } finally {
       await guarded.stop()
+    }
+  })
+
+  it("exec --timeout 1s also bounds the connect wait on a port that never answers", async () => {
+    const silent = net.createServer(() => undefined)
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    try {
+      const port = (silent.address() as net.AddressInfo).port
+      const r = await runCli(["--timeout", "1s", "--target", `tcp:127.0.0.1:${port}`, "exec", "--", "true"])
+      expect(r.ms).toBeLessThan(2500)
+      expect(r.code).toBe(3)
+      expect(r.stderr).toMatch(/no handshake from tcp:127.0.0.1:\d+ within [\d.]+ s/)
+    } finally {
+      silent.close()
     }
   })
 

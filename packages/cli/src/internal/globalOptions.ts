@@ -16,7 +16,7 @@ export const globalOptions = {
   timeout: Opt.duration(
     "timeout",
     "D",
-    "how long to wait (500ms, 10s, 2m): to connect (default 10s); exec: kill the guest process after D; wait: give up after D",
+    "how long to wait (500ms, 10s, 2m): to connect (default 10s); exec: connect within D and kill the guest process after D; wait: give up after D",
   ),
   tokenFile: Opt.text("token-file", "F", "file holding the agent's shared token", {
     env: "CUVETTE_TOKEN_FILE",
