@@ -92,20 +92,53 @@ const WAIT_SYSCALLS: Partial<Record<string, ReadonlyArray<number>>> = {
   arm64: [72, 73],
 }
 
+// Fields of /proc/PID/stat after "PID (comm) ": state ppid pgrp session tty_nr tpgid ...
+const statFields = (pid: number): Array<string> => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+}
+
+/** `pid` and every process below it. */
+const descendants = (pid: number): Array<number> => {
+  const all = [pid]
+  for (let i = 0; i < all.length; i++) {
+    try {
+      const children = fs.readFileSync(`/proc/${all[i]}/task/${all[i]}/children`, "utf8").trim()
+      if (children.length > 0) all.push(...children.split(" ").map(Number))
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  return all
+}
+
+/** Whether `pid` is blocked reading (or waiting to read) the terminal. */
+const readsTerminal = (pid: number): boolean => {
+  const [nr, arg0] = fs.readFileSync(`/proc/${pid}/syscall`, "utf8").trim().split(" ")
+  if (nr === "running") return false
+  const onTerminal = (fd: number) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${DEVPTS}/`)
+  if (Number(nr) === READ_SYSCALL[process.arch]) return onTerminal(Number(arg0))
+  return (WAIT_SYSCALLS[process.arch] ?? []).includes(Number(nr)) && onTerminal(0)
+}
+
 /**
- * Whether the terminal's foreground process is blocked waiting for terminal input, i.e. it has taken
- * all the input so far; undefined when /proc cannot tell.
+ * Whether a process of the terminal's foreground group (the shell at its prompt, or the job it runs:
+ * `cat` under `sh -c 'cat; echo done'`) is blocked waiting for terminal input, i.e. has taken all the
+ * input so far; undefined when /proc cannot tell.
  */
-const waitsForInput = (pid: number): boolean | undefined => {
+const waitsForInput = (leader: number): boolean | undefined => {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    // Fields after "pid (comm) ": state ppid pgrp session tty_nr tpgid
-    const tpgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[5])
-    const [nr, arg0] = fs.readFileSync(`/proc/${tpgid}/syscall`, "utf8").trim().split(" ")
-    if (nr === "running") return false
-    const onTerminal = (fd: number) => fs.readlinkSync(`/proc/${tpgid}/fd/${fd}`).startsWith(`${DEVPTS}/`)
-    if (Number(nr) === READ_SYSCALL[process.arch]) return onTerminal(Number(arg0))
-    return (WAIT_SYSCALLS[process.arch] ?? []).includes(Number(nr)) && onTerminal(0)
+    const foreground = Number(statFields(leader)[5])
+    return descendants(leader).some((pid) => {
+      try {
+        return Number(statFields(pid)[2]) === foreground && readsTerminal(pid)
+      } catch (e) {
+        // Gone meanwhile: not waiting. Not ours to read: cannot tell.
+        if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ESRCH")
+          return false
+        throw e
+      }
+    })
   } catch {
     return undefined
   }
