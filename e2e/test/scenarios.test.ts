@@ -165,7 +165,7 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
 })
 
 /**
- * `cuvette -t serial:<agent socket> deploy vtl2 --vm vsock:<diag socket> --ohcldiag e2e/bin/ohcldiag-dev`:
+ * `cuvette -H serial:<agent socket> deploy vtl2 --vm vsock:<diag socket> --ohcldiag e2e/bin/ohcldiag-dev`:
  * `-t` tells it where the agent will answer (the VM's agent port, not OpenVMM's `<vsock path>_4919`).
  */
 const deployVtl2 = async (diagVm: string, agentTarget: string): Promise<void> => {

@@ -11,10 +11,16 @@ export const Failed = 1
 export const Usage = 2
 /** The agent could not be reached (refused, timed out, not found): try `cuvette wait`. */
 export const Unreachable = 3
+/** The agent refused us at the handshake: a missing or wrong token. */
+export const Denied = 4
 /** `exec` could not run the command or lost the agent (ssh uses 255 the same way). */
 export const ExecFailed = 255
 /** Interrupted by Ctrl-C (128 + SIGINT). */
 export const Interrupted = 130
+/** Our stdout's reader went away (128 + SIGPIPE), as for any member of a pipeline: `cuvette exec -- yes | head -1`. */
+export const BrokenPipe = 141
+/** Stopped by SIGTERM (128 + SIGTERM). */
+export const Terminated = 143
 
 /** Every code with its meaning, for `--help` and the docs. */
 export const table: ReadonlyArray<readonly [code: number, meaning: string]> = [
@@ -22,7 +28,10 @@ export const table: ReadonlyArray<readonly [code: number, meaning: string]> = [
   [Failed, "the operation failed (the message says what, where and what to try)"],
   [Usage, "usage error: unknown option, missing argument, no target"],
   [Unreachable, "the agent could not be reached (is it running? try `cuvette wait`)"],
+  [Denied, "the agent refused the connection: missing or wrong token (--token-file, CUVETTE_TOKEN_FILE)"],
   [Interrupted, "interrupted (Ctrl-C)"],
+  [BrokenPipe, "stdout was closed by its reader (`| head`); the guest work was cancelled"],
+  [Terminated, "terminated (SIGTERM)"],
   [
     ExecFailed,
     "exec only: cuvette itself failed (the guest's exit code is used otherwise, 128+N for signal N)",

@@ -1,6 +1,6 @@
 // The `cuvette` executable: runs the CLI with this process's streams and exits with its code. The only
 // place that calls process.exit. Ctrl-C (SIGINT) and SIGTERM abort the running command, which cancels
-// what it started on the guest before exiting (130 for Ctrl-C).
+// what it started on the guest before exiting (130 for Ctrl-C, 143 for SIGTERM).
 import * as Cli from "./Cli.js"
 
 const controller = new AbortController()
@@ -13,7 +13,8 @@ const onSignal = (name: NodeJS.Signals) => {
 }
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
-// A reader that went away (`cuvette read f | head`) is not an error worth a stack trace.
+// A reader that went away (`cuvette read f | head`) is not an error worth a stack trace; commands that
+// stream to stdout watch for it themselves and stop (exit 141).
 process.stdout.on("error", () => undefined)
 
 const flush = (stream: NodeJS.WriteStream) =>

@@ -28,9 +28,9 @@ describe("Args.parse", () => {
       specs,
       ctx,
     )
-    expect(Args.list(p, "env")).toEqual(["A=1", "B=2", "C=3"])
-    expect(Args.str(p, "cwd")).toBe("/tmp")
-    expect(Args.str(p, "target")).toBe("unix:/x")
+    expect(p.options.env).toEqual(["A=1", "B=2", "C=3"])
+    expect(p.options.cwd).toBe("/tmp")
+    expect(p.options.target).toBe("unix:/x")
     expect(p.positionals).toEqual(["pos"])
   })
 
@@ -43,7 +43,7 @@ describe("Args.parse", () => {
     expect(Args.parse(["-r", "--", "-f", "--cwd"], specs, ctx).positionals).toEqual(["-f", "--cwd"])
     const p = Args.parse(["--cwd", "/", "ls", "-r", "--cwd"], specs, { ...ctx, stopAtPositional: true })
     expect(p.positionals).toEqual(["ls", "-r", "--cwd"])
-    expect(Args.str(p, "cwd")).toBe("/")
+    expect(p.options.cwd).toBe("/")
   })
 
   it("stops at the command name in leading mode", () => {

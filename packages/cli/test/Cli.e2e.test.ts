@@ -1,13 +1,27 @@
 // The real `cuvette` (bin/cuvette.mjs) against a real agent (packages/agent) on a Unix socket.
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { alive, eventually, runCli, spawnCli, startAgent, type AgentHandle } from "./fixtures/harness.js"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import {
+  alive,
+  cliBin,
+  eventually,
+  runCli,
+  spawnCli,
+  startAgent,
+  type AgentHandle,
+} from "./fixtures/harness.js"
+
+const runFile = promisify(execFile)
 
 let agent: AgentHandle
 const cli = (args: ReadonlyArray<string>, o?: Parameters<typeof runCli>[1]) =>
-  runCli(["-t", agent.target, ...args], o)
+  runCli(["-H", agent.target, ...args], o)
 
 beforeAll(async () => {
   agent = await startAgent()
@@ -18,7 +32,7 @@ afterAll(async () => {
 
 /** Starts `exec -- sh -c 'echo $$; exec sleep 1000'` and resolves the guest pid from its first line. */
 const startSleeper = async () => {
-  const child = spawnCli(["-t", agent.target, "exec", "--", "sh", "-c", "echo $$; exec sleep 1000"])
+  const child = spawnCli(["-H", agent.target, "exec", "--", "sh", "-c", "echo $$; exec sleep 1000"])
   child.stdin!.end()
   let text = ""
   const pid = await new Promise<number>((resolve, reject) => {
@@ -36,6 +50,37 @@ const startSleeper = async () => {
     child.on("exit", (code, signal) => resolve({ code, signal })),
   )
   return { child, pid, exited }
+}
+
+const kmsgReadable = (() => {
+  try {
+    fs.closeSync(fs.openSync("/dev/kmsg", "r"))
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** Reads the child's first stdout line, then closes the pipe as `head -1` does. */
+const closeAfterFirstLine = (child: ReturnType<typeof spawnCli>) => {
+  let stderr = ""
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stderr })),
+  )
+  const first = new Promise<string>((resolve) => {
+    let text = ""
+    const onData = (d: Buffer) => {
+      text += d.toString()
+      const nl = text.indexOf("\n")
+      if (nl === -1) return
+      child.stdout!.off("data", onData)
+      child.stdout!.destroy()
+      resolve(text.slice(0, nl))
+    }
+    child.stdout!.on("data", onData)
+  })
+  return { first, exited }
 }
 
 describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
@@ -61,7 +106,7 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
 
   it("exec streams output live, stdout and stderr apart", async () => {
     const child = spawnCli([
-      "-t",
+      "-H",
       agent.target,
       "exec",
       "--",
@@ -112,6 +157,32 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     expect(typeof doc.durationMs).toBe("number")
     const bin = await cli(["--json", "exec", "--", "printf", "\\377\\376"])
     expect(JSON.parse(bin.stdout.toString())).toMatchObject({ stdout: "//4=", stdoutEncoding: "base64" })
+  })
+
+  it("exec -i forwards a terminal's stdin; without -i a terminal's stdin is left alone", async () => {
+    const inTerminal = fileURLToPath(new URL("./fixtures/in-terminal.py", import.meta.url))
+    const inTty = (flags: ReadonlyArray<string>, steps: ReadonlyArray<object>) =>
+      runFile("python3", [
+        inTerminal,
+        "24",
+        "80",
+        JSON.stringify(steps),
+        "--",
+        process.execPath,
+        cliBin,
+        "-H",
+        agent.target,
+        "exec",
+        ...flags,
+        "--",
+        "sh",
+        "-c",
+        "read x; echo got-$x",
+      ]).catch((e: { code: number; stdout: string; stderr: string }) => e)
+    const forwarded = await inTty(["-i"], [{ send: "abc\r" }, { wait: "got-abc" }])
+    expect(forwarded.stdout).toContain("got-abc")
+    const alone = await inTty([], [{ wait: "got-" }])
+    expect(alone.stdout).toMatch(/got-\r?\n/)
   })
 
   it("read of a missing file exits 1 naming the target and the path", async () => {
@@ -227,7 +298,7 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
   })
 
   it("an unreachable target exits 3 quickly with a hint", async () => {
-    const r = await runCli(["-t", `unix:${agent.dir}/nobody.sock`, "ping"])
+    const r = await runCli(["-H", `unix:${agent.dir}/nobody.sock`, "ping"])
     expect(r.code).toBe(3)
     expect(r.stderr).toContain("is the agent running?")
     expect(r.ms).toBeLessThan(15_000)
@@ -235,8 +306,51 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
       env: { CUVETTE_TARGET: `unix:${agent.dir}/nobody.sock` },
     })
     expect(e.code).toBe(3)
-    const w = await runCli(["-t", `unix:${agent.dir}/nobody.sock`, "--timeout", "1s", "wait"])
+    const w = await runCli(["-H", `unix:${agent.dir}/nobody.sock`, "--timeout", "1s", "wait"])
     expect(w.code).toBe(3)
+  })
+
+  it("a missing or wrong token exits 4 with one message saying how to pass it", async () => {
+    const token = path.join(agent.dir, "token")
+    fs.writeFileSync(token, "secret-token")
+    const wrong = path.join(agent.dir, "wrong-token")
+    fs.writeFileSync(wrong, "not-it")
+    const guarded = await startAgent({ tokenFile: token })
+    try {
+      const [missing, bad, badExec, good] = await Promise.all([
+        runCli(["-H", guarded.target, "ping"]),
+        runCli(["-H", guarded.target, "--token-file", wrong, "ping"]),
+        runCli(["-H", guarded.target, "exec", "--", "true"], { env: { CUVETTE_TOKEN_FILE: wrong } }),
+        runCli(["-H", guarded.target, "--token-file", token, "ping"]),
+      ])
+      for (const r of [missing, bad, badExec]) {
+        expect(r.code).toBe(4)
+        expect(r.stderr.trim().split("\n")).toHaveLength(1)
+        expect(r.stderr).toContain("--token-file FILE or CUVETTE_TOKEN_FILE")
+        expect(r.stderr).not.toContain("cuvette wait")
+      }
+      expect(missing.stderr).toContain("none was given")
+      expect(bad.stderr).toContain("wrong token")
+      expect(good.code).toBe(0)
+    } finally {
+      await guarded.stop()
+    }
+  })
+
+  it("exec --timeout 1s also bounds the connect wait on a port that never answers", async () => {
+    const silent = net.createServer(() => undefined)
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    try {
+      const port = (silent.address() as net.AddressInfo).port
+      // What starting the CLI costs on this machine now, so the bound is about the wait alone.
+      const start = await runCli(["--version"])
+      const r = await runCli(["--timeout", "1s", "--target", `tcp:127.0.0.1:${port}`, "exec", "--", "true"])
+      expect(r.ms - start.ms).toBeLessThan(2000)
+      expect(r.code).toBe(3)
+      expect(r.stderr).toMatch(/no handshake from tcp:127.0.0.1:\d+ within [\d.]+ s/)
+    } finally {
+      silent.close()
+    }
   })
 
   it("wait returns once the agent answers", async () => {
@@ -251,6 +365,54 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     child.kill("SIGKILL")
     await exited
     expect(await eventually(() => !alive(pid), 10_000)).toBe(true)
+  })
+
+  it("SIGTERM during exec exits 143 and the guest process is gone", async () => {
+    const { child, pid, exited } = await startSleeper()
+    child.kill("SIGTERM")
+    const { code } = await exited
+    expect(code).toBe(143)
+    expect(await eventually(() => !alive(pid), 10_000)).toBe(true)
+  })
+
+  it("exec -- yes | head -1: exits 141 without a word and the guest's yes is gone", async () => {
+    const child = spawnCli(["-H", agent.target, "exec", "--", "sh", "-c", "echo $$; exec yes"])
+    child.stdin!.end()
+    const { first, exited } = closeAfterFirstLine(child)
+    const pid = Number(await first)
+    const start = Date.now()
+    const { code, stderr } = await exited
+    expect(Date.now() - start).toBeLessThan(5000)
+    expect(code).toBe(141)
+    expect(stderr).toBe("")
+    expect(await eventually(() => !alive(pid), 5000)).toBe(true)
+  })
+
+  it.skipIf(!kmsgReadable)(
+    "kmsg -f | head -1 exits 141 without a word (/dev/kmsg unreadable here)",
+    async () => {
+      const child = spawnCli(["-H", agent.target, "kmsg", "-f"])
+      child.stdin!.end()
+      const { first, exited } = closeAfterFirstLine(child)
+      expect(await first).toMatch(/^\[ *\d+\.\d{6}\] /)
+      const { code, stderr } = await exited
+      expect(code).toBe(141)
+      expect(stderr).toBe("")
+    },
+  )
+
+  it("read into a closed pipe exits 141 without a word", async () => {
+    const file = path.join(agent.dir, "lines.txt")
+    fs.writeFileSync(file, "line\n".repeat(8 * 1024 * 1024))
+    const child = spawnCli(["-H", agent.target, "read", file])
+    child.stdin!.end()
+    const { first, exited } = closeAfterFirstLine(child)
+    expect(await first).toBe("line")
+    const start = Date.now()
+    const { code, stderr } = await exited
+    expect(Date.now() - start).toBeLessThan(5000)
+    expect(code).toBe(141)
+    expect(stderr).toBe("")
   })
 
   it("Ctrl-C during exec exits 130 and the guest process is gone", async () => {

@@ -59,17 +59,27 @@ describe("Cli.run", () => {
   })
 
   it("usage errors exit 2 and say how to get help", async () => {
-    const unknown = await run(["-t", "unix:/x", "exec", "--foo", "--", "ls"])
+    const unknown = await run(["-H", "unix:/x", "exec", "--foo", "--", "ls"])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toBe(
       "cuvette: unknown option --foo for `cuvette exec`; see `cuvette exec --help`\n",
     )
     expect((await run(["frobnicate"])).code).toBe(2)
     expect((await run([])).code).toBe(2)
-    expect((await run(["-t", "unix:/x", "read"])).stderr).toContain("missing GUEST_PATH")
-    expect((await run(["-t", "unix:/x", "cp", "a", "b"])).stderr).toContain(":PATH")
-    expect((await run(["-t", "unix:/x", "--timeout", "soon", "ping"])).code).toBe(2)
-    expect((await run(["-t", "unix:/x", "deploy"])).code).toBe(2)
+    expect((await run(["-H", "unix:/x", "read"])).stderr).toContain("missing GUEST_PATH")
+    expect((await run(["-H", "unix:/x", "cp", "a", "b"])).stderr).toContain(":PATH")
+    expect((await run(["-H", "unix:/x", "--timeout", "soon", "ping"])).code).toBe(2)
+    expect((await run(["-H", "unix:/x", "deploy"])).code).toBe(2)
+  })
+
+  it("-H is the target's short flag; -t belongs to exec (--tty)", async () => {
+    const r = await run(["-t", "unix:/x", "ping"])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain("unknown option -t for `cuvette`")
+    const help = await run(["exec", "--help"])
+    expect(help.stdout).toContain("-t, --tty")
+    expect(help.stdout).toContain("-i, --interactive")
+    expect(help.stdout).toContain("-H, --target T")
   })
 
   it("a missing target is a usage error that says how to set one", async () => {
@@ -87,7 +97,8 @@ describe("Cli.run", () => {
   })
 
   it("resolves --vm, --vtl2 and CUVETTE_TARGET", () => {
-    const parse = (argv: Array<string>) => Args.parse(argv, Cli.globalOptions, { command: "cuvette" })
+    const parse = (argv: Array<string>) =>
+      Args.parse(argv, Object.values(Cli.globalOptions), { command: "cuvette" })
     expect(Cli.resolveTarget(parse(["--vm", "myvm", "--vtl2"]), {}).target).toBe("hyperv:myvm?vtl=2")
     expect(Cli.resolveTarget(parse(["--vm", "6f2d3c1e-1111-2222-3333-444455556666"]), {}).target).toBe(
       "hyperv-id:6f2d3c1e-1111-2222-3333-444455556666",
@@ -95,8 +106,8 @@ describe("Cli.run", () => {
     expect(Cli.resolveTarget(parse([]), { CUVETTE_TARGET: "tcp:127.0.0.1:4919" }).target).toBe(
       "tcp:127.0.0.1:4919",
     )
-    expect(Cli.resolveTarget(parse(["-t", "unix:/a"]), { CUVETTE_TARGET: "tcp:h:1" }).target).toBe("unix:/a")
-    expect(() => Cli.resolveTarget(parse(["-t", "unix:/a", "--vm", "x"]), {})).toThrow(
+    expect(Cli.resolveTarget(parse(["-H", "unix:/a"]), { CUVETTE_TARGET: "tcp:h:1" }).target).toBe("unix:/a")
+    expect(() => Cli.resolveTarget(parse(["-H", "unix:/a", "--vm", "x"]), {})).toThrow(
       /either --target or --vm/,
     )
   })

@@ -18,6 +18,6 @@ describe("ExitCode", () => {
   it("has one table with distinct codes", () => {
     const codes = ExitCode.table.map(([c]) => c)
     expect(new Set(codes).size).toBe(codes.length)
-    expect(codes).toEqual([0, 1, 2, 3, 130, 255])
+    expect(codes).toEqual([0, 1, 2, 3, 4, 130, 141, 143, 255])
   })
 })

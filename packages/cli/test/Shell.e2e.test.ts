@@ -20,13 +20,10 @@ describe.skipIf(!hasBun)("terminals: exec --tty and shell (agent on Bun)", { tim
   }, 60_000)
   afterAll(() => agent?.stop())
 
-  it("exec --tty with piped input: a tty sized from LINES/COLUMNS, the guest's exit code", async () => {
-    const r = await runCli(
-      ["-t", agent.target, "exec", "--tty", "--", "sh", "-c", "tty; stty size; exit 3"],
-      {
-        env: { LINES: "40", COLUMNS: "120" },
-      },
-    )
+  it("exec -t with piped input: a tty sized from LINES/COLUMNS, the guest's exit code", async () => {
+    const r = await runCli(["-H", agent.target, "exec", "-t", "--", "sh", "-c", "tty; stty size; exit 3"], {
+      env: { LINES: "40", COLUMNS: "120" },
+    })
     expect(r.code, r.stderr).toBe(3)
     const lines = r.stdout.toString().split("\r\n")
     expect(lines[0]).toMatch(/^\/dev\/pts\/\d+$/)
@@ -34,9 +31,26 @@ describe.skipIf(!hasBun)("terminals: exec --tty and shell (agent on Bun)", { tim
   })
 
   it("shell runs the guest's login shell, reading commands from piped input", async () => {
-    const r = await runCli(["-t", agent.target, "shell"], { input: "echo $((6*7))\nexit 9\n" })
+    const r = await runCli(["-H", agent.target, "shell"], { input: "echo $((6*7))\nexit 9\n" })
     expect(r.code, r.stderr).toBe(9)
     expect(r.stdout.toString()).toMatch(/^42\r$/m)
+  })
+
+  it("end of piped input ends the login shell (bash, whose line editor reads in raw mode)", async () => {
+    const r = await runCli(["-H", agent.target, "shell"], { input: "echo hi\n", timeoutMs: 15_000 })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.toString()).toMatch(/^hi\r$/m)
+    expect(r.ms).toBeLessThan(10_000)
+  })
+
+  it("end of input ends bash even when its startup outlasts the input", async () => {
+    const slow = await runCli(
+      ["-H", agent.target, "exec", "-t", "--", "bash", "--norc", "-i", "-c", "sleep 1; exec bash --norc -i"],
+      { input: "echo one\necho two\n", timeoutMs: 15_000 },
+    )
+    expect(slow.code, slow.stderr).toBe(0)
+    expect(slow.stdout.toString()).toMatch(/^one\r$/m)
+    expect(slow.stdout.toString()).toMatch(/^two\r$/m)
   })
 
   it("in a real terminal: raw keys (Ctrl-C too) reach the guest and the size follows the window", async () => {
@@ -61,7 +75,7 @@ describe.skipIf(!hasBun)("terminals: exec --tty and shell (agent on Bun)", { tim
     const cli = [
       process.execPath,
       cliBin,
-      "-t",
+      "-H",
       agent.target,
       "exec",
       "--tty",
@@ -80,7 +94,7 @@ describe.skipIf(!hasBun)("terminals: exec --tty and shell (agent on Bun)", { tim
   })
 
   it("--json with --tty is a usage error", async () => {
-    const r = await runCli(["-t", agent.target, "--json", "exec", "--tty", "--", "true"])
+    const r = await runCli(["-H", agent.target, "--json", "exec", "--tty", "--", "true"])
     expect(r.code).toBe(2)
     expect(JSON.parse(r.stdout.toString()).error).toMatchObject({
       code: "USAGE",
@@ -97,7 +111,7 @@ describe("a terminal from an agent on Node", { timeout: 60_000 }, () => {
   afterAll(() => agent?.stop())
 
   it("exec --tty fails with 255 and names the agent that has terminals", async () => {
-    const r = await runCli(["-t", agent.target, "exec", "--tty", "--", "sh"])
+    const r = await runCli(["-H", agent.target, "exec", "--tty", "--", "sh"])
     expect(r.code).toBe(255)
     expect(r.stderr).toContain("a terminal (--tty, shell) needs the Bun-built agent (npm run build:agent)")
   })

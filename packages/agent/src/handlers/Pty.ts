@@ -84,6 +84,101 @@ const ensureDevpts = async (log: (line: string) => void): Promise<Errors.AgentEr
   return undefined
 }
 
+// x86-64 and arm64 numbers, as /proc/PID/syscall shows them, of read(2) and of the calls that wait for
+// input on descriptors (select, poll, pselect6, ppoll: bash's readline waits in pselect6).
+const READ_SYSCALL: Partial<Record<string, number>> = { x64: 0, arm64: 63 }
+const WAIT_SYSCALLS: Partial<Record<string, ReadonlyArray<number>>> = {
+  x64: [23, 7, 270, 271],
+  arm64: [72, 73],
+}
+
+// Fields of /proc/PID/stat after "PID (comm) ": state ppid pgrp session tty_nr tpgid ...
+const statFields = (pid: number): Array<string> => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+}
+
+/** `pid` and every process below it. */
+const descendants = (pid: number): Array<number> => {
+  const all = [pid]
+  for (let i = 0; i < all.length; i++) {
+    try {
+      const children = fs.readFileSync(`/proc/${all[i]}/task/${all[i]}/children`, "utf8").trim()
+      if (children.length > 0) all.push(...children.split(" ").map(Number))
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  return all
+}
+
+/** Whether `pid` is blocked reading (or waiting to read) the terminal. */
+const readsTerminal = (pid: number): boolean => {
+  const [nr, arg0] = fs.readFileSync(`/proc/${pid}/syscall`, "utf8").trim().split(" ")
+  if (nr === "running") return false
+  const onTerminal = (fd: number) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${DEVPTS}/`)
+  if (Number(nr) === READ_SYSCALL[process.arch]) return onTerminal(Number(arg0))
+  return (WAIT_SYSCALLS[process.arch] ?? []).includes(Number(nr)) && onTerminal(0)
+}
+
+/**
+ * Whether a process of the terminal's foreground group (the shell at its prompt, or the job it runs:
+ * `cat` under `sh -c 'cat; echo done'`) is blocked waiting for terminal input, i.e. has taken all the
+ * input so far; undefined when /proc cannot tell.
+ */
+const waitsForInput = (leader: number): boolean | undefined => {
+  try {
+    const foreground = Number(statFields(leader)[5])
+    return descendants(leader).some((pid) => {
+      try {
+        return Number(statFields(pid)[2]) === foreground && readsTerminal(pid)
+      } catch (e) {
+        // Gone meanwhile: not waiting. Not ours to read: cannot tell.
+        if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ESRCH")
+          return false
+        throw e
+      }
+    })
+  } catch {
+    return undefined
+  }
+}
+
+// asm-generic/termbits.h: c_lflag ISIG.
+const ISIG = 0o1
+const EOF_POLL_MS = 50
+const EOF_TRIES = 3
+
+/**
+ * The client's input ended (`echo ls | cuvette shell`): type ^D, as a user would, when the program waits
+ * for input: a line-mode reader (sh, cat) gets EOF, a line editor (bash's readline, which reads in raw
+ * mode) ends on ^D at an empty line. Written any earlier, ^D would sit in the line discipline while the
+ * program starts and reach readline as a NUL byte, and bash would never end. A full-screen program
+ * (raw, without ISIG: an editor) is left alone. ^D is typed again if the program still waits (a partial
+ * last line takes two).
+ */
+const endOfInput = async (proc: Subprocess, terminal: Terminal): Promise<void> => {
+  let exited = false
+  void proc.exited.then(() => (exited = true))
+  for (let sent = 0; sent < EOF_TRIES; ) {
+    await sleep(EOF_POLL_MS)
+    if (exited || terminal.closed) return
+    const lineMode = (terminal.localFlags & ICANON) !== 0
+    if (!lineMode && (terminal.localFlags & ISIG) === 0) return
+    const waits = waitsForInput(proc.pid)
+    if (waits === undefined) {
+      // No /proc to ask: the line-mode case, at once, as before.
+      if (lineMode) terminal.write(END_OF_FILE)
+      return
+    }
+    if (waits) {
+      terminal.write(END_OF_FILE)
+      sent++
+      await sleep(10 * EOF_POLL_MS)
+    }
+  }
+}
+
 /** Runs `args.argv` under a terminal of `args.pty`'s size. */
 export const execPty = (
   args: Operations.Args<"exec">,
@@ -151,10 +246,7 @@ export const execPty = (
       } catch {
         return // the operation ended
       }
-      // The client's input ended (`echo ls | cuvette exec --tty sh`): a line-mode reader gets EOF, as
-      // from a ^D typed at a terminal. A raw-mode program is left alone.
-      if (args.stdin === "pipe" && !terminal.closed && (terminal.localFlags & ICANON) !== 0)
-        terminal.write(END_OF_FILE)
+      if (args.stdin === "pipe") await endOfInput(proc, terminal)
     })()
 
     return yield* Effect.promise(async () => {

@@ -128,18 +128,6 @@ export const parse = (
 /** A boolean option. */
 export const flag = (p: Parsed, name: string): boolean => p.options[name] === true
 
-/** A string option, if given. */
-export const str = (p: Parsed, name: string): string | undefined => {
-  const v = p.options[name]
-  return typeof v === "string" ? v : undefined
-}
-
-/** A repeatable option (empty when absent). */
-export const list = (p: Parsed, name: string): ReadonlyArray<string> => {
-  const v = p.options[name]
-  return Array.isArray(v) ? v : typeof v === "string" ? [v] : []
-}
-
 /** Checks the number of positionals; `names` are shown in the message ("GUEST_PATH"). */
 export const expectPositionals = (
   p: Parsed,

@@ -54,7 +54,7 @@ const errnoText = (code: string): string | undefined => {
 }
 
 const waitHint = (target: string | undefined) =>
-  `is the agent running? try \`cuvette wait -t ${target ?? "TARGET"}\``
+  `is the agent running? try \`cuvette wait -H ${target ?? "TARGET"}\``
 
 const hintFor = (code: string, ctx: FailureContext): string | undefined => {
   const guest = ctx.path
@@ -112,6 +112,7 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
     reason?: unknown
     message?: unknown
     syscall?: unknown
+    cause?: unknown
   }
   if (error instanceof UsageError) return { code: "USAGE", message: error.detail, exitCode: ExitCode.Usage }
   if (error instanceof CliError) {
@@ -141,6 +142,19 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
         code: reason,
         message: `${message}; see \`cuvette --help\` for target forms`,
         exitCode: ExitCode.Usage,
+      }
+    }
+    // The agent answered and refused our token at the handshake (not a socket's permissions): exit 4.
+    if (reason === "DENIED" && Errors.isAgentError(e.cause)) {
+      const why = /wrong token/.test(String(e.cause.message))
+        ? "it refused our token (wrong token)"
+        : "it requires a token and none was given"
+      const where =
+        typeof (e as { target?: unknown }).target === "string" ? (e as { target: string }).target : ctx.target
+      return {
+        code: "DENIED",
+        message: `the agent on ${where ?? "the target"} did not let us in: ${why}; pass its token with --token-file FILE or CUVETTE_TOKEN_FILE`,
+        exitCode: ExitCode.Denied,
       }
     }
     const retryable =

@@ -64,16 +64,6 @@ export class Output {
     if (lines.length > 0) this.io.stdout.write(lines.join("\n") + "\n")
   }
 
-  /** A line of human text on stdout (nothing in --json mode, whose one document comes from {@link result}). */
-  line(text: string): void {
-    if (!this.json) this.io.stdout.write(text + "\n")
-  }
-
-  /** Raw bytes on stdout, honouring backpressure. */
-  bytes(chunk: Uint8Array): Promise<void> {
-    return writeAll(this.io.stdout, chunk)
-  }
-
   /** A note for the user on stderr (also in --json mode: logs never go to stdout). */
   note(text: string): void {
     this.io.stderr.write(`cuvette: ${text}\n`)

@@ -1,5 +1,5 @@
 // The list of commands, in the order `cuvette --help` shows them.
-import type { Command } from "./command.js"
+import type { Command, Group } from "./command.js"
 import { command as exec } from "../commands/exec.js"
 import { command as read } from "../commands/read.js"
 import { command as write } from "../commands/write.js"
@@ -17,9 +17,10 @@ import { command as kmsg } from "../commands/kmsg.js"
 import { command as time } from "../commands/time.js"
 import { command as shell } from "../commands/shell.js"
 import { command as deploy } from "../commands/deploy.js"
+import { makeCommand as completion } from "../commands/completion.js"
 
 /** Every command. */
-export const commands: ReadonlyArray<Command> = [
+export const commands: ReadonlyArray<Command | Group> = [
   exec,
   read,
   write,
@@ -37,4 +38,5 @@ export const commands: ReadonlyArray<Command> = [
   time,
   shell,
   deploy,
+  completion(() => commands),
 ]
