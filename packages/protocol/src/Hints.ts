@@ -61,7 +61,7 @@ export const forConnection = (reason: string, target: string): string | undefine
         ? "Hyper-V sockets need a Windows host with Hyper-V"
         : "AF_VSOCK needs a Linux host with the vsock modules loaded (vhost_vsock / vsock_loopback)"
     case "NOT_BUILT":
-      return "build it with `npm run build:native` from the repository root"
+      return "this platform has no prebuilt addon: in a source checkout run `npm run build:native`, elsewhere set CUVETTE_NATIVE_BINDING to an addon built for it"
     case "PROTOCOL":
       return "is a Cuvette agent (of a compatible release) listening there?"
     default:

@@ -7,7 +7,7 @@ export const globalOptions = {
   target: Opt.text(
     "target",
     "T",
-    "the agent: unix:PATH, tcp:HOST:PORT, vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, serial:PATH, listen-unix:PATH, ...",
+    "the agent: unix:PATH, tcp:HOST[:PORT], vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, serial:PATH, listen-unix:PATH, ...",
     { short: "H", env: "CUVETTE_TARGET" },
   ),
   vm: Opt.text("vm", "NAME", "Hyper-V VM by name (same as --target hyperv:NAME)"),
