@@ -139,7 +139,7 @@ const download = async (ctx: Context, agent: Agent, src: string, dstArg: string,
   return { plan, dest, total }
 }
 
-/** See the summary. */
+/** `cuvette cp`: copies files and trees between this host and the guest, with a progress bar. */
 export const command: Command = {
   name: "cp",
   summary: "copy files between this host and the guest (a guest path is written :PATH)",

@@ -202,7 +202,7 @@ const vtl2: Command = {
   },
 }
 
-/** See the summary. */
+/** `cuvette deploy`: the parent of `deploy image` and `deploy vtl2`; alone it is a usage error naming them. */
 export const command: Command = {
   name: "deploy",
   summary: "put the agent into a guest: `deploy image` (cidata disk), `deploy vtl2` (OpenHCL)",

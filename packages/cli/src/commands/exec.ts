@@ -37,7 +37,7 @@ const pump = async (from: Readable | null, to: Context["io"]["stdout"]): Promise
   for await (const chunk of from) await writeAll(to, chunk as Uint8Array)
 }
 
-/** See the summary. */
+/** `cuvette exec`: runs one guest command with live output and returns its exit code. */
 export const command: Command = {
   name: "exec",
   summary: "run a command in the guest, streaming its output; exits with its exit code",

@@ -15,7 +15,7 @@ const human = (info: Record<string, unknown>): Array<string> =>
     return `${`${k}:`.padEnd(17)}${text}`
   })
 
-/** See the summary. */
+/** `cuvette info`: prints what the agent reports about itself and the guest. */
 export const command: Command = {
   name: "info",
   summary: "show the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities",

@@ -10,7 +10,7 @@ import * as ExitCode from "../ExitCode.js"
 export const formatRecord = (r: KmsgRecord): string =>
   `[${(r.timeUs / 1e6).toFixed(6).padStart(12)}] ${r.message}`
 
-/** See the summary. */
+/** `cuvette kmsg`: prints the guest kernel log, or follows it with -f. */
 export const command: Command = {
   name: "kmsg",
   summary: "print the guest kernel log; -f follows it until Ctrl-C",

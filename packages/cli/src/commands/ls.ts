@@ -15,7 +15,7 @@ export const modeString = (type: Entry["type"], mode: number): string => {
 
 const date = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace("T", " ")
 
-/** See the summary. */
+/** `cuvette ls`: lists a guest directory, with -l in long form. */
 export const command: Command = {
   name: "ls",
   summary: "list a guest directory",

@@ -4,7 +4,7 @@ import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette mkdir`: creates a guest directory (-p: with its parents). */
 export const command: Command = {
   name: "mkdir",
   summary: "create a guest directory",

@@ -4,7 +4,7 @@ import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette mv`: renames or moves a guest path. */
 export const command: Command = {
   name: "mv",
   summary: "rename or move a guest path",

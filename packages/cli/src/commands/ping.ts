@@ -3,7 +3,7 @@ import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette ping`: checks that the agent answers and prints the round trip. */
 export const command: Command = {
   name: "ping",
   summary: "check that the agent answers; prints the round trip",

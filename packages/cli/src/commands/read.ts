@@ -5,7 +5,7 @@ import { encodeBytes } from "../internal/output.js"
 import { guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette read`: writes a guest file to stdout. */
 export const command: Command = {
   name: "read",
   summary: "write a guest file to stdout",

@@ -4,7 +4,7 @@ import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette rm`: removes a guest file, or a tree with -r. */
 export const command: Command = {
   name: "rm",
   summary: "remove a guest file, or a directory with -r",

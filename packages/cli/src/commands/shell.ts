@@ -89,7 +89,7 @@ export const runTerminal = async (
   }
 }
 
-/** See the summary. */
+/** `cuvette shell`: an interactive guest shell, or a program, under a pseudo-terminal. */
 export const command: Command = {
   name: "shell",
   summary: "an interactive shell in the guest (a pseudo-terminal), or PROG under one",

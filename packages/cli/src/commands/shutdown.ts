@@ -3,7 +3,7 @@ import { expectPositionals, flag } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette shutdown`: powers the guest off, or reboots it. */
 export const command: Command = {
   name: "shutdown",
   summary: "power the guest off, or reboot it with --reboot",

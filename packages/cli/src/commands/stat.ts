@@ -5,7 +5,7 @@ import { guestPath } from "../internal/paths.js"
 import { modeString } from "./ls.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette stat`: prints the type, size, mode, owner and mtime of a guest path. */
 export const command: Command = {
   name: "stat",
   summary: "show type, size, mode, owner and modification time of a guest path",

@@ -3,7 +3,7 @@ import { expectPositionals } from "../internal/args.js"
 import type { Command } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette time`: prints the guest's clock and its offset from this host. */
 export const command: Command = {
   name: "time",
   summary: "show the guest's clock and its offset from this host",

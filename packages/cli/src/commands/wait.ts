@@ -8,7 +8,7 @@ import * as ExitCode from "../ExitCode.js"
 
 const DEFAULT_WAIT_MS = 60_000
 
-/** See the summary. */
+/** `cuvette wait`: waits until the agent answers (exit 3 on timeout). */
 export const command: Command = {
   name: "wait",
   summary: "wait until the agent answers (default up to 60s; exit 3 on timeout)",

@@ -4,7 +4,7 @@ import type { Command } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
+/** `cuvette write`: writes stdin to a guest file. */
 export const command: Command = {
   name: "write",
   summary: "write stdin to a guest file",
