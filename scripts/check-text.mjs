@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Text the repository must not contain (a step of `npm test` and `npm run lint`): citations of a design
 // document the repository does not have (docs/architecture.md and the other docs/ pages are its own), and
-// doc comments that say nothing ("See the summary.", or a bare link to the declaration's own name).
+// doc comments that say nothing (one that only points at "the summary", or a bare link to the
+// declaration's own name).
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -14,7 +15,7 @@ const rules = [
     why: "cites a design document the repository does not have: cite docs/, or say it here",
   },
   {
-    pattern: /\/\*\*\s*See the summary\.?\s*\*\//,
+    pattern: /\/\*\*\s*See the\s+summary\.?\s*\*\//,
     why: "an empty doc comment: write what it is, or remove it",
   },
   {
