@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: Cuvette against the QEMU guest agent (`qemu-ga -m unix-listen`) and a raw Unix
- * socket copy, on this machine, in one run. Prints a table with ratios and the DESIGN.md targets;
- * writes reports/bench/bench.json. Also runs the Cuvette rows through a hybrid vsock relay.
+ * socket copy, on this machine, in one run. Prints a table with ratios and the targets stated in
+ * docs/benchmarks.md; writes reports/bench/bench.json. Also runs the Cuvette rows through a hybrid
+ * vsock relay.
  *
  *   npm run bench                         (BENCH_BYTES / BENCH_QGA_BYTES override the sizes)
  *

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The one test command (README, .ci/run): lint, format and barrel checks, typecheck, then every
-// project's tests through Nx (cached), ending with a plain "N passed, N failed, N skipped" line
-// computed from the vitest JSON reports.
+// The one test command (README, .ci/run): lint, format, barrel and text checks, the API reference in
+// docs/api being current, typecheck, then every project's tests through Nx (cached), ending with a plain
+// "N passed, N failed, N skipped" line computed from the vitest JSON reports.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -24,6 +24,8 @@ const step = (name, cmd, args) => {
 const nx = path.join(root, "node_modules", ".bin", "nx")
 step("format", path.join(root, "node_modules", ".bin", "prettier"), ["--check", "."])
 step("barrels", process.execPath, [path.join(root, "scripts", "check-barrels.mjs")])
+step("text", process.execPath, [path.join(root, "scripts", "check-text.mjs")])
+step("api reference", process.execPath, [path.join(root, "scripts", "api-docs.mjs"), "--check"])
 step("lint + typecheck + build", nx, ["run-many", "-t", "lint", "typecheck", "build", "--outputStyle=static"])
 step("tests", nx, ["run-many", "-t", "test", "--outputStyle=static", "--parallel=1"])
 

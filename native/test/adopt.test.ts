@@ -49,7 +49,7 @@ afterEach(() => {
 
 describe.runIf(linux)("adoption routes (Linux, addon socketpair)", () => {
   it("the handle route exists on this Node and is the default", () => {
-    expect(adopt.tcpWrap()).toBeDefined()
+    expect(adopt.tcpWrap()?.TCP).toBeTypeOf("function")
     expect(adopt.route()).toBe(process.env.CUVETTE_NATIVE_ADOPT === "relay" ? "relay" : "handle")
   })
 

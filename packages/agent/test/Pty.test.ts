@@ -18,38 +18,37 @@ if (!hasBun && process.env.CI)
   throw new Error(`CI must run the PTY tests: ${BUN} is missing (npm ci installs bun)`)
 
 const dir = tempDir()
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 let agent: ChildProcess
 let s: Session.ClientSession
-
-beforeAll(async () => {
-  if (!hasBun) return
-  const sock = path.join(dir, "agent.sock")
-  agent = spawn(
-    BUN,
-    [
-      "--conditions=@cuvette/source",
-      path.join(repo, "packages/agent/src/bin.ts"),
-      "--listen",
-      `unix:${sock}`,
-    ],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  )
-  let stderr = ""
-  agent.stderr!.on("data", (d: Buffer) => (stderr += d))
-  await eventually(() => stderr.includes("CUVETTE READY"), 20_000, `the Bun agent to start:\n${stderr}`)
-  s = await connect(sock)
-}, 30_000)
-afterAll(async () => {
-  await s?.close()
-  agent?.kill("SIGKILL")
-  fs.rmSync(dir, { recursive: true, force: true })
-})
 
 const text = async (call: { stdout: Session.Incoming }) => (await collect(call.stdout)).toString()
 
 describe.skipIf(!hasBun)("exec under a terminal (agent on Bun)", () => {
+  beforeAll(async () => {
+    const sock = path.join(dir, "agent.sock")
+    agent = spawn(
+      BUN,
+      [
+        "--conditions=@cuvette/source",
+        path.join(repo, "packages/agent/src/bin.ts"),
+        "--listen",
+        `unix:${sock}`,
+      ],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    )
+    let stderr = ""
+    agent.stderr!.on("data", (d: Buffer) => (stderr += d))
+    await eventually(() => stderr.includes("CUVETTE READY"), 20_000, `the Bun agent to start:\n${stderr}`)
+    s = await connect(sock)
+  }, 30_000)
+  afterAll(async () => {
+    await s?.close()
+    agent?.kill("SIGKILL")
+  })
+
   it("the process has a tty of the requested size and TERM, in its own session; exit code returned", async () => {
     expect((await s.open("info", {}).result).capabilities).toContain("pty")
     const call = s.open("exec", {

@@ -49,6 +49,28 @@ describe.concurrent("cuvette deploy", { timeout: 60_000 }, () => {
     expect(r.stderr).toContain("npm run build:agent")
   })
 
+  it("a failure inside @cuvette/deploy is printed in its own words, its tag the --json code, exit 1", async () => {
+    const agent = path.join(dir, "not-elf")
+    fs.writeFileSync(agent, "#!/bin/sh\n")
+    const out = path.join(dir, "never.img")
+    const r = await runCli(["--json", "deploy", "image", "--agent", agent, "--out", out])
+    expect(r.code).toBe(1)
+    expect(JSON.parse(r.stdout.toString()).error).toMatchObject({
+      code: "BundleError",
+      message: `cannot assemble the Linux agent bundle: ${agent} is not a Linux x86-64 or aarch64 executable`,
+    })
+    expect(fs.existsSync(out)).toBe(false)
+    const tool = path.join(dir, "no-ohcldiag-dev")
+    const v = await runCli(["deploy", "vtl2", "--vm", "myvm", "--ohcldiag", tool])
+    expect(v.code).toBe(1)
+    expect(v.stderr.trimEnd().split("\n")).toEqual([
+      `cuvette: wait-for-diag: ${tool} myvm inspect build_info`, // the step, as it starts
+      `cuvette: VTL2 deploy step "wait-for-diag" failed: cannot run ${tool}: no such file (ENOENT); ` +
+        "install ohcldiag-dev or pass its path (--ohcldiag)",
+      `  command: ${tool} myvm inspect build_info`,
+    ])
+  })
+
   it("vtl2 --dry-run prints the exact commands and where it will wait", async () => {
     const r = await runCli([
       "deploy",

@@ -4,8 +4,10 @@ import { Chunk, Effect, Stream } from "effect"
 import { describe, expect } from "vitest"
 import * as AgentClient from "../src/AgentClient.js"
 
+// ping answers after 20 ms of real time: a round trip that includes the handler measures at least that.
+const PING_HANDLER_MS = 20
 const testLayer = AgentClient.layerTest({
-  ping: () => Effect.succeed({}),
+  ping: () => Effect.promise(() => new Promise((resolve) => setTimeout(() => resolve({}), PING_HANDLER_MS))),
   exec: (args, call) =>
     Effect.promise(async () => {
       call.emit({ _tag: "Started", pid: 42 })
@@ -32,7 +34,9 @@ describe("AgentClient", () => {
     it.effect("runs operations as Effects", () =>
       Effect.gen(function* () {
         const agent = yield* AgentClient.AgentClient
-        expect(yield* agent.ping).toBeGreaterThan(0)
+        const ms = yield* agent.ping
+        expect(ms).toBeGreaterThanOrEqual(PING_HANDLER_MS - 1) // timers may fire up to 1 ms early
+        expect(ms).toBeLessThan(5000)
         const r = yield* agent.exec(["echo", "hi"])
         expect(r.exitCode).toBe(7)
         expect(new TextDecoder().decode(r.stdout)).toBe("echo hi")

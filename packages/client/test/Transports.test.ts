@@ -9,6 +9,7 @@ import { ByteStream } from "@cuvette/protocol"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import { agent } from "./fixtures/agent.js"
+import { expectRoundTrip } from "./fixtures/ping.js"
 import { hybridRelay, serialRelay } from "./fixtures/relays.js"
 import { agentSuite, type BigFile, figures, makeBigFile } from "./fixtures/suite.js"
 
@@ -177,7 +178,7 @@ agentSuite(
     const served = (await agent).serveStream(relay.agentStream, {})
     const dir = guestDir("serial")
     const first = await Client.connect(`serial:${p}`)
-    expect(await first.ping()).toBeGreaterThan(0)
+    await expectRoundTrip(() => first.ping())
     const partial = path.join(dir, "partial.bin")
     await expect(first.upload(new Uint8Array(16 << 20).fill(1), partial)).rejects.toMatchObject({
       _tag: "AgentError",

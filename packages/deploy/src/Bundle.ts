@@ -7,6 +7,7 @@ import { Data } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import type * as Image from "./Image.js"
+import { errorText } from "./internal/errorText.js"
 
 /** File names inside the bundle (and at the root of the disk). */
 export const AGENT = "cuvette-agent"
@@ -74,9 +75,14 @@ export class BundleError extends Data.TaggedError("BundleError")<{
   }
 }
 
-/** The architecture of an ELF executable (e_machine), or undefined if it is not an x86-64/aarch64 ELF. */
+/**
+ * The architecture of an ELF executable (e_machine), or undefined if it is not an x86-64/aarch64 ELF;
+ * rejects with BundleError when the file cannot be read.
+ */
 export const elfArch = async (file: string): Promise<Arch | undefined> => {
-  const fh = await fs.open(file, "r")
+  const fh = await fs.open(file, "r").catch((cause) => {
+    throw new BundleError({ detail: `cannot read ${file}: ${errorText(cause)}`, cause })
+  })
   try {
     const b = Buffer.alloc(20)
     await fh.read(b, 0, 20, 0)
@@ -100,9 +106,7 @@ export interface Options {
 
 /** The bundle as files for Image.write, at the root of the disk (`prefix` puts them in a directory). */
 export const files = async (options: Options, prefix = ""): Promise<ReadonlyArray<Image.File>> => {
-  const arch = await elfArch(options.agent).catch((cause) => {
-    throw new BundleError({ detail: `cannot read the agent ${options.agent}: ${String(cause)}`, cause })
-  })
+  const arch = await elfArch(options.agent)
   if (arch === undefined)
     throw new BundleError({ detail: `${options.agent} is not a Linux x86-64 or aarch64 executable` })
   const libDir = options.libDir ?? path.join(path.dirname(options.agent), LIB_DIR)
@@ -126,21 +130,40 @@ export const files = async (options: Options, prefix = ""): Promise<ReadonlyArra
   ]
 }
 
-/** Writes the bundle as a host directory (what `npm run build:agent` produces); `libs` maps library name → host file. */
+/**
+ * Writes the bundle as a host directory (what `npm run build:agent` produces); `libs` maps library name → host
+ * file. Rejects with BundleError naming the file that could not be copied or written.
+ */
 export const assemble = async (
   dir: string,
   agent: string,
   libs: Readonly<Record<string, string>>,
 ): Promise<void> => {
-  await fs.mkdir(path.join(dir, LIB_DIR), { recursive: true })
-  if (path.resolve(agent) !== path.resolve(dir, AGENT)) await fs.copyFile(agent, path.join(dir, AGENT))
-  await fs.chmod(path.join(dir, AGENT), 0o755)
+  const step = async (what: string, f: () => Promise<unknown>) => {
+    try {
+      await f()
+    } catch (cause) {
+      throw new BundleError({ detail: `cannot ${what}: ${errorText(cause)}`, cause })
+    }
+  }
+  await step(`create ${path.join(dir, LIB_DIR)}`, () =>
+    fs.mkdir(path.join(dir, LIB_DIR), { recursive: true }),
+  )
+  await step(`copy the agent ${agent} into ${dir}`, async () => {
+    if (path.resolve(agent) !== path.resolve(dir, AGENT)) await fs.copyFile(agent, path.join(dir, AGENT))
+    await fs.chmod(path.join(dir, AGENT), 0o755)
+  })
   // copyFile follows symlinks: the bundle holds real files, as FAT has no links
   for (const [name, source] of Object.entries(libs)) {
-    await fs.rm(path.join(dir, LIB_DIR, name), { force: true })
-    await fs.copyFile(source, path.join(dir, LIB_DIR, name))
-    await fs.chmod(path.join(dir, LIB_DIR, name), 0o755)
+    const dest = path.join(dir, LIB_DIR, name)
+    await step(`copy ${source} to ${dest}`, async () => {
+      await fs.rm(dest, { force: true })
+      await fs.copyFile(source, dest)
+      await fs.chmod(dest, 0o755)
+    })
   }
-  await fs.writeFile(path.join(dir, LAUNCHER), launcherScript, { mode: 0o755 })
-  await fs.chmod(path.join(dir, LAUNCHER), 0o755)
+  await step(`write ${path.join(dir, LAUNCHER)}`, async () => {
+    await fs.writeFile(path.join(dir, LAUNCHER), launcherScript, { mode: 0o755 })
+    await fs.chmod(path.join(dir, LAUNCHER), 0o755)
+  })
 }

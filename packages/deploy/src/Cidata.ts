@@ -3,11 +3,19 @@
  * Linux VTL0 (the agent bundle plus NoCloud `meta-data`, `user-data` and `network-config`), Windows VTL0 (label
  * `cuvette`, the agent and a service installer) and VTL2 (the bundle and an optional token).
  */
+import { Data } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Bundle from "./Bundle.js"
 import type * as Image from "./Image.js"
+
+/** The contents of a disk cannot be put together: a file the scenario needs is missing. */
+export class CidataError extends Data.TaggedError("CidataError")<{ readonly detail: string }> {
+  override get message(): string {
+    return `cannot collect the disk contents: ${this.detail}`
+  }
+}
 
 /** A disk's label and files, spread into Image.write's options. */
 export interface Contents {
@@ -225,14 +233,18 @@ export interface WindowsOptions {
   readonly extra?: ReadonlyArray<Image.File>
 }
 
-/** Windows VTL0: label `cuvette`, the agent, its addon and the installer (CRLF line ends, as cmd.exe expects). */
+/**
+ * Windows VTL0: label `cuvette`, the agent, its addon and the installer (CRLF line ends, as cmd.exe expects).
+ * Throws CidataError when the addon is missing.
+ */
 export const windows = (options: WindowsOptions): Contents => {
   const addon = options.addon ?? path.join(path.dirname(options.agent), WINDOWS_ADDON)
   if (!fs.existsSync(addon))
-    throw new Error(
-      `no ${WINDOWS_ADDON} at ${addon}: the Windows agent needs it for Hyper-V sockets and --service ` +
+    throw new CidataError({
+      detail:
+        `no ${WINDOWS_ADDON} at ${addon}: the Windows agent needs it for Hyper-V sockets and --service ` +
         "(npm run build:agent -- --target windows-x64 puts it beside the agent)",
-    )
+    })
   return {
     label: WINDOWS_LABEL,
     files: [

@@ -2,6 +2,7 @@
  * GUID partition table pieces for a one-partition disk: the protective MBR, the primary and backup GPT headers
  * and the partition entry array (UEFI spec 2.10, §5.2–5.3). Pure functions returning sector-sized bytes.
  */
+import { Data } from "effect"
 import { crc32 } from "./internal/crc32.js"
 import { guidToBytes } from "./internal/ids.js"
 
@@ -18,6 +19,23 @@ export const ENTRY_SECTORS = (ENTRY_COUNT * ENTRY_SIZE) / SECTOR_SIZE
 export const PARTITION_START = 2048
 /** Sectors at the end of the disk taken by the backup entry array and the backup header. */
 export const BACKUP_SECTORS = ENTRY_SECTORS + 1
+
+/** A partition's name or GUID cannot be stored in a GPT. */
+export class GptError extends Data.TaggedError("GptError")<{ readonly detail: string }> {
+  override get message(): string {
+    return `invalid GPT partition: ${this.detail}`
+  }
+}
+
+/** Why `name` cannot be a GPT partition name (at most 36 UTF-16 code units), or undefined if it can. */
+export const invalidNameReason = (name: string): string | undefined =>
+  name.length > 36 ? `the name "${name}" is longer than 36 UTF-16 code units` : undefined
+
+const guid = (value: string, what: string): Buffer => {
+  const bytes = guidToBytes(value)
+  if (bytes === undefined) throw new GptError({ detail: `${what} "${value}" is not a GUID` })
+  return bytes
+}
 
 /** Where the single partition lies on a disk of `totalSectors` sectors. */
 export interface Layout {
@@ -63,12 +81,13 @@ export const protectiveMbr = (totalSectors: number): Uint8Array => {
 /** The partition entry array (ENTRY_SECTORS sectors) holding the one partition. */
 export const entries = (l: Layout, p: Partition): Uint8Array => {
   const b = Buffer.alloc(ENTRY_COUNT * ENTRY_SIZE)
-  guidToBytes(p.typeGuid ?? BASIC_DATA_TYPE).copy(b, 0)
-  guidToBytes(p.partitionGuid).copy(b, 16)
+  guid(p.typeGuid ?? BASIC_DATA_TYPE, "type GUID").copy(b, 0)
+  guid(p.partitionGuid, "partition GUID").copy(b, 16)
   b.writeBigUInt64LE(BigInt(l.partitionFirst), 32)
   b.writeBigUInt64LE(BigInt(l.partitionLast), 40)
   // attributes (offset 48) stay 0; the name is UTF-16LE, at most 36 code units
-  if (p.name.length > 36) throw new Error(`GPT partition name longer than 36 characters: ${p.name}`)
+  const nameWhy = invalidNameReason(p.name)
+  if (nameWhy !== undefined) throw new GptError({ detail: nameWhy })
   b.write(p.name, 56, "utf16le")
   return b
 }
@@ -91,7 +110,7 @@ export const header = (
   b.writeBigUInt64LE(BigInt(alternate), 32)
   b.writeBigUInt64LE(BigInt(l.firstUsable), 40)
   b.writeBigUInt64LE(BigInt(l.lastUsable), 48)
-  guidToBytes(p.diskGuid).copy(b, 56)
+  guid(p.diskGuid, "disk GUID").copy(b, 56)
   b.writeBigUInt64LE(BigInt(entryLba), 72)
   b.writeUInt32LE(ENTRY_COUNT, 80)
   b.writeUInt32LE(ENTRY_SIZE, 84)

@@ -8,6 +8,7 @@ import { Data, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as Fat32 from "./Fat32.js"
 import * as Gpt from "./Gpt.js"
+import { errorText } from "./internal/errorText.js"
 import { guidFromBytes, idBytes } from "./internal/ids.js"
 import * as Tree from "./internal/tree.js"
 import * as Vhd from "./Vhd.js"
@@ -166,7 +167,7 @@ const resolveInputs = async (options: Options, defaultTime: Date): Promise<Array
         throw new ImageError({
           reason: "SourceUnreadable",
           out: options.out,
-          detail: `cannot read ${f.source} (for ${f.path}): ${String(cause)}`,
+          detail: `cannot read ${f.source} (for ${f.path}): ${errorText(cause)}`,
           cause,
         })
       }
@@ -194,6 +195,9 @@ export const write = async (options: Options, signal?: AbortSignal): Promise<Res
   const now = options.mtime ?? new Date()
   const labelWhy = Fat32.invalidLabelReason(label)
   if (labelWhy) throw new ImageError({ reason: "InvalidInput", out, detail: `label "${label}": ${labelWhy}` })
+  const partitionName = options.partitionName ?? "CIDATA"
+  const nameWhy = Gpt.invalidNameReason(partitionName)
+  if (nameWhy) throw new ImageError({ reason: "InvalidInput", out, detail: `partition name: ${nameWhy}` })
 
   let root: Tree.DirNode
   try {
@@ -214,7 +218,7 @@ export const write = async (options: Options, signal?: AbortSignal): Promise<Res
   const partition: Gpt.Partition = {
     diskGuid: guidFromBytes(idBytes(options.seed, "disk")),
     partitionGuid: guidFromBytes(idBytes(options.seed, "partition")),
-    name: options.partitionName ?? "CIDATA",
+    name: partitionName,
   }
   const entryArray = Gpt.entries(gpt, partition)
   const volumeOffset = gpt.partitionFirst * SECTOR
@@ -272,7 +276,7 @@ export const write = async (options: Options, signal?: AbortSignal): Promise<Res
   try {
     fh = await fs.open(out, "w")
   } catch (cause) {
-    throw fail("WriteFailed", `cannot create it: ${String(cause)}`, cause)
+    throw fail("WriteFailed", `cannot create it: ${errorText(cause)}`, cause)
   }
   const put = async (bytes: Uint8Array, position: number) => {
     if (signal?.aborted) throw fail("Interrupted", "interrupted")
@@ -299,7 +303,7 @@ export const write = async (options: Options, signal?: AbortSignal): Promise<Res
       try {
         src = await fs.open(f.source, "r")
       } catch (cause) {
-        throw fail("SourceUnreadable", `cannot read ${f.source}: ${String(cause)}`, cause)
+        throw fail("SourceUnreadable", `cannot read ${f.source}: ${errorText(cause)}`, cause)
       }
       try {
         for (let off = 0; off < f.size; ) {
@@ -317,7 +321,7 @@ export const write = async (options: Options, signal?: AbortSignal): Promise<Res
     await fh.close().catch(() => undefined)
     await fs.rm(out, { force: true }).catch(() => undefined) // a half-written image is worse than none
     if (e instanceof ImageError) throw e
-    throw fail("WriteFailed", String(e), e)
+    throw fail("WriteFailed", errorText(e), e)
   }
   return { out, size: diskBytes, format }
 }
@@ -329,5 +333,5 @@ export const make = (options: Options): Effect.Effect<Result, ImageError> =>
     catch: (e) =>
       e instanceof ImageError
         ? e
-        : new ImageError({ reason: "WriteFailed", out: options.out, detail: String(e), cause: e }),
+        : new ImageError({ reason: "WriteFailed", out: options.out, detail: errorText(e), cause: e }),
   })

@@ -7,6 +7,7 @@
 import { Data, Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as Bundle from "./Bundle.js"
+import { errorText } from "./internal/errorText.js"
 
 /** The bring-up steps, in order; errors name the one that failed. */
 export type Step = "wait-for-diag" | "mount" | "start-agent" | "wait-for-agent"
@@ -160,7 +161,7 @@ export const deploy = async (options: Options): Promise<Result> => {
       throw new OhcldiagError({
         step: c.step,
         command: c.argv,
-        detail: `cannot run ${c.argv[0]}: ${String(cause)}; install ohcldiag-dev or pass its path (--ohcldiag)`,
+        detail: `cannot run ${c.argv[0]}: ${(cause as { code?: unknown }).code === "ENOENT" ? "no such file (ENOENT)" : errorText(cause)}; install ohcldiag-dev or pass its path (--ohcldiag)`,
         cause,
       })
     }
@@ -216,7 +217,7 @@ export const deploy = async (options: Options): Promise<Result> => {
     } catch (cause) {
       throw new OhcldiagError({
         step: "wait-for-agent",
-        detail: `the agent was started but did not answer: ${cause instanceof Error ? cause.message : String(cause)}; \`ohcldiag-dev ${shQuote(options.vm)} kmsg\` shows VTL2's log (deploy with log: "kmsg" to see the agent's output there)`,
+        detail: `the agent was started but did not answer: ${errorText(cause)}; \`ohcldiag-dev ${shQuote(options.vm)} kmsg\` shows VTL2's log (deploy with log: "kmsg" to see the agent's output there)`,
         cause,
       })
     }
@@ -231,5 +232,5 @@ export const make = (options: Options): Effect.Effect<Result, OhcldiagError> =>
     catch: (e) =>
       e instanceof OhcldiagError
         ? e
-        : new OhcldiagError({ step: "wait-for-diag", detail: String(e), cause: e }),
+        : new OhcldiagError({ step: "wait-for-diag", detail: errorText(e), cause: e }),
   })

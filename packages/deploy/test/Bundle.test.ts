@@ -19,9 +19,8 @@ const skipNote = canBuild ? "" : " (skipped: needs Bun from node_modules and the
 const { dir, cleanup } = tempDir()
 const bundle = path.join(dir, "bundle")
 
-beforeAll(async () => {
-  if (!canBuild) return
-  // a Bun-compiled stand-in agent that reports what it was started with
+/** A bundle around a Bun-compiled stand-in agent that reports what it was started with. */
+const buildStubBundle = async () => {
   const src = path.join(dir, "stub.ts")
   fs.writeFileSync(
     src,
@@ -32,7 +31,7 @@ beforeAll(async () => {
   })
   if (r.status !== 0) throw new Error(`bun build failed: ${r.stderr}`)
   await Bundle.assemble(bundle, path.join(dir, "stub"), hostLibs)
-}, 60_000)
+}
 afterAll(cleanup)
 
 const launch = (shell: string, args: ReadonlyArray<string>, env: Record<string, string> = {}, cwd = "/") => {
@@ -48,20 +47,21 @@ const launch = (shell: string, args: ReadonlyArray<string>, env: Record<string, 
 }
 
 describe("the Linux bundle launcher", () => {
-  it.skipIf(!canBuild || !has("busybox"))(
-    `runs a Bun executable through the bundled loader under busybox sh${skipNote}`,
-    () => {
-      const got = launch("/usr/bin/busybox", ["--listen", "unix:/tmp/x.sock", "two words", ""])
-      expect(got.args).toEqual(["--listen", "unix:/tmp/x.sock", "two words", ""])
-      expect(got.execPath).toBe(path.join(bundle, "lib", Bundle.loader.x64))
-      expect(got.tmpdir).toBe("/tmp") // chosen because none was set
-      expect(launch("/usr/bin/busybox", [], { TMPDIR: dir }).tmpdir).toBe(dir)
-    },
-  )
+  describe.skipIf(!canBuild)(`around a Bun-compiled agent${skipNote}`, () => {
+    beforeAll(buildStubBundle, 60_000)
 
-  it.skipIf(!canBuild)(
-    `works with a relative path and under dash, and adds the disk's token unless one is passed${skipNote}`,
-    () => {
+    it.skipIf(!has("busybox"))(
+      `runs a Bun executable through the bundled loader under busybox sh${has("busybox") ? "" : " (skipped: needs busybox)"}`,
+      () => {
+        const got = launch("/usr/bin/busybox", ["--listen", "unix:/tmp/x.sock", "two words", ""])
+        expect(got.args).toEqual(["--listen", "unix:/tmp/x.sock", "two words", ""])
+        expect(got.execPath).toBe(path.join(bundle, "lib", Bundle.loader.x64))
+        expect(got.tmpdir).toBe("/tmp") // chosen because none was set
+        expect(launch("/usr/bin/busybox", [], { TMPDIR: dir }).tmpdir).toBe(dir)
+      },
+    )
+
+    it("works with a relative path and under dash, and adds the disk's token unless one is passed", () => {
       fs.writeFileSync(path.join(bundle, Bundle.TOKEN), "secret\n")
       try {
         const r = spawnSync("/bin/sh", [`./${Bundle.LAUNCHER}`, "--serial", "/dev/vport1p1"], {
@@ -80,51 +80,59 @@ describe("the Linux bundle launcher", () => {
       } finally {
         fs.rmSync(path.join(bundle, Bundle.TOKEN))
       }
-    },
-  )
+    })
 
-  const root = process.getuid?.() === 0 && has("unshare") && has("chroot") && has("busybox")
-  it.skipIf(!canBuild || !root)(
-    `starts the agent in a root with no glibc, only static busybox and the bundle${canBuild && root ? "" : " (skipped: needs root, unshare, chroot and a static busybox)"}`,
-    () => {
-      const file = run("file", ["-L", "/usr/bin/busybox"]).stdout
-      if (!file.includes("statically linked")) return expect.fail(`busybox is not static: ${file}`)
-      const chroot = path.join(dir, "root")
-      for (const d of ["bin", "proc", "tmp", "cidata/lib"])
-        fs.mkdirSync(path.join(chroot, d), { recursive: true })
-      fs.copyFileSync("/usr/bin/busybox", path.join(chroot, "bin/busybox"))
-      fs.chmodSync(path.join(chroot, "bin/busybox"), 0o755)
-      for (const f of [Bundle.AGENT, Bundle.LAUNCHER, ...Bundle.libraries("x64").map((l) => `lib/${l}`)])
-        fs.copyFileSync(path.join(bundle, f), path.join(chroot, "cidata", f))
-      fs.chmodSync(path.join(chroot, "cidata", Bundle.LAUNCHER), 0o755)
-      // Bun finds its embedded code through /proc/self/exe, so /proc must be mounted (VTL2 has it)
-      const r = spawnSync(
-        "unshare",
-        [
-          "-m",
-          "sh",
-          "-c",
-          'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/busybox sh /cidata/cuvette-agent.sh hello',
-          "sh",
-          chroot,
-        ],
-        { encoding: "utf8", env: { PATH: process.env.PATH ?? "" } },
-      )
-      expect(r.status, r.stderr).toBe(0)
-      expect(JSON.parse(r.stdout)).toEqual({
-        args: ["hello"],
-        tmpdir: "/tmp",
-        execPath: "/cidata/lib/ld-linux-x86-64.so.2",
-      })
-    },
-  )
+    const root = process.getuid?.() === 0 && has("unshare") && has("chroot") && has("busybox")
+    it.skipIf(!root)(
+      `starts the agent in a root with no glibc, only static busybox and the bundle${root ? "" : " (skipped: needs root, unshare, chroot and a static busybox)"}`,
+      () => {
+        const file = run("file", ["-L", "/usr/bin/busybox"]).stdout
+        if (!file.includes("statically linked")) return expect.fail(`busybox is not static: ${file}`)
+        const chroot = path.join(dir, "root")
+        for (const d of ["bin", "proc", "tmp", "cidata/lib"])
+          fs.mkdirSync(path.join(chroot, d), { recursive: true })
+        fs.copyFileSync("/usr/bin/busybox", path.join(chroot, "bin/busybox"))
+        fs.chmodSync(path.join(chroot, "bin/busybox"), 0o755)
+        for (const f of [Bundle.AGENT, Bundle.LAUNCHER, ...Bundle.libraries("x64").map((l) => `lib/${l}`)])
+          fs.copyFileSync(path.join(bundle, f), path.join(chroot, "cidata", f))
+        fs.chmodSync(path.join(chroot, "cidata", Bundle.LAUNCHER), 0o755)
+        // Bun finds its embedded code through /proc/self/exe, so /proc must be mounted (VTL2 has it)
+        const r = spawnSync(
+          "unshare",
+          [
+            "-m",
+            "sh",
+            "-c",
+            'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/busybox sh /cidata/cuvette-agent.sh hello',
+            "sh",
+            chroot,
+          ],
+          { encoding: "utf8", env: { PATH: process.env.PATH ?? "" } },
+        )
+        expect(r.status, r.stderr).toBe(0)
+        expect(JSON.parse(r.stdout)).toEqual({
+          args: ["hello"],
+          tmpdir: "/tmp",
+          execPath: "/cidata/lib/ld-linux-x86-64.so.2",
+        })
+      },
+    )
+  })
 
-  it("is valid POSIX sh for dash and busybox", () => {
+  const launcherFile = () => {
     const file = path.join(dir, "launcher.sh")
     fs.writeFileSync(file, Bundle.launcherScript)
-    expect(run("sh", ["-n", file]).status).toBe(0)
-    if (has("busybox")) expect(run("busybox", ["sh", "-n", file]).status).toBe(0)
+    return file
+  }
+  it("is valid POSIX sh for the system sh", () => {
+    expect(run("sh", ["-n", launcherFile()]).status).toBe(0)
   })
+  it.skipIf(!has("busybox"))(
+    `is valid sh for busybox${has("busybox") ? "" : " (skipped: needs busybox)"}`,
+    () => {
+      expect(run("busybox", ["sh", "-n", launcherFile()]).status).toBe(0)
+    },
+  )
 })
 
 describe("Bundle.files", () => {

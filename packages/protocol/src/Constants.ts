@@ -5,7 +5,7 @@
 
 /** The protocol versions this build speaks; the handshake picks the highest both sides share. */
 export const PROTOCOL_VERSION_MIN = 1
-/** See {@link PROTOCOL_VERSION_MIN}. */
+/** The highest protocol version this build speaks (see {@link PROTOCOL_VERSION_MIN}). */
 export const PROTOCOL_VERSION_MAX = 1
 
 /** Default vsock port, as OpenVMM's pipette uses (0x1337), so `<vsock_path>_4919` plumbing works unchanged. */

@@ -36,7 +36,7 @@ export const ErrorCode = Schema.Literal(
   /** A bug or unexpected failure inside the agent. */
   "INTERNAL",
 )
-/** See {@link ErrorCode}. */
+/** One of the codes of the {@link ErrorCode} schema, as a string. */
 export type ErrorCode = typeof ErrorCode.Type
 
 /** An error reported by the agent or by the session; it travels as `{ code, message }`. */

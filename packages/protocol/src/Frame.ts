@@ -35,7 +35,7 @@ export const FrameType = {
   /** A session-level error report about a frame the sender could not accept (msgpack `{code, message}`). */
   Error: 10,
 } as const
-/** See {@link FrameType}. */
+/** A frame type's number on the wire: one of the values of {@link FrameType}. */
 export type FrameType = (typeof FrameType)[keyof typeof FrameType]
 
 const typeNames = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k])) as Record<

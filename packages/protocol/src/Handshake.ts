@@ -28,7 +28,7 @@ export const ClientHello = Schema.TaggedStruct("Hello", {
   /** Random per connection: an agent on a serial port tells a repeated hello from a new client's. */
   nonce: Schema.optional(Bytes),
 })
-/** See {@link ClientHello}. */
+/** A client's hello, as the {@link ClientHello} schema decodes it. */
 export type ClientHello = typeof ClientHello.Type
 
 /** Agent → client: the chosen version and the agent's identity. */
@@ -47,7 +47,7 @@ export const Welcome = Schema.TaggedStruct("Welcome", {
   /** Present when the agent requires a token: random bytes to prove knowledge of it. */
   challenge: Schema.optionalWith(Bytes, { exact: true }),
 })
-/** See {@link Welcome}. */
+/** The agent's welcome, as the {@link Welcome} schema decodes it. */
 export type Welcome = typeof Welcome.Type
 
 /** Client → agent: HMAC proof over the challenge, and a nonce for the agent's proof. */
@@ -59,7 +59,7 @@ export const Refusal = Schema.TaggedStruct("Refusal", { code: Schema.String, mes
 
 /** Any handshake message. */
 export const Message = Schema.Union(ClientHello, Welcome, Auth, AuthOk, Refusal)
-/** See {@link Message}. */
+/** Any handshake message, as the {@link Message} schema decodes it. */
 export type Message = typeof Message.Type
 
 /** Picks the highest version in both ranges, or fails naming both. */

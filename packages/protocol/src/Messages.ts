@@ -32,7 +32,7 @@ export const ClientMessage = Schema.Union(
   /** An input to a running operation (a signal, a terminal resize). */
   Schema.TaggedStruct("Input", { input: Schema.Unknown }),
 )
-/** See {@link ClientMessage}. */
+/** A control message from the client, as the {@link ClientMessage} schema decodes it. */
 export type ClientMessage = typeof ClientMessage.Type
 
 /** Agent → client, within one operation. */
@@ -44,7 +44,7 @@ export const AgentMessage = Schema.Union(
   /** The operation failed; nothing follows. */
   Schema.TaggedStruct("Failure", { code: ErrorCode, message: Schema.String }),
 )
-/** See {@link AgentMessage}. */
+/** A control message from the agent, as the {@link AgentMessage} schema decodes it. */
 export type AgentMessage = typeof AgentMessage.Type
 
 /** Formats a schema failure as `field.path: problem` lines. */

@@ -54,7 +54,7 @@ export const ExecArgs = Schema.Struct({
   /** Signal used on timeout or cancel (default SIGKILL). */
   killSignal: opt(Schema.String),
 })
-/** See {@link ExecArgs}. */
+/** exec's arguments, as the {@link ExecArgs} schema decodes them. */
 export type ExecArgs = typeof ExecArgs.Type
 
 /** Events of `exec`. */
@@ -72,7 +72,7 @@ export const ExecResult = Schema.Struct({
   timedOut: Schema.Boolean,
   durationMs: Schema.Number,
 })
-/** See {@link ExecResult}. */
+/** exec's result, as the {@link ExecResult} schema decodes it. */
 export type ExecResult = typeof ExecResult.Type
 
 // ---- files
@@ -93,7 +93,7 @@ export const Stat = Schema.Struct({
   /** Where a symlink points. */
   target: opt(Schema.String),
 })
-/** See {@link Stat}. */
+/** stat's result, as the {@link Stat} schema decodes it. */
 export type Stat = typeof Stat.Type
 
 /** One entry of `list`. */
@@ -104,7 +104,7 @@ export const DirEntry = Schema.Struct({
   mode: Schema.Number,
   mtimeMs: Schema.Number,
 })
-/** See {@link DirEntry}. */
+/** One entry of a listing, as the {@link DirEntry} schema decodes it. */
 export type DirEntry = typeof DirEntry.Type
 
 /** Arguments of `readFile`. The body arrives on the stdout channel. */
@@ -142,7 +142,7 @@ export const Info = Schema.Struct({
   /** Operations and optional features this agent serves (e.g. "exec", "pty", "kmsg", "crash"). */
   capabilities: Schema.Array(Schema.String),
 })
-/** See {@link Info}. */
+/** info's result, as the {@link Info} schema decodes it. */
 export type Info = typeof Info.Type
 
 /** Result of `time`. */

@@ -1,4 +1,5 @@
 import { Either } from "effect"
+import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import { Errors, Messages, Operations } from "../src/index.js"
 
@@ -41,26 +42,12 @@ describe("Messages", () => {
 })
 
 describe("Operations", () => {
-  it("describes every v1 operation of DESIGN.md", () => {
-    expect([...Operations.names].sort()).toEqual(
-      [
-        "crash",
-        "exec",
-        "info",
-        "kmsg",
-        "list",
-        "mkdir",
-        "mount",
-        "ping",
-        "readFile",
-        "remove",
-        "rename",
-        "shutdown",
-        "stat",
-        "time",
-        "writeFile",
-      ].sort(),
-    )
+  it("describes exactly the v1 operations that docs/protocol.md lists (§12)", () => {
+    const spec = fs.readFileSync(new URL("../../../docs/protocol.md", import.meta.url), "utf8")
+    const section = /^## \d+\. Operations \(v1\)\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(spec)?.[1] ?? ""
+    const documented = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1])
+    expect(documented).toContain("exec")
+    expect([...Operations.names].sort()).toEqual(documented.sort())
     expect(Operations.isName("exec")).toBe(true)
     expect(Operations.isName("toString")).toBe(false)
   })

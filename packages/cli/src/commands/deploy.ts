@@ -4,13 +4,29 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Client from "../internal/client.js"
-import { define, type Group } from "../internal/command.js"
+import { type Context, define, type Group } from "../internal/command.js"
+import { CliError, UsageError } from "../internal/errors.js"
 import * as Opt from "../internal/option.js"
-import { UsageError } from "../internal/errors.js"
 import * as Progress from "../internal/progress.js"
 import * as ExitCode from "../ExitCode.js"
 
 const DEFAULT_WAIT_MS = 120_000
+
+// @cuvette/deploy's tagged errors already say what failed, where and what to try: print them as they are
+// (not inside a second "cannot ..."), with the tag as the --json code.
+const DEPLOY_ERRORS = new Set(["BundleError", "CidataError", "GptError", "ImageError", "OhcldiagError"])
+const attempt = <A>(
+  ctx: Pick<Context, "attempt">,
+  what: Parameters<Context["attempt"]>[0],
+  f: () => Promise<A>,
+) =>
+  ctx.attempt(what, () =>
+    f().catch((e: unknown) => {
+      const tag = (e as { _tag?: unknown } | undefined)?._tag
+      if (typeof tag !== "string" || !DEPLOY_ERRORS.has(tag)) throw e
+      throw new CliError({ code: tag, detail: (e as Error).message, exitCode: ExitCode.Failed, cause: e })
+    }),
+  )
 
 const defaultAgent = (os: "linux" | "windows"): string =>
   os === "windows" ? "dist/agent/windows-x64/cuvette-agent.exe" : "dist/agent/linux-x64/cuvette-agent"
@@ -70,13 +86,13 @@ const image = define({
           "--service; `npm run build:agent -- --target windows-x64` builds both",
       })
     }
-    const contents = await ctx.attempt({ action: "collect the disk contents", hostPath: agent }, async () =>
+    const contents = await attempt(ctx, { action: "collect the disk contents", hostPath: agent }, async () =>
       os === "windows"
         ? Cidata.windows({ agent, addon, extra, ...(tokenFile !== undefined ? { tokenFile } : {}) })
         : Cidata.linux({ agent, extra, ...(tokenFile !== undefined ? { tokenFile } : {}) }),
     )
     let progress: Progress.Progress | undefined
-    const result = await ctx.attempt({ action: "write the image", hostPath: out }, () =>
+    const result = await attempt(ctx, { action: "write the image", hostPath: out }, () =>
       Image.write(
         {
           out,
@@ -163,7 +179,7 @@ const vtl2 = define({
         }
       },
     }
-    const result = await ctx.attempt({ action: `deploy the agent into VTL2 of ${vm}` }, () =>
+    const result = await attempt(ctx, { action: `deploy the agent into VTL2 of ${vm}` }, () =>
       Ohcldiag.deploy(options),
     )
     const lines = result.commands.map((c) => Ohcldiag.formatCommand(c.argv))
@@ -183,6 +199,7 @@ const vtl2 = define({
   },
 })
 
+/** `cuvette deploy`: the parent of `deploy image` and `deploy vtl2`. */
 export const command: Group = {
   name: "deploy",
   summary: "put the agent into a guest: `deploy image` (cidata disk), `deploy vtl2` (OpenHCL)",

@@ -17,10 +17,13 @@ export const guidFromBytes = (raw: Uint8Array): string => {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`
 }
 
-/** The on-disk ("mixed-endian") form of a GUID, as GPT and Windows store it: the first three fields little-endian. */
-export const guidToBytes = (guid: string): Buffer => {
+/**
+ * The on-disk ("mixed-endian") form of a GUID, as GPT and Windows store it: the first three fields
+ * little-endian; undefined when `guid` is not a GUID.
+ */
+export const guidToBytes = (guid: string): Buffer | undefined => {
   const hex = guid.replace(/[{}-]/g, "")
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`not a GUID: ${guid}`)
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) return undefined
   const b = Buffer.from(hex, "hex")
   b.subarray(0, 4).reverse()
   b.subarray(4, 6).reverse()

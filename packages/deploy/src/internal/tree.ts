@@ -1,5 +1,6 @@
 // The directory tree of an image: built from a flat file list, short names assigned per directory, clusters
 // allocated contiguously (directories first, then files, in breadth-first order) and directories rendered.
+import { Data } from "effect"
 import * as Fat32 from "../Fat32.js"
 
 export interface FileNode {
@@ -25,7 +26,12 @@ export interface DirNode {
 
 export type Node = FileNode | DirNode
 
-export class TreeError extends Error {}
+/** A file list FAT cannot hold: a bad name, a duplicate, a file too big; Image turns it into an ImageError. */
+export class TreeError extends Data.TaggedError("TreeError")<{ readonly detail: string }> {
+  override get message(): string {
+    return this.detail
+  }
+}
 
 export interface Input {
   readonly path: string
@@ -50,17 +56,21 @@ export const build = (inputs: ReadonlyArray<Input>, dirMtime: Date): DirNode => 
   const root = newDir("", dirMtime)
   for (const input of inputs) {
     const parts = input.path.split("/").filter((p) => p !== "")
-    if (parts.length === 0) throw new TreeError(`"${input.path}" is not a file path`)
+    if (parts.length === 0) throw new TreeError({ detail: `"${input.path}" is not a file path` })
     for (const part of parts) {
       const why = Fat32.invalidNameReason(part)
-      if (why) throw new TreeError(`"${input.path}": the name "${part}" cannot be stored on FAT: ${why}`)
+      if (why)
+        throw new TreeError({ detail: `"${input.path}": the name "${part}" cannot be stored on FAT: ${why}` })
     }
     if (input.size > Fat32.MAX_FILE_SIZE)
-      throw new TreeError(`"${input.path}" is ${input.size} bytes; FAT32 holds files up to 4 GiB - 1`)
+      throw new TreeError({
+        detail: `"${input.path}" is ${input.size} bytes; FAT32 holds files up to 4 GiB - 1`,
+      })
     let dir = root
     for (const part of parts.slice(0, -1)) {
       const found = dir.children.find((c) => c.name.toUpperCase() === part.toUpperCase())
-      if (found?.kind === "file") throw new TreeError(`"${input.path}": "${part}" is a file, not a directory`)
+      if (found?.kind === "file")
+        throw new TreeError({ detail: `"${input.path}": "${part}" is a file, not a directory` })
       if (found) dir = found
       else {
         const d = newDir(part, dirMtime)
@@ -70,7 +80,7 @@ export const build = (inputs: ReadonlyArray<Input>, dirMtime: Date): DirNode => 
     }
     const name = parts[parts.length - 1]!
     if (dir.children.some((c) => c.name.toUpperCase() === name.toUpperCase()))
-      throw new TreeError(`"${input.path}" appears twice (FAT names are case-insensitive)`)
+      throw new TreeError({ detail: `"${input.path}" appears twice (FAT names are case-insensitive)` })
     dir.children.push({ kind: "file", name, short11: "", ...input, firstCluster: 0 })
   }
   assignShortNames(root)
