@@ -45,6 +45,7 @@ export const handlers = (config: Config): Session.Handlers<never> => {
     mkdir: Files.mkdir,
     remove: Files.remove,
     rename: Files.rename,
+    chmod: Files.chmod,
     kmsg: System.kmsg,
     mount: System.mount,
     shutdown: System.shutdown(config),

@@ -44,6 +44,7 @@ describe("Operations", () => {
   it("describes every v1 operation of DESIGN.md", () => {
     expect([...Operations.names].sort()).toEqual(
       [
+        "chmod",
         "crash",
         "exec",
         "info",
