@@ -6,70 +6,56 @@
 import * as Args from "./internal/args.js"
 import type { Agent } from "./internal/client.js"
 import * as ClientApi from "./internal/client.js"
-import type { Command, Context, Globals } from "./internal/command.js"
+import type { AgentContext, Command, Globals, Group } from "./internal/command.js"
 import { wrap } from "./internal/command.js"
-import { describe, UsageError } from "./internal/errors.js"
+import { CliError, describe, UsageError } from "./internal/errors.js"
+import * as Opt from "./internal/option.js"
+import type { OptionSet } from "./internal/option.js"
 import { Output, type Io } from "./internal/output.js"
 import * as ExitCode from "./ExitCode.js"
 import { commands } from "./internal/registry.js"
 import { CLI_VERSION } from "./internal/version.js"
 
 /** The global options, accepted before or after the command name. */
-export const globalOptions: ReadonlyArray<Args.OptionSpec> = [
-  {
-    name: "target",
-    short: "t",
-    kind: "string",
-    value: "T",
-    env: "CUVETTE_TARGET",
-    description:
-      "the agent: unix:PATH, tcp:HOST:PORT, vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, serial:PATH, listen-unix:PATH, ...",
-  },
-  {
-    name: "vm",
-    kind: "string",
-    value: "NAME",
-    description: "Hyper-V VM by name (same as --target hyperv:NAME)",
-  },
-  {
-    name: "vtl2",
-    kind: "boolean",
-    description: "talk to the agent in VTL2 (OpenHCL) instead of VTL0 (Hyper-V targets)",
-  },
-  {
-    name: "json",
-    kind: "boolean",
-    description: "print exactly one JSON document on stdout (errors as {error: {...}})",
-  },
-  {
-    name: "timeout",
-    kind: "string",
-    value: "D",
-    description:
-      "how long to wait (500ms, 10s, 2m): to connect (default 10s); exec: kill the guest process after D; wait: give up after D",
-  },
-  {
-    name: "token-file",
-    kind: "string",
-    value: "F",
+export const globalOptions = {
+  target: Opt.text(
+    "target",
+    "T",
+    "the agent: unix:PATH, tcp:HOST:PORT, vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, serial:PATH, listen-unix:PATH, ...",
+    { short: "t", env: "CUVETTE_TARGET" },
+  ),
+  vm: Opt.text("vm", "NAME", "Hyper-V VM by name (same as --target hyperv:NAME)"),
+  vtl2: Opt.flag("vtl2", "talk to the agent in VTL2 (OpenHCL) instead of VTL0 (Hyper-V targets)"),
+  json: Opt.flag("json", "print exactly one JSON document on stdout (errors as {error: {...}})"),
+  timeout: Opt.duration(
+    "timeout",
+    "D",
+    "how long to wait (500ms, 10s, 2m): to connect (default 10s); exec: kill the guest process after D; wait: give up after D",
+  ),
+  tokenFile: Opt.text("token-file", "F", "file holding the agent's shared token", {
     env: "CUVETTE_TOKEN_FILE",
-    description: "file holding the agent's shared token",
-  },
-  { name: "help", short: "h", kind: "boolean", description: "show help" },
-  { name: "version", kind: "boolean", description: "print cuvette's version" },
-]
+  }),
+  help: Opt.flag("help", "show help", { short: "h" }),
+  version: Opt.flag("version", "print cuvette's version"),
+} satisfies OptionSet
 
 /** cuvette's version. */
 export const version = (): string => CLI_VERSION
 
+/** How long a connection may take unless --timeout says otherwise. */
+const DEFAULT_CONNECT_MS = 10_000
+
 const pad = (s: string, n: number) => (s.length >= n ? `${s}  ` : s.padEnd(n))
 
-const optionLines = (specs: ReadonlyArray<Args.OptionSpec>): Array<string> =>
-  specs.map((o) => {
+const optionLines = (set: OptionSet): Array<string> =>
+  Object.values(set).map((o) => {
     const names = `${o.short !== undefined ? `-${o.short}, ` : "    "}--${o.name}${o.kind === "boolean" ? "" : ` ${o.value ?? "V"}`}${o.kind === "list" ? "..." : ""}`
+    const dflt = o.defaultText !== undefined ? ` (default ${o.defaultText})` : ""
     const env = o.env !== undefined ? ` (env ${o.env})` : ""
-    return `  ${pad(names, 26)}${o.description}${env}`
+    return `  ${pad(names, 26)}${o.description}${dflt}${env}`
   })
+
+const isGroup = (c: Command | Group): c is Group => "subcommands" in c
 
 /** Help text of the root command. */
 export const rootHelp = (): string =>
@@ -90,18 +76,19 @@ export const rootHelp = (): string =>
     "Run `cuvette <command> --help` for a command's options and examples.",
   ].join("\n")
 
-/** Help text of one command. */
-export const commandHelp = (c: Command, prefix = "cuvette"): string => {
+/** Help text of one command or group. */
+export const commandHelp = (c: Command | Group, prefix = "cuvette"): string => {
   const full = `${prefix} ${c.name}`
+  const options = isGroup(c) ? {} : c.options
   return [
     `Usage: ${full} ${c.usage}`.trimEnd(),
     "",
     c.summary,
-    ...(c.description !== undefined ? ["", c.description] : []),
-    ...(c.subcommands !== undefined
+    ...(!isGroup(c) && c.description !== undefined ? ["", c.description] : []),
+    ...(isGroup(c)
       ? ["", "Subcommands:", ...c.subcommands.map((s) => `  ${pad(s.name, 10)}${s.summary}`)]
       : []),
-    ...(c.options.length > 0 ? ["", "Options:", ...optionLines(c.options)] : []),
+    ...(Object.keys(options).length > 0 ? ["", "Options:", ...optionLines(options)] : []),
     "",
     "Global options:",
     ...optionLines(globalOptions),
@@ -114,9 +101,16 @@ export const resolveTarget = (
   parsed: Args.Parsed,
   env: Readonly<Record<string, string | undefined>>,
 ): { readonly target: string | undefined; readonly vtl2: boolean } => {
-  const flagTarget = Args.str(parsed, "target")
-  const vm = Args.str(parsed, "vm")
-  const vtl2 = Args.flag(parsed, "vtl2")
+  // The flags alone first: --vm wins over CUVETTE_TARGET, but not over --target.
+  const {
+    target: flagTarget,
+    vm,
+    vtl2,
+  } = Opt.decodeAll(
+    { target: globalOptions.target, vm: globalOptions.vm, vtl2: globalOptions.vtl2 },
+    parsed,
+    {},
+  )
   if (flagTarget !== undefined && vm !== undefined) {
     throw new UsageError({ detail: "give either --target or --vm, not both; see `cuvette --help`" })
   }
@@ -131,12 +125,25 @@ export const resolveTarget = (
   return { target, vtl2 }
 }
 
-const findCommand = (name: string, list: ReadonlyArray<Command>): Command | undefined =>
+const findCommand = <C extends { readonly name: string }>(name: string, list: ReadonlyArray<C>) =>
   list.find((c) => c.name === name)
 
-const suggest = (name: string, list: ReadonlyArray<Command>): string => {
+const suggest = (name: string, list: ReadonlyArray<{ readonly name: string }>): string => {
   const close = list.find((c) => c.name.startsWith(name.slice(0, 2)))
   return close !== undefined ? ` (did you mean \`cuvette ${close.name}\`?)` : ""
+}
+
+/** The positional arguments `command` declares, checked; "argv" passes them through. */
+const checkArgs = (
+  command: Command,
+  parsed: Args.Parsed,
+  full: string,
+): ReadonlyArray<string | undefined> => {
+  if (command.args === "argv") return parsed.positionals
+  const names = command.args.map((n) => n.replace(/\?$/, ""))
+  const optional = command.args.filter((n) => n.endsWith("?")).length
+  const given = Args.expectPositionals(parsed, full, names, optional)
+  return names.map((_, i) => given[i])
 }
 
 /** Runs `cuvette` with `argv` (without node and the script); resolves to the exit code. */
@@ -145,7 +152,7 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
   let out = new Output(io, json)
   let target: string | undefined
   try {
-    const head = Args.parse(argv, globalOptions, { command: "cuvette", leading: true })
+    const head = Args.parse(argv, Object.values(globalOptions), { command: "cuvette", leading: true })
     if (Args.flag(head, "version")) {
       out.result({ version: version() }, `cuvette ${version()}`)
       return ExitCode.Ok
@@ -158,39 +165,45 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
       }
       throw new UsageError({ detail: "no command given; see `cuvette --help`" })
     }
-    let command = findCommand(name, commands)
-    if (command === undefined) {
+    const entry = findCommand(name, commands)
+    if (entry === undefined) {
       throw new UsageError({
         detail: `unknown command \`${name}\`${suggest(name, commands)}; see \`cuvette --help\``,
       })
     }
     let prefix = "cuvette"
     let rest = tail
-    if (command.subcommands !== undefined) {
+    let command: Command
+    if (isGroup(entry)) {
       const sub = rest[0]
       const found =
-        sub !== undefined && !sub.startsWith("-") ? findCommand(sub, command.subcommands) : undefined
+        sub !== undefined && !sub.startsWith("-") ? findCommand(sub, entry.subcommands) : undefined
       if (found === undefined) {
         if (rest.includes("--help") || rest.includes("-h") || Args.flag(head, "help")) {
-          io.stdout.write(commandHelp(command) + "\n")
+          io.stdout.write(commandHelp(entry) + "\n")
           return ExitCode.Ok
         }
         const what =
           sub === undefined || sub.startsWith("-") ? "a subcommand" : `a known subcommand (not \`${sub}\`)`
         throw new UsageError({
-          detail: `\`cuvette ${command.name}\` needs ${what}: ${command.subcommands.map((s) => s.name).join(", ")}; see \`cuvette ${command.name} --help\``,
+          detail: `\`cuvette ${entry.name}\` needs ${what}: ${entry.subcommands.map((s) => s.name).join(", ")}; see \`cuvette ${entry.name} --help\``,
         })
       }
-      prefix = `cuvette ${command.name}`
+      prefix = `cuvette ${entry.name}`
       command = found
       rest = rest.slice(1)
+    } else {
+      command = entry
     }
     const full = `${prefix} ${command.name}`
-    const own = new Set(command.options.map((o) => o.name))
-    const specs = [...command.options, ...globalOptions.filter((g) => !own.has(g.name))]
-    const tailParsed = Args.parse(rest, specs, {
+    // A command's own option shadows a global one of the same name (deploy vtl2 --vm).
+    const own = new Set(Object.values(command.options).map((o) => o.name))
+    const globals = Object.fromEntries(
+      Object.entries(globalOptions).filter(([, g]) => !own.has(g.name)),
+    ) as Partial<typeof globalOptions>
+    const tailParsed = Args.parse(rest, [...Object.values(command.options), ...Object.values(globals)], {
       command: full,
-      ...(command.stopAtPositional === true ? { stopAtPositional: true } : {}),
+      ...(command.args === "argv" ? { stopAtPositional: true } : {}),
     })
     const parsed: Args.Parsed = {
       options: { ...head.options, ...tailParsed.options },
@@ -203,22 +216,27 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
     }
     json = Args.flag(parsed, "json")
     out = new Output(io, json)
-    // A command with its own --vm (deploy vtl2: the VM as ohcldiag-dev names it) derives its target itself.
-    const { vm: _vm, ...withoutVm } = parsed.options
-    const resolved = resolveTarget(own.has("vm") ? { ...parsed, options: withoutVm } : parsed, io.env)
+    const resolved = own.has("vm")
+      ? resolveTarget({ ...parsed, options: { ...parsed.options, vm: false } }, io.env)
+      : resolveTarget(parsed, io.env)
     target = resolved.target
-    const timeout = Args.str(parsed, "timeout")
-    const tokenFile =
-      Args.str(parsed, "token-file") ??
-      (io.env.CUVETTE_TOKEN_FILE !== "" ? io.env.CUVETTE_TOKEN_FILE : undefined)
-    const globals: Globals = {
-      target: resolved.target,
-      vtl2: resolved.vtl2,
-      json,
-      timeoutMs: timeout !== undefined ? Args.parseDuration(timeout, "--timeout") : undefined,
-      tokenFile,
-    }
-    return await runCommand(command, full, parsed, globals, io, out, signal)
+    const { timeout, tokenFile } = Opt.decodeAll(
+      { timeout: globalOptions.timeout, tokenFile: globalOptions.tokenFile },
+      parsed,
+      io.env,
+    )
+    const args = checkArgs(command, parsed, full)
+    const values = Opt.decodeAll(command.options, parsed, io.env)
+    return await runCommand(
+      command,
+      full,
+      args,
+      values,
+      { target: resolved.target, vtl2: resolved.vtl2, json, timeoutMs: timeout, tokenFile },
+      io,
+      out,
+      signal,
+    )
   } catch (error) {
     const failure = describe(error, { action: "run", ...(target !== undefined ? { target } : {}) })
     out.error(failure, target)
@@ -229,50 +247,48 @@ export const run = async (argv: ReadonlyArray<string>, io: Io, signal?: AbortSig
 const runCommand = async (
   command: Command,
   full: string,
-  parsed: Args.Parsed,
+  args: ReadonlyArray<string | undefined>,
+  values: Record<string, unknown>,
   globals: Globals,
   io: Io,
   out: Output,
   outer: AbortSignal | undefined,
 ): Promise<number> => {
+  if (command.needsAgent && globals.target === undefined) {
+    throw new UsageError({
+      detail: `no target for \`${full}\`: pass --target T (e.g. -t unix:/tmp/agent.sock), --vm NAME, or set CUVETTE_TARGET`,
+    })
+  }
   const controller = new AbortController()
   const onAbort = () => controller.abort()
   outer?.addEventListener("abort", onAbort, { once: true })
   if (outer?.aborted === true) controller.abort()
   let agent: Promise<Agent> | undefined
-  const requireTarget = (): string => {
-    if (globals.target === undefined) {
-      throw new UsageError({
-        detail: `no target for \`${full}\`: pass --target T (e.g. -t unix:/tmp/agent.sock), --vm NAME, or set CUVETTE_TARGET`,
-      })
-    }
-    return globals.target
-  }
-  const ctx: Context = {
+  const target = globals.target ?? ""
+  const ctx: AgentContext<ReadonlyArray<string | undefined>> = {
     io,
     out,
     globals,
-    parsed,
+    args,
     command: full,
     signal: controller.signal,
-    target: requireTarget,
+    target,
     connect: () => {
-      if (agent === undefined) {
-        const target = requireTarget()
-        agent = ClientApi.load().then((client) =>
-          client
-            .connect(target, {
-              timeoutMs:
-                globals.timeoutMs !== undefined && command.name !== "exec" ? globals.timeoutMs : 10_000,
-              ...(globals.vtl2 ? { vtl2: true } : {}),
-              ...(globals.tokenFile !== undefined ? { tokenFile: globals.tokenFile } : {}),
-              signal: controller.signal,
-            })
-            .catch((error: unknown) => {
-              throw wrap(error, { action: "connect", target })
-            }),
-        )
-      }
+      agent ??= ClientApi.load().then((client) =>
+        client
+          .connect(target, {
+            timeoutMs:
+              globals.timeoutMs !== undefined && command.timeoutKillsGuest !== true
+                ? globals.timeoutMs
+                : DEFAULT_CONNECT_MS,
+            ...(globals.vtl2 ? { vtl2: true } : {}),
+            ...(globals.tokenFile !== undefined ? { tokenFile: globals.tokenFile } : {}),
+            signal: controller.signal,
+          })
+          .catch((error: unknown) => {
+            throw wrap(error, { action: "connect", target })
+          }),
+      )
       return agent
     },
     attempt: async (what, f) => {
@@ -284,12 +300,12 @@ const runCommand = async (
     },
   }
   try {
-    if (command.handlesInterrupt === true) return await command.run(ctx)
+    if (command.handlesInterrupt === true) return await command.run(ctx, values)
     const interrupted = new Promise<number>((resolve) => {
       if (controller.signal.aborted) resolve(ExitCode.Interrupted)
       controller.signal.addEventListener("abort", () => resolve(ExitCode.Interrupted), { once: true })
     })
-    const code = await Promise.race([command.run(ctx), interrupted])
+    const code = await Promise.race([command.run(ctx, values), interrupted])
     if (code === ExitCode.Interrupted && controller.signal.aborted) out.note("interrupted")
     return code
   } catch (error) {
@@ -297,7 +313,7 @@ const runCommand = async (
       out.note("interrupted")
       return ExitCode.Interrupted
     }
-    throw error
+    throw ownFailure(command, error, globals.target)
   } finally {
     outer?.removeEventListener("abort", onAbort)
     if (agent !== undefined) {
@@ -308,4 +324,19 @@ const runCommand = async (
       )
     }
   }
+}
+
+/** A failure of cuvette itself, with the exit code the command reserves for those (exec: 255). */
+const ownFailure = (command: Command, error: unknown, target: string | undefined): unknown => {
+  if (command.failureExitCode === undefined) return error
+  const e = wrap(error, { action: "run", ...(target !== undefined ? { target } : {}) })
+  // Unreachable stays 3 so scripts can tell "no agent" from "the command failed".
+  if (e.exitCode === ExitCode.Unreachable || e.exitCode === ExitCode.Usage) return e
+  return new CliError({
+    code: e.code,
+    detail: e.detail,
+    exitCode: command.failureExitCode,
+    cause: error,
+    ...(e.path !== undefined ? { path: e.path } : {}),
+  })
 }

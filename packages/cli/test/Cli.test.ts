@@ -87,7 +87,8 @@ describe("Cli.run", () => {
   })
 
   it("resolves --vm, --vtl2 and CUVETTE_TARGET", () => {
-    const parse = (argv: Array<string>) => Args.parse(argv, Cli.globalOptions, { command: "cuvette" })
+    const parse = (argv: Array<string>) =>
+      Args.parse(argv, Object.values(Cli.globalOptions), { command: "cuvette" })
     expect(Cli.resolveTarget(parse(["--vm", "myvm", "--vtl2"]), {}).target).toBe("hyperv:myvm?vtl=2")
     expect(Cli.resolveTarget(parse(["--vm", "6f2d3c1e-1111-2222-3333-444455556666"]), {}).target).toBe(
       "hyperv-id:6f2d3c1e-1111-2222-3333-444455556666",

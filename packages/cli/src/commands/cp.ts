@@ -4,9 +4,9 @@
 import * as fs from "node:fs"
 import * as hostPath from "node:path"
 import * as guestPosix from "node:path/posix"
-import { expectPositionals, flag } from "../internal/args.js"
 import type { Agent } from "../internal/client.js"
-import type { Command, Context } from "../internal/command.js"
+import { define, type AgentContext } from "../internal/command.js"
+import * as Opt from "../internal/option.js"
 import { CliError, UsageError } from "../internal/errors.js"
 import * as Progress from "../internal/progress.js"
 import { guestPath, isGuest } from "../internal/paths.js"
@@ -29,10 +29,10 @@ interface Plan {
 
 const totalBytes = (plan: Plan) => plan.files.reduce((n, f) => n + f.size, 0)
 
-const notDir = (ctx: Context, shown: string, path: string | undefined): CliError =>
+const notDir = (ctx: AgentContext, shown: string, path: string | undefined): CliError =>
   new CliError({
     code: "EISDIR",
-    detail: `cannot copy ${shown}${path !== undefined ? ` on ${ctx.target()}` : ""}: is a directory (use \`cuvette cp -r\`)`,
+    detail: `cannot copy ${shown}${path !== undefined ? ` on ${ctx.target}` : ""}: is a directory (use \`cuvette cp -r\`)`,
     exitCode: ExitCode.Failed,
     ...(path !== undefined ? { path } : {}),
   })
@@ -74,7 +74,7 @@ const planGuestTree = async (agent: Agent, root: string, dest: string, plan: Pla
   }
 }
 
-const upload = async (ctx: Context, agent: Agent, src: string, dstArg: string, recursive: boolean) => {
+const upload = async (ctx: AgentContext, agent: Agent, src: string, dstArg: string, recursive: boolean) => {
   const srcStat = await ctx.attempt({ action: "copy", hostPath: src }, () => fs.promises.stat(src))
   const existing = await ctx.attempt({ action: "copy to", path: dstArg }, () =>
     guestStatOrUndefined(agent, dstArg),
@@ -108,7 +108,7 @@ const upload = async (ctx: Context, agent: Agent, src: string, dstArg: string, r
   return { plan, dest: `:${dest}`, total }
 }
 
-const download = async (ctx: Context, agent: Agent, src: string, dstArg: string, recursive: boolean) => {
+const download = async (ctx: AgentContext, agent: Agent, src: string, dstArg: string, recursive: boolean) => {
   const srcStat = await ctx.attempt({ action: "copy", path: src }, () => agent.stat(src))
   const existing = await fs.promises.stat(dstArg).catch(() => undefined)
   const dest = existing?.isDirectory() === true ? hostPath.join(dstArg, guestPosix.basename(src)) : dstArg
@@ -139,23 +139,23 @@ const download = async (ctx: Context, agent: Agent, src: string, dstArg: string,
   return { plan, dest, total }
 }
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "cp",
   summary: "copy files between this host and the guest (a guest path is written :PATH)",
   usage: "[-r] SRC DST",
   description:
     "Exactly one of SRC and DST is a guest path, written :PATH. When DST is an existing directory the copy\n" +
     "goes inside it. Modes are kept. A progress bar shows on stderr when it is a terminal.",
-  options: [{ name: "recursive", short: "r", kind: "boolean", description: "copy a directory tree" }],
+  options: { recursive: Opt.flag("recursive", "copy a directory tree", { short: "r" }) },
+  args: ["SRC", "DST"],
+  needsAgent: true,
   examples: [
     "cuvette -t unix:/tmp/agent.sock cp ./build.tar :/tmp/build.tar",
     "cuvette -t unix:/tmp/agent.sock cp :/var/log/syslog ./syslog",
     "cuvette -t unix:/tmp/agent.sock cp -r ./tree :/tmp/tree",
   ],
-  run: async (ctx) => {
-    const [a, b] = expectPositionals(ctx.parsed, ctx.command, ["SRC", "DST"])
-    const recursive = flag(ctx.parsed, "recursive")
+  run: async (ctx, { recursive }) => {
+    const [a, b] = ctx.args
     if (isGuest(a) === isGuest(b)) {
       throw new UsageError({
         detail: isGuest(a)
@@ -171,7 +171,7 @@ export const command: Command = {
     const durationMs = Date.now() - start
     for (const s of r.plan.skipped) ctx.out.note(`skipped ${s} (not a regular file or directory)`)
     ctx.out.result({
-      target: ctx.target(),
+      target: ctx.target,
       source: a,
       destination: r.dest,
       files: r.plan.files.length,
@@ -181,4 +181,4 @@ export const command: Command = {
     })
     return ExitCode.Ok
   },
-}
+})

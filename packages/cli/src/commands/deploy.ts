@@ -3,9 +3,9 @@
 // in OpenHCL, start the agent there, and waits until it answers.
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { expectPositionals, flag, list, str } from "../internal/args.js"
 import * as Client from "../internal/client.js"
-import type { Command } from "../internal/command.js"
+import { define, type Group } from "../internal/command.js"
+import * as Opt from "../internal/option.js"
 import { UsageError } from "../internal/errors.js"
 import * as Progress from "../internal/progress.js"
 import * as ExitCode from "../ExitCode.js"
@@ -15,7 +15,7 @@ const DEFAULT_WAIT_MS = 120_000
 const defaultAgent = (os: "linux" | "windows"): string =>
   os === "windows" ? "dist/agent/windows-x64/cuvette-agent.exe" : "dist/agent/linux-x64/cuvette-agent"
 
-const image: Command = {
+const image = define({
   name: "image",
   summary: "write a cidata disk image (FAT32 in GPT, raw or VHD) holding the agent",
   usage: "--out FILE [--format raw|vhd] [--os linux|windows] [--agent PATH] [--add FILE]... [--token-file F]",
@@ -23,48 +23,41 @@ const image: Command = {
     "linux: the agent bundle (runs without glibc, also in VTL2) and a cloud-init NoCloud seed (label cidata).\n" +
     "windows: cuvette-agent.exe, its cuvette_native.node and install-cuvette.cmd (label cuvette). --token-file puts the token on the disk\n" +
     "and the agent then requires it. The agent defaults to what `npm run build:agent` writes under dist/agent/.",
-  options: [
-    { name: "out", kind: "string", value: "FILE", description: "image file to write" },
-    {
-      name: "format",
-      kind: "string",
-      value: "raw|vhd",
-      description: "raw disk or fixed VHD (default: vhd for a .vhd name, else raw)",
-    },
-    {
-      name: "os",
-      kind: "string",
-      value: "linux|windows",
-      description: "guest OS (default linux; use linux for VTL2)",
-    },
-    { name: "agent", kind: "string", value: "PATH", description: "agent executable to put on the disk" },
-    { name: "add", kind: "list", value: "FILE", description: "extra file for the disk's root (repeatable)" },
-  ],
+  options: {
+    out: Opt.text("out", "FILE", "image file to write"),
+    format: Opt.choice(
+      "format",
+      ["raw", "vhd"],
+      "raw disk or fixed VHD (default: vhd for a .vhd name, else raw)",
+    ),
+    os: Opt.choice("os", ["linux", "windows"], "guest OS (default linux; use linux for VTL2)", {
+      hint: "(linux also serves VTL2)",
+    }),
+    agent: Opt.text("agent", "PATH", "agent executable to put on the disk"),
+    add: Opt.list("add", "FILE", "extra file for the disk's root (repeatable)"),
+  },
+  args: [],
+  needsAgent: false,
   examples: [
     "cuvette deploy image --out /tmp/cidata.vhd --agent dist/agent/linux-x64/cuvette-agent",
     "cuvette deploy image --out /tmp/win.vhd --os windows --agent dist/agent/windows-x64/cuvette-agent.exe",
   ],
-  run: async (ctx) => {
-    expectPositionals(ctx.parsed, ctx.command, [])
-    const out = str(ctx.parsed, "out")
+  run: async (ctx, options) => {
+    const out = options.out
     if (out === undefined)
       throw new UsageError({
         detail: "missing --out FILE for `cuvette deploy image`; see `cuvette deploy image --help`",
       })
-    const formatText = str(ctx.parsed, "format") ?? (out.toLowerCase().endsWith(".vhd") ? "vhd" : "raw")
-    if (formatText !== "raw" && formatText !== "vhd")
-      throw new UsageError({ detail: `--format ${formatText}: use raw or vhd` })
-    const os = str(ctx.parsed, "os") ?? "linux"
-    if (os !== "linux" && os !== "windows")
-      throw new UsageError({ detail: `--os ${os}: use linux or windows (linux also serves VTL2)` })
-    const agent = str(ctx.parsed, "agent") ?? defaultAgent(os)
+    const format = options.format ?? (out.toLowerCase().endsWith(".vhd") ? "vhd" : "raw")
+    const os = options.os ?? "linux"
+    const agent = options.agent ?? defaultAgent(os)
     if (!fs.existsSync(agent)) {
       throw new UsageError({
         detail: `no agent executable at ${agent}: pass --agent PATH, or build one with \`npm run build:agent\``,
       })
     }
     const tokenFile = ctx.globals.tokenFile
-    const extra = list(ctx.parsed, "add").map((f) => ({ path: path.basename(f), source: f }))
+    const extra = options.add.map((f) => ({ path: path.basename(f), source: f }))
     const [Cidata, Image] = await Promise.all([
       import("@cuvette/deploy/Cidata"),
       import("@cuvette/deploy/Image"),
@@ -87,7 +80,7 @@ const image: Command = {
       Image.write(
         {
           out,
-          format: formatText,
+          format,
           label: contents.label,
           files: contents.files,
           onProgress: (done, total) => {
@@ -112,7 +105,7 @@ const image: Command = {
     )
     return ExitCode.Ok
   },
-}
+})
 
 /** The agent's address once it runs in VTL2 of `vm` (as ohcldiag-dev names the VM). */
 export const vtl2Target = (vm: string, listen: string | undefined): string => {
@@ -123,7 +116,7 @@ export const vtl2Target = (vm: string, listen: string | undefined): string => {
   return `hyperv:${vm}?vtl=2`
 }
 
-const vtl2: Command = {
+const vtl2 = define({
   name: "vtl2",
   summary: "start the agent in VTL2 (OpenHCL) through ohcldiag-dev and wait for it",
   usage: "--vm ID [--ohcldiag PATH] [--listen PATH] [--dry-run]",
@@ -132,33 +125,21 @@ const vtl2: Command = {
     "vsock socket). The cidata disk (`cuvette deploy image`) must be attached to VTL2. Then: wait for the diag\n" +
     "server, mount the disk by label, start the agent detached, and wait for it (--timeout, default 2m) on\n" +
     "hyperv:NAME?vtl=2, or on Unix socket PATH_4919 for OpenVMM (--listen PATH or -t T to choose).",
-  options: [
-    { name: "vm", kind: "string", value: "ID", description: "the VM: NAME, hyperv-id:GUID or vsock:PATH" },
-    {
-      name: "ohcldiag",
-      kind: "string",
-      value: "PATH",
-      description: "the ohcldiag-dev executable (default: on PATH)",
-    },
-    {
-      name: "listen",
-      kind: "string",
-      value: "PATH",
-      description: "OpenVMM: accept the agent's connection on this Unix socket",
-    },
-    { name: "dry-run", kind: "boolean", description: "print the exact commands instead of running them" },
-  ],
+  options: {
+    vm: Opt.text("vm", "ID", "the VM: NAME, hyperv-id:GUID or vsock:PATH"),
+    ohcldiag: Opt.text("ohcldiag", "PATH", "the ohcldiag-dev executable (default: on PATH)"),
+    listen: Opt.text("listen", "PATH", "OpenVMM: accept the agent's connection on this Unix socket"),
+    dryRun: Opt.flag("dry-run", "print the exact commands instead of running them"),
+  },
+  args: [],
+  needsAgent: false,
   examples: ["cuvette deploy vtl2 --vm vsock:/tmp/vm-vtl2.sock --dry-run"],
-  run: async (ctx) => {
-    expectPositionals(ctx.parsed, ctx.command, [])
-    const vm = str(ctx.parsed, "vm")
+  run: async (ctx, { vm, ohcldiag, listen, dryRun }) => {
     if (vm === undefined)
       throw new UsageError({
         detail: "missing --vm ID for `cuvette deploy vtl2`; see `cuvette deploy vtl2 --help`",
       })
-    const ohcldiag = str(ctx.parsed, "ohcldiag")
-    const dryRun = flag(ctx.parsed, "dry-run")
-    const target = ctx.globals.target ?? vtl2Target(vm, str(ctx.parsed, "listen"))
+    const target = ctx.globals.target ?? vtl2Target(vm, listen)
     const timeoutMs = ctx.globals.timeoutMs ?? DEFAULT_WAIT_MS
     const Ohcldiag = await import("@cuvette/deploy/Ohcldiag")
     const options = {
@@ -200,15 +181,12 @@ const vtl2: Command = {
     )
     return ExitCode.Ok
   },
-}
+})
 
-/** See the summary. */
-export const command: Command = {
+export const command: Group = {
   name: "deploy",
   summary: "put the agent into a guest: `deploy image` (cidata disk), `deploy vtl2` (OpenHCL)",
   usage: "image|vtl2 [options]",
-  options: [],
   subcommands: [image, vtl2],
   examples: ["cuvette deploy image --help", "cuvette deploy vtl2 --help"],
-  run: async () => ExitCode.Usage,
 }

@@ -2,9 +2,9 @@
 // and exits with its exit code (128+N for signal N; 255 when cuvette itself fails, as ssh does).
 // Ctrl-C cancels the guest process (the agent kills its process group) and exits 130.
 import type { Readable } from "node:stream"
-import { flag, list, str } from "../internal/args.js"
 import type { ExecOptions, Process, SpawnOptions } from "../internal/client.js"
-import type { Command, Context } from "../internal/command.js"
+import { define, type Context } from "../internal/command.js"
+import * as Opt from "../internal/option.js"
 import { UsageError } from "../internal/errors.js"
 import { execFailure, exitCodeOf } from "../internal/guestProcess.js"
 import { encodeBytes, writeAll } from "../internal/output.js"
@@ -37,8 +37,7 @@ const pump = async (from: Readable | null, to: Context["io"]["stdout"]): Promise
   for await (const chunk of from) await writeAll(to, chunk as Uint8Array)
 }
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "exec",
   summary: "run a command in the guest, streaming its output; exits with its exit code",
   usage:
@@ -47,43 +46,37 @@ export const command: Command = {
     "stdout and stderr stream live to this terminal's stdout and stderr; stdin is forwarded when it is piped\n" +
     "(not a terminal). The exit code is the guest command's own, 128+N when signal N ended it, and 255 when\n" +
     "cuvette itself failed (3 when the agent is unreachable). Ctrl-C kills the guest process group and exits 130.",
-  options: [
-    {
-      name: "env",
-      short: "e",
-      kind: "list",
-      value: "K=V",
-      description: "set an environment variable (repeatable)",
-    },
-    { name: "unset", kind: "list", value: "K", description: "remove an environment variable (repeatable)" },
-    { name: "clear-env", kind: "boolean", description: "start from an empty environment" },
-    { name: "cwd", kind: "string", value: "D", description: "working directory in the guest" },
-    {
-      name: "tty",
-      kind: "boolean",
-      description: "run under a pseudo-terminal sized like this one (raw keys; see `cuvette shell`)",
-    },
-    { name: "stderr-to-stdout", kind: "boolean", description: "merge the command's stderr into its stdout" },
-  ],
-  stopAtPositional: true,
+  options: {
+    env: Opt.list("env", "K=V", "set an environment variable (repeatable)", { short: "e" }),
+    unset: Opt.list("unset", "K", "remove an environment variable (repeatable)"),
+    clearEnv: Opt.flag("clear-env", "start from an empty environment"),
+    cwd: Opt.text("cwd", "D", "working directory in the guest"),
+    tty: Opt.flag("tty", "run under a pseudo-terminal sized like this one (raw keys; see `cuvette shell`)"),
+    stderrToStdout: Opt.flag("stderr-to-stdout", "merge the command's stderr into its stdout"),
+  },
+  args: "argv",
+  needsAgent: true,
   handlesInterrupt: true,
+  streamsStdout: true,
+  timeoutKillsGuest: true,
+  failureExitCode: ExitCode.ExecFailed,
   examples: [
     "cuvette -t unix:/tmp/agent.sock exec -- uname -a",
     "cuvette -t unix:/tmp/agent.sock exec -e GREETING=hi -- sh -c 'echo $GREETING from $(hostname)'",
     "printf 'a\\nb\\n' | cuvette -t unix:/tmp/agent.sock exec -- wc -l",
     "cuvette -t unix:/tmp/agent.sock --json exec -- cat /etc/hostname",
   ],
-  run: async (ctx) => {
-    const argv = ctx.parsed.positionals
+  run: async (ctx, options) => {
+    const argv = ctx.args
     if (argv.length === 0) {
       throw new UsageError({
         detail: "missing PROG for `cuvette exec`; write `cuvette exec -- PROG ARGS...`",
       })
     }
-    const env = envOption(list(ctx.parsed, "env"), list(ctx.parsed, "unset"), flag(ctx.parsed, "clear-env"))
-    const cwd = str(ctx.parsed, "cwd")
-    if (flag(ctx.parsed, "tty")) {
-      if (flag(ctx.parsed, "stderr-to-stdout"))
+    const env = envOption(options.env, options.unset, options.clearEnv)
+    const cwd = options.cwd
+    if (options.tty) {
+      if (options.stderrToStdout)
         throw new UsageError({
           detail: "--tty already sends stderr to the terminal: drop --stderr-to-stdout",
         })
@@ -98,9 +91,9 @@ export const command: Command = {
       ...(env !== undefined ? { env } : {}),
       ...(cwd !== undefined ? { cwd } : {}),
       ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
-      ...(flag(ctx.parsed, "stderr-to-stdout") ? { stderr: "stdout" as const } : {}),
+      ...(options.stderrToStdout ? { stderr: "stdout" as const } : {}),
     }
-    const target = ctx.target()
+    const target = ctx.target
     const agent = await ctx.connect().catch((e: unknown) => {
       throw execFailure(e, ctx, argv[0])
     })
@@ -182,4 +175,4 @@ export const command: Command = {
       ctx.signal.removeEventListener("abort", onAbort)
     }
   },
-}
+})

@@ -1,6 +1,5 @@
 // `cuvette info`: the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities.
-import { expectPositionals } from "../internal/args.js"
-import type { Command } from "../internal/command.js"
+import { define } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
 
 const human = (info: Record<string, unknown>): Array<string> =>
@@ -15,18 +14,18 @@ const human = (info: Record<string, unknown>): Array<string> =>
     return `${`${k}:`.padEnd(17)}${text}`
   })
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "info",
   summary: "show the agent's version, protocol, OS, kernel, arch, hostname, uptime and capabilities",
   usage: "",
-  options: [],
+  options: {},
+  args: [],
+  needsAgent: true,
   examples: ["cuvette -t unix:/tmp/agent.sock info", "cuvette -t unix:/tmp/agent.sock --json info"],
   run: async (ctx) => {
-    expectPositionals(ctx.parsed, ctx.command, [])
     const agent = await ctx.connect()
     const info = await ctx.attempt({ action: "get info" }, () => agent.info())
-    ctx.out.result({ target: ctx.target(), ...info }, human({ target: ctx.target(), ...info }))
+    ctx.out.result({ target: ctx.target, ...info }, human({ target: ctx.target, ...info }))
     return ExitCode.Ok
   },
-}
+})

@@ -1,7 +1,7 @@
 // `cuvette kmsg [-f]`: the guest kernel's log (/dev/kmsg), like dmesg; -f follows until Ctrl-C.
-import { expectPositionals, flag } from "../internal/args.js"
 import type { KmsgRecord } from "../internal/client.js"
-import type { Command } from "../internal/command.js"
+import { define } from "../internal/command.js"
+import * as Opt from "../internal/option.js"
 import { UsageError } from "../internal/errors.js"
 import { writeAll } from "../internal/output.js"
 import * as ExitCode from "../ExitCode.js"
@@ -10,18 +10,16 @@ import * as ExitCode from "../ExitCode.js"
 export const formatRecord = (r: KmsgRecord): string =>
   `[${(r.timeUs / 1e6).toFixed(6).padStart(12)}] ${r.message}`
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "kmsg",
   summary: "print the guest kernel log; -f follows it until Ctrl-C",
   usage: "[-f]",
-  options: [
-    { name: "follow", short: "f", kind: "boolean", description: "keep printing new records until Ctrl-C" },
-  ],
+  options: { follow: Opt.flag("follow", "keep printing new records until Ctrl-C", { short: "f" }) },
+  args: [],
+  needsAgent: true,
+  streamsStdout: true,
   examples: ["cuvette -t unix:/tmp/agent.sock kmsg | tail -5"],
-  run: async (ctx) => {
-    expectPositionals(ctx.parsed, ctx.command, [])
-    const follow = flag(ctx.parsed, "follow")
+  run: async (ctx, { follow }) => {
     if (follow && ctx.out.json) {
       throw new UsageError({ detail: "--json prints one document, so it cannot follow; drop -f (or --json)" })
     }
@@ -33,7 +31,7 @@ export const command: Command = {
         else await writeAll(ctx.io.stdout, formatRecord(r) + "\n")
       }
     })
-    ctx.out.result({ target: ctx.target(), records })
+    ctx.out.result({ target: ctx.target, records })
     return ExitCode.Ok
   },
-}
+})

@@ -1,7 +1,7 @@
 // `cuvette ls [-l] PATH`: lists a guest directory.
-import { expectPositionals, flag } from "../internal/args.js"
 import type { Entry } from "../internal/client.js"
-import type { Command } from "../internal/command.js"
+import { define } from "../internal/command.js"
+import * as Opt from "../internal/option.js"
 import { guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
@@ -15,26 +15,24 @@ export const modeString = (type: Entry["type"], mode: number): string => {
 
 const date = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace("T", " ")
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "ls",
   summary: "list a guest directory",
   usage: "[-l] [PATH]",
-  options: [
-    { name: "long", short: "l", kind: "boolean", description: "show type, mode, size and modification time" },
-  ],
+  options: { long: Opt.flag("long", "show type, mode, size and modification time", { short: "l" }) },
+  args: ["PATH?"],
+  needsAgent: true,
   examples: ["cuvette -t unix:/tmp/agent.sock ls -l /etc"],
-  run: async (ctx) => {
-    const [arg] = expectPositionals(ctx.parsed, ctx.command, ["PATH"], 1)
+  run: async (ctx, { long }) => {
+    const [arg] = ctx.args
     const path = guestPath(arg ?? "/", ctx.command)
     const agent = await ctx.connect()
     const entries = [...(await ctx.attempt({ action: "list", path }, () => agent.list(path)))].sort((a, b) =>
       (a.name ?? "") < (b.name ?? "") ? -1 : 1,
     )
-    const long = flag(ctx.parsed, "long")
     const width = Math.max(1, ...entries.map((e) => String(e.size).length))
     ctx.out.result(
-      { target: ctx.target(), path, entries },
+      { target: ctx.target, path, entries },
       entries.map((e) => {
         const name = `${e.name ?? ""}${e.type === "directory" && !long ? "/" : ""}`
         return long
@@ -44,4 +42,4 @@ export const command: Command = {
     )
     return ExitCode.Ok
   },
-}
+})

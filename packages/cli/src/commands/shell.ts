@@ -2,9 +2,9 @@
 // This terminal goes raw while it runs (keys, Ctrl-C included, go to the guest, as with ssh), its size
 // follows this window, and the exit code is the guest command's. Needs the Bun-built agent on
 // a Linux guest.
-import { str } from "../internal/args.js"
 import type { ExecOptions, Process } from "../internal/client.js"
-import type { Command, Context } from "../internal/command.js"
+import { define, type AgentContext, type Context } from "../internal/command.js"
+import * as Opt from "../internal/option.js"
 import { UsageError } from "../internal/errors.js"
 import { writeAll } from "../internal/output.js"
 import * as ExitCode from "../ExitCode.js"
@@ -22,7 +22,7 @@ type TtyOut = Context["io"]["stdout"] & { readonly rows?: number }
 
 /** Runs `argv` under a guest terminal sized like this one; resolves with the exit code. */
 export const runTerminal = async (
-  ctx: Context,
+  ctx: AgentContext,
   argv: ReadonlyArray<string>,
   opts: Pick<ExecOptions, "env" | "cwd" | "timeoutMs">,
 ): Promise<number> => {
@@ -89,8 +89,7 @@ export const runTerminal = async (
   }
 }
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "shell",
   summary: "an interactive shell in the guest (a pseudo-terminal), or PROG under one",
   usage: "[--cwd D] [-- PROG ARGS...]",
@@ -98,16 +97,18 @@ export const command: Command = {
     "Runs the guest's login shell (bash where it exists, else sh) under a terminal the size of this one, with\n" +
     "this terminal in raw mode: every key, Ctrl-C included, goes to the guest. Exits with the shell's exit code.\n" +
     "Needs the Bun-built agent on a Linux guest. `cuvette exec --tty -- PROG` is the same for one command.",
-  options: [{ name: "cwd", kind: "string", value: "D", description: "working directory in the guest" }],
-  stopAtPositional: true,
+  options: { cwd: Opt.text("cwd", "D", "working directory in the guest") },
+  args: "argv",
+  needsAgent: true,
   handlesInterrupt: true,
+  streamsStdout: true,
+  failureExitCode: ExitCode.ExecFailed,
   examples: ["cuvette -t serial:/tmp/vm/agent.sock shell", "cuvette -t unix:/tmp/agent.sock shell -- top"],
-  run: async (ctx) => {
-    const argv = ctx.parsed.positionals.length > 0 ? ctx.parsed.positionals : DEFAULT_SHELL
-    const cwd = str(ctx.parsed, "cwd")
+  run: async (ctx, { cwd }) => {
+    const argv = ctx.args.length > 0 ? ctx.args : DEFAULT_SHELL
     return runTerminal(ctx, argv, {
       ...(cwd !== undefined ? { cwd } : {}),
       ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
     })
   },
-}
+})

@@ -1,23 +1,22 @@
 // `cuvette stat PATH`: type, size, mode, owner and modification time of a guest path.
-import { expectPositionals } from "../internal/args.js"
-import type { Command } from "../internal/command.js"
+import { define } from "../internal/command.js"
 import { guestPath } from "../internal/paths.js"
 import { modeString } from "./ls.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "stat",
   summary: "show type, size, mode, owner and modification time of a guest path",
   usage: "PATH",
-  options: [],
+  options: {},
+  args: ["PATH"],
+  needsAgent: true,
   examples: ["cuvette -t unix:/tmp/agent.sock stat /etc/hostname"],
   run: async (ctx) => {
-    const [arg] = expectPositionals(ctx.parsed, ctx.command, ["PATH"])
-    const path = guestPath(arg, ctx.command)
+    const path = guestPath(ctx.args[0], ctx.command)
     const agent = await ctx.connect()
     const s = await ctx.attempt({ action: "stat", path }, () => agent.stat(path))
-    ctx.out.result({ target: ctx.target(), ...s, path }, [
+    ctx.out.result({ target: ctx.target, ...s, path }, [
       `path:     ${path}${s.target !== undefined ? ` -> ${s.target}` : ""}`,
       `type:     ${s.type}`,
       `size:     ${s.size}`,
@@ -27,4 +26,4 @@ export const command: Command = {
     ])
     return ExitCode.Ok
   },
-}
+})

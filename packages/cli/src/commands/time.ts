@@ -1,17 +1,16 @@
 // `cuvette time`: the guest's clock and time zone, and how far it is from this host's clock.
-import { expectPositionals } from "../internal/args.js"
-import type { Command } from "../internal/command.js"
+import { define } from "../internal/command.js"
 import * as ExitCode from "../ExitCode.js"
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "time",
   summary: "show the guest's clock and its offset from this host",
   usage: "",
-  options: [],
+  options: {},
+  args: [],
+  needsAgent: true,
   examples: ["cuvette -t unix:/tmp/agent.sock time"],
   run: async (ctx) => {
-    expectPositionals(ctx.parsed, ctx.command, [])
     const agent = await ctx.connect()
     const before = Date.now()
     const t = await ctx.attempt({ action: "read the clock" }, () => agent.time())
@@ -21,7 +20,7 @@ export const command: Command = {
     const side = offsetMs >= 0 ? "ahead of" : "behind"
     ctx.out.result(
       {
-        target: ctx.target(),
+        target: ctx.target,
         unixMs: t.unixMs,
         iso: new Date(t.unixMs).toISOString(),
         timezone: t.timezone,
@@ -31,4 +30,4 @@ export const command: Command = {
     )
     return ExitCode.Ok
   },
-}
+})

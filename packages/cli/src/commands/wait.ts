@@ -1,23 +1,21 @@
 // `cuvette wait [--timeout D]`: retries until the agent answers a ping; exit 3 when it does not in time.
-import { expectPositionals } from "../internal/args.js"
 import * as Client from "../internal/client.js"
-import type { Command } from "../internal/command.js"
-import { wrap } from "../internal/command.js"
+import { define, wrap } from "../internal/command.js"
 import { CliError } from "../internal/errors.js"
 import * as ExitCode from "../ExitCode.js"
 
 const DEFAULT_WAIT_MS = 60_000
 
-/** See the summary. */
-export const command: Command = {
+export const command = define({
   name: "wait",
   summary: "wait until the agent answers (default up to 60s; exit 3 on timeout)",
   usage: "[--timeout D]",
-  options: [],
+  options: {},
+  args: [],
+  needsAgent: true,
   examples: ["cuvette -t unix:/tmp/agent.sock wait --timeout 2m"],
   run: async (ctx) => {
-    expectPositionals(ctx.parsed, ctx.command, [])
-    const target = ctx.target()
+    const target = ctx.target
     const timeoutMs = ctx.globals.timeoutMs ?? DEFAULT_WAIT_MS
     const client = await Client.load()
     const start = Date.now()
@@ -51,4 +49,4 @@ export const command: Command = {
     }
     return ExitCode.Ok
   },
-}
+})

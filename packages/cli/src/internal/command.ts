@@ -1,8 +1,8 @@
-// What a command is (its spec and run function) and what it gets to run (the context): the parsed
-// options, the output channel, the target, a lazily opened agent connection and an abort signal.
-import type { OptionSpec, Parsed } from "./args.js"
+// What a command is: a typed definition (its options declared once, its positional arguments by name,
+// flags for how the dispatcher treats it) and what its handler runs with (the context).
 import type { Agent } from "./client.js"
 import { describe, CliError, type FailureContext } from "./errors.js"
+import type { OptionSet, Values } from "./option.js"
 import type { Io, Output } from "./output.js"
 
 /** The global options, resolved. */
@@ -16,26 +16,52 @@ export interface Globals {
   readonly tokenFile: string | undefined
 }
 
-/** Everything a command runs with. */
-export interface Context {
+/** Everything a handler runs with. */
+export interface Context<A = ReadonlyArray<string>> {
   readonly io: Io
   readonly out: Output
   readonly globals: Globals
-  readonly parsed: Parsed
+  /** The positional arguments, checked against the definition's `args`. */
+  readonly args: A
   /** How the command is typed ("cuvette exec"), for messages. */
   readonly command: string
-  /** Aborted on Ctrl-C (SIGINT) or SIGTERM. */
+  /** Aborted on Ctrl-C (SIGINT), SIGTERM, or when our stdout's reader went away. */
   readonly signal: AbortSignal
-  /** The target; a usage error (exit 2) saying how to set it when there is none. */
-  target(): string
-  /** Connects to the target once (later calls reuse the connection). */
-  connect(): Promise<Agent>
   /** Runs `f`, turning a failure into a worded {@link CliError} naming `what` (action, guest path). */
-  attempt<A>(what: Omit<FailureContext, "target">, f: () => Promise<A>): Promise<A>
+  attempt<R>(what: Omit<FailureContext, "target">, f: () => Promise<R>): Promise<R>
 }
 
-/** A command as the user types it. */
-export interface Command {
+/** The context of a command that talks to the agent: it has a target and a connection. */
+export interface AgentContext<A = ReadonlyArray<string>> extends Context<A> {
+  readonly target: string
+  /** Connects to the target once (later calls reuse the connection; the dispatcher closes it). */
+  connect(): Promise<Agent>
+}
+
+/** Positional names: "PATH" is required, "PATH?" optional; "argv" takes everything after the options. */
+type ArgNames = ReadonlyArray<string> | "argv"
+
+/** The handler's view of its positional arguments. */
+export type ArgValues<P extends ArgNames> = P extends "argv"
+  ? ReadonlyArray<string>
+  : { readonly [K in keyof P]: P[K] extends `${string}?` ? string | undefined : string }
+
+/** How the dispatcher treats a command. */
+export interface Behaviour {
+  /** Needs a target: a usage error before the handler when there is none; the handler may connect. */
+  readonly needsAgent: boolean
+  /** Cancels its own work on Ctrl-C and returns its own exit code. */
+  readonly handlesInterrupt?: boolean
+  /** Writes a stream to stdout: when stdout's reader goes away the work is cancelled and we exit 141. */
+  readonly streamsStdout?: boolean
+  /** `--timeout` bounds the guest process (exec) rather than only the connection. */
+  readonly timeoutKillsGuest?: boolean
+  /** The exit code of cuvette's own failures other than usage and unreachable (exec: 255, as ssh). */
+  readonly failureExitCode?: number
+}
+
+/** A command as its module declares it. */
+export interface Definition<P extends ArgNames, O extends OptionSet, N extends boolean> extends Behaviour {
   readonly name: string
   /** One line for the command list. */
   readonly summary: string
@@ -43,18 +69,46 @@ export interface Command {
   readonly usage: string
   /** A paragraph for `--help`. */
   readonly description?: string
-  readonly options: ReadonlyArray<OptionSpec>
-  /** Options end at the first positional (exec: the rest is the guest's argv). */
-  readonly stopAtPositional?: boolean
   /** Examples for `--help`, each runnable as written. */
   readonly examples: ReadonlyArray<string>
-  /** The command cancels its own work on Ctrl-C and returns its own exit code. */
-  readonly handlesInterrupt?: boolean
-  /** Subcommands (deploy image, deploy vtl2). */
-  readonly subcommands?: ReadonlyArray<Command>
+  readonly options: O
+  readonly args: P
+  readonly needsAgent: N
   /** Runs the command; resolves to the exit code. */
-  run(ctx: Context): Promise<number>
+  run(
+    ctx: N extends true ? AgentContext<ArgValues<P>> : Context<ArgValues<P>>,
+    options: Values<O>,
+  ): Promise<number>
 }
+
+/** A command with its types erased, as the registry and the dispatcher hold it. */
+export interface Command extends Behaviour {
+  readonly name: string
+  readonly summary: string
+  readonly usage: string
+  readonly description?: string
+  readonly examples: ReadonlyArray<string>
+  readonly options: OptionSet
+  readonly args: ArgNames
+  run(ctx: AgentContext<ReadonlyArray<string | undefined>>, options: Record<string, unknown>): Promise<number>
+}
+
+/** A command made of subcommands (deploy image, deploy vtl2). */
+export interface Group {
+  readonly name: string
+  readonly summary: string
+  readonly usage: string
+  readonly examples: ReadonlyArray<string>
+  readonly subcommands: ReadonlyArray<Command>
+}
+
+/** Declares a command; the handler's options and arguments are typed from the declaration. */
+export const define = <const P extends ArgNames, const O extends OptionSet, const N extends boolean>(
+  definition: Definition<P, O, N>,
+): Command =>
+  // The dispatcher decodes options and checks arguments from the same declaration, so the erased
+  // handler receives exactly the types it was written for.
+  definition as unknown as Command
 
 /** Wraps a failure in a worded CliError (see {@link describe}). */
 export const wrap = (error: unknown, ctx: FailureContext): CliError => {

@@ -1,5 +1,5 @@
 // The list of commands, in the order `cuvette --help` shows them.
-import type { Command } from "./command.js"
+import type { Command, Group } from "./command.js"
 import { command as exec } from "../commands/exec.js"
 import { command as read } from "../commands/read.js"
 import { command as write } from "../commands/write.js"
@@ -19,7 +19,7 @@ import { command as shell } from "../commands/shell.js"
 import { command as deploy } from "../commands/deploy.js"
 
 /** Every command. */
-export const commands: ReadonlyArray<Command> = [
+export const commands: ReadonlyArray<Command | Group> = [
   exec,
   read,
   write,
