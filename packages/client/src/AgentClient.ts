@@ -64,7 +64,10 @@ export interface Service {
     path: string,
     options?: { readonly follow?: boolean },
   ) => Effect.Effect<Operations.Stat, AgentError>
+  /** All entries, sorted by name. */
   readonly list: (path: string) => Effect.Effect<ReadonlyArray<Operations.DirEntry>, AgentError>
+  /** Entries as they stream in, in directory order, with bounded memory; interrupting cancels the listing. */
+  readonly entries: (path: string) => Stream.Stream<Operations.DirEntry, AgentError>
   readonly mkdir: (
     path: string,
     options?: { readonly parents?: boolean; readonly mode?: number },
@@ -74,6 +77,7 @@ export interface Service {
     options?: { readonly recursive?: boolean; readonly force?: boolean },
   ) => Effect.Effect<void, AgentError>
   readonly rename: (from: string, to: string) => Effect.Effect<void, AgentError>
+  readonly chmod: (path: string, mode: number) => Effect.Effect<void, AgentError>
   /** Kernel log records; with `follow` the stream runs until interrupted. */
   readonly kmsg: (options?: { readonly follow?: boolean }) => Stream.Stream<Client.KmsgRecord, AgentError>
   readonly mount: (args: Operations.Args<"mount">) => Effect.Effect<void, AgentError>
@@ -142,6 +146,7 @@ export const make = (agent: Client.Agent): Service => ({
   ),
   stat: lift((path: string, o?: { readonly follow?: boolean }) => agent.stat(path, o)),
   list: lift((path: string) => agent.list(path)),
+  entries: (path) => Stream.suspend(() => Stream.fromAsyncIterable(agent.entries(path), toAgentError)),
   mkdir: lift((path: string, o?: { readonly parents?: boolean; readonly mode?: number }) =>
     agent.mkdir(path, o),
   ),
@@ -149,6 +154,7 @@ export const make = (agent: Client.Agent): Service => ({
     agent.remove(path, o),
   ),
   rename: lift((from: string, to: string) => agent.rename(from, to)),
+  chmod: lift((path: string, mode: number) => agent.chmod(path, mode)),
   kmsg: (o = {}) =>
     Stream.suspend(() =>
       Stream.fromAsyncIterable(agent.kmsg(o.follow !== undefined ? { follow: o.follow } : {}), toAgentError),
