@@ -181,9 +181,9 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     throw e
   }
   if (addresses.length === 0)
-    throw new StartError(
-      `no transport could start: ${unavailable.join("; ")}. Pass --listen unix:PATH or --listen tcp:127.0.0.1:4919, or --serial PATH`,
-    )
+    throw new StartError({
+      message: `no transport could start: ${unavailable.join("; ")}. Pass --listen unix:PATH or --listen tcp:127.0.0.1:4919, or --serial PATH`,
+    })
   return { addresses, unavailable, sessions: () => sessions.size, stop }
 
   async function startDefaults() {

@@ -1,7 +1,9 @@
 /** The agent's command line: node:util parseArgs behind the same options, usage errors exit 2. */
 import { execFileSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
+import * as Agent from "../src/Agent.js"
 import { parse, UsageError, usage } from "../src/Main.js"
+import * as Address from "../src/transports/address.js"
 import { BIN, spawnAgent } from "./fixtures/agent.js"
 
 const usageError = (argv: ReadonlyArray<string>) => {
@@ -102,5 +104,20 @@ describe("the cuvette-agent command", () => {
     expect(bad.stderr).toBe("cuvette-agent: unknown option --listne (see --help)\n")
     // Exits 0 (execFileSync throws otherwise).
     expect(execFileSync(process.execPath, [BIN, "--help"], { encoding: "utf8" })).toBe(usage)
+  })
+})
+
+describe("the agent's own errors are tagged", () => {
+  it("a bad address, a refused listen and a missing serial port", async () => {
+    expect(() => Address.parse("tcp:nohost", "listen")).toThrow(
+      expect.objectContaining({ _tag: "AddressError", message: expect.stringContaining("tcp:HOST:PORT") }),
+    )
+    await expect(Agent.start({ listen: ["tcp:0.0.0.0:0"], log: () => {} })).rejects.toMatchObject({
+      _tag: "StartError",
+      message: expect.stringContaining("without --token-file"),
+    })
+    await expect(Agent.start({ serial: ["/dev/no-such-port"], log: () => {} })).rejects.toMatchObject({
+      _tag: "StartError",
+    })
   })
 })

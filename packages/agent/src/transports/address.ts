@@ -1,5 +1,6 @@
 /** Parses the agent's transport addresses: `unix:PATH`, `tcp:HOST:PORT`, `vsock[:PORT]`, `vsock:CID[:PORT]`. */
 import { Constants } from "@cuvette/protocol"
+import { Data } from "effect"
 
 /** Where to listen or connect. */
 export type Address =
@@ -8,14 +9,12 @@ export type Address =
   | { readonly _tag: "vsock"; readonly cid: number | undefined; readonly port: number }
 
 /** A bad address, with the text that was given. */
-export class AddressError extends Error {
-  override readonly name = "AddressError"
-}
+export class AddressError extends Data.TaggedError("AddressError")<{ readonly message: string }> {}
 
 const port = (text: string, what: string): number => {
   const n = Number(text)
   if (!/^\d+$/.test(text) || (n > 65535 && what !== "vsock"))
-    throw new AddressError(`invalid port "${text}" in ${what} address`)
+    throw new AddressError({ message: `invalid port "${text}" in ${what} address` })
   return n
 }
 
@@ -26,20 +25,22 @@ export const parse = (text: string, mode: "listen" | "connect"): Address => {
   const rest = colon < 0 ? "" : text.slice(colon + 1)
   switch (scheme) {
     case "unix":
-      if (!rest) throw new AddressError(`unix address needs a path: unix:/run/cuvette.sock`)
+      if (!rest) throw new AddressError({ message: `unix address needs a path: unix:/run/cuvette.sock` })
       return { _tag: "unix", path: rest }
     case "tcp": {
       // tcp:HOST:PORT, tcp:[::1]:PORT
       const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(rest)
       if (!m)
-        throw new AddressError(`invalid tcp address "${text}": expected tcp:HOST:PORT (tcp:127.0.0.1:4919)`)
+        throw new AddressError({
+          message: `invalid tcp address "${text}": expected tcp:HOST:PORT (tcp:127.0.0.1:4919)`,
+        })
       return { _tag: "tcp", host: m[1] ?? (m[2] || "127.0.0.1"), port: port(m[3], "tcp") }
     }
     case "vsock": {
       const parts = rest ? rest.split(":") : []
       if (mode === "listen") {
         if (parts.length > 1)
-          throw new AddressError(`invalid vsock listen address "${text}": expected vsock[:PORT]`)
+          throw new AddressError({ message: `invalid vsock listen address "${text}": expected vsock[:PORT]` })
         return {
           _tag: "vsock",
           cid: undefined,
@@ -47,7 +48,9 @@ export const parse = (text: string, mode: "listen" | "connect"): Address => {
         }
       }
       if (parts.length < 1 || parts.length > 2 || !/^\d+$/.test(parts[0]))
-        throw new AddressError(`invalid vsock address "${text}": expected vsock:CID[:PORT] (vsock:2:4919)`)
+        throw new AddressError({
+          message: `invalid vsock address "${text}": expected vsock:CID[:PORT] (vsock:2:4919)`,
+        })
       return {
         _tag: "vsock",
         cid: Number(parts[0]),
@@ -55,9 +58,9 @@ export const parse = (text: string, mode: "listen" | "connect"): Address => {
       }
     }
     default:
-      throw new AddressError(
-        `unknown transport "${text}": expected unix:PATH, tcp:HOST:PORT or ${mode === "listen" ? "vsock[:PORT]" : "vsock:CID[:PORT]"}`,
-      )
+      throw new AddressError({
+        message: `unknown transport "${text}": expected unix:PATH, tcp:HOST:PORT or ${mode === "listen" ? "vsock[:PORT]" : "vsock:CID[:PORT]"}`,
+      })
   }
 }
 
