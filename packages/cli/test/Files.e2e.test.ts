@@ -90,6 +90,14 @@ describe("file commands", { timeout: 60_000 }, () => {
     expect(up.stderr).not.toContain("mkdir -p")
   })
 
+  it("exec --cwd of a missing directory names the directory, not the program", async () => {
+    const r = await cli(["exec", "--cwd", path.join(dir, "no-such-cwd"), "--", "pwd"])
+    expect(r.code).toBe(255)
+    expect(r.stderr).toBe(
+      `cuvette: working directory ${dir}/no-such-cwd does not exist on ${agent.target}: \`pwd\` was not started\n`,
+    )
+  })
+
   it("stat describes a symlink itself (a dangling one too), -L follows it; ls -l shows targets", async () => {
     fs.mkdirSync(path.join(dir, "links"))
     fs.symlinkSync("/nonexistent-target", path.join(dir, "links", "dangling"))
