@@ -124,7 +124,7 @@ describe("file commands", { timeout: 60_000 }, () => {
 const ENTRIES = Number(process.env.CUVETTE_BIG_DIR_ENTRIES ?? 30_000)
 /** Peak RSS allowed to the agent and to each CLI run. */
 const BOUND_MIB = 256
-const hook = fileURLToPath(new URL("./fixtures/maxrss.cjs", import.meta.url))
+const hook = fileURLToPath(new URL("./fixtures/maxrss.mjs", import.meta.url))
 
 const peakKiB = (pid: number) =>
   Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1])
@@ -146,7 +146,7 @@ describe("a large directory", () => {
         const t = Date.now()
         const r = await cli(args, {
           timeoutMs: 30 * 60_000,
-          env: { NODE_OPTIONS: `--require ${hook}`, CUVETTE_TEST_MAXRSS_FILE: file },
+          env: { NODE_OPTIONS: `--import ${hook}`, CUVETTE_TEST_MAXRSS_FILE: file },
         })
         expect(r.stderr.replace(/^cuvette: more than .*\n/, "")).toBe("")
         expect(r.code).toBe(0)

@@ -4,14 +4,13 @@
 // rate, ETA) on stderr when it is a terminal, never in --json mode.
 import * as fs from "node:fs"
 import * as hostPath from "node:path"
-import * as guestPosix from "node:path/posix"
 import type { Agent } from "../internal/client.js"
 import { define, type AgentContext } from "../internal/command.js"
 import * as Opt from "../internal/option.js"
 import { CliError, UsageError } from "../internal/errors.js"
 import * as Missing from "../internal/missing.js"
 import * as Progress from "../internal/progress.js"
-import { guestPath, isGuest } from "../internal/paths.js"
+import { guestBasename, guestJoin, guestPath, isGuest } from "../internal/paths.js"
 import * as Tree from "../internal/tree.js"
 import * as ExitCode from "../ExitCode.js"
 
@@ -116,7 +115,7 @@ const upload = async (
   const srcStat = await ctx.attempt({ action: "copy", hostPath: src }, () => fs.promises.stat(src))
   const guest = Missing.guest(agent)
   const into = (await guest.kind(dstArg)) === "directory"
-  const dest = into ? guestPosix.join(dstArg, hostPath.basename(src)) : dstArg
+  const dest = into ? guestJoin(dstArg, hostPath.basename(src)) : dstArg
   if (!into) await checkDestination(ctx, guest, dest)
   const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) => {
     let last = 0
@@ -138,7 +137,7 @@ const upload = async (
     const sides: Tree.Sides = {
       entries: hostEntries,
       sourceJoin: hostPath.join,
-      destinationJoin: guestPosix.join,
+      destinationJoin: guestJoin,
       makeDirectory: (dir) =>
         ctx.attempt({ action: "create directory", path: dir }, () =>
           agent.mkdir(dir, { parents: true, mode: 0o700 }),
@@ -175,7 +174,7 @@ const download = async (
 ): Promise<Copied> => {
   const srcStat = await ctx.attempt({ action: "copy", path: src }, () => agent.stat(src, { follow: true }))
   const into = (await Missing.host.kind(dstArg)) === "directory"
-  const dest = into ? hostPath.join(dstArg, guestPosix.basename(src)) : dstArg
+  const dest = into ? hostPath.join(dstArg, guestBasename(src)) : dstArg
   if (!into) await checkDestination(ctx, Missing.host, dest)
   const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) => {
     let last = 0
@@ -193,7 +192,7 @@ const download = async (
     if (!recursive) throw notDir(ctx, `:${src}`, src)
     const sides: Tree.Sides = {
       entries: (dir) => agent.entries(dir),
-      sourceJoin: guestPosix.join,
+      sourceJoin: guestJoin,
       destinationJoin: hostPath.join,
       makeDirectory: (dir) =>
         ctx.attempt({ action: "create directory", hostPath: dir }, async () => {

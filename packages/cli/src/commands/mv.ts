@@ -1,10 +1,9 @@
 // `cuvette mv SRC DST`: renames a guest path (both paths on the guest); into DST when DST is an existing
 // directory, as mv(1) does.
-import * as guestPosix from "node:path/posix"
 import { define } from "../internal/command.js"
 import { CliError } from "../internal/errors.js"
 import * as Missing from "../internal/missing.js"
-import { guestPath } from "../internal/paths.js"
+import { guestBasename, guestJoin, guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
 export const command = define({
@@ -25,7 +24,7 @@ export const command = define({
     const dst = guestPath(b, ctx.command)
     const agent = await ctx.connect()
     const guest = Missing.guest(agent)
-    const to = (await guest.kind(dst)) === "directory" ? guestPosix.join(dst, guestPosix.basename(from)) : dst
+    const to = (await guest.kind(dst)) === "directory" ? guestJoin(dst, guestBasename(from)) : dst
     await ctx.attempt({ action: `move (to :${to})`, path: from }, async () => {
       try {
         await agent.rename(from, to)
