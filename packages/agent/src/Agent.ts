@@ -52,6 +52,7 @@ export const handlers = (config: Config): Session.Handlers<never> => {
     mkdir: Files.mkdir,
     remove: Files.remove,
     rename: Files.rename,
+    chmod: Files.chmod,
     kmsg: System.kmsg,
     mount: System.mount,
     shutdown: System.shutdown(config),
@@ -187,9 +188,9 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     throw e
   }
   if (addresses.length === 0)
-    throw new StartError(
-      `no transport could start: ${unavailable.join("; ")}. Pass --listen unix:PATH or --listen tcp:127.0.0.1, or --serial PATH`,
-    )
+    throw new StartError({
+      message: `no transport could start: ${unavailable.join("; ")}. Pass --listen unix:PATH or --listen tcp:127.0.0.1, or --serial PATH`,
+    })
   return { addresses, unavailable, sessions: () => sessions.size, stop }
 
   async function startDefaults() {

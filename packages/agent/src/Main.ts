@@ -4,7 +4,9 @@
  * is in Agent, the handlers and the transports.
  */
 import { Constants, Handshake, Operations } from "@cuvette/protocol"
+import { Data } from "effect"
 import * as fs from "node:fs"
+import { parseArgs, type ParseArgsConfig } from "node:util"
 import * as Agent from "./Agent.js"
 import { AGENT_VERSION } from "./internal/version.js"
 import * as Service from "./transports/windowsService.js"
@@ -27,10 +29,8 @@ export interface Flags {
   readonly version: boolean
 }
 
-/** A usage error: the message says which flag and what is expected. */
-export class UsageError extends Error {
-  override readonly name = "UsageError"
-}
+/** A usage error: the message says which flag and what is expected; the agent exits 2. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
 export const usage = `cuvette-agent ${AGENT_VERSION}: the Cuvette guest agent
 
@@ -56,88 +56,79 @@ when present (AF_HYPERV on Windows).
   --version, --help
 `
 
+const options = {
+  listen: { type: "string", multiple: true },
+  connect: { type: "string", multiple: true },
+  serial: { type: "string", multiple: true },
+  "token-file": { type: "string" },
+  "log-file": { type: "string" },
+  allow: { type: "string", multiple: true },
+  "no-vsock-connect": { type: "boolean" },
+  "allow-crash": { type: "boolean" },
+  "power-command": { type: "string" },
+  "crash-command": { type: "string" },
+  service: { type: "boolean" },
+  version: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"]
+
+/** parseArgs' complaint, in the agent's words. */
+const usageError = (e: unknown): UsageError => {
+  const { code, message } = e as { code?: string; message?: string }
+  const quoted = /'([^']*)'/.exec(message ?? "")?.[1] ?? ""
+  const option = quoted.split(" ")[0]!.replace(/,$/, "")
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return new UsageError({ message: `unknown option ${quoted} (see --help)` })
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return new UsageError({
+        message: `unexpected argument "${quoted}": the agent takes options only (see --help)`,
+      })
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return new UsageError({
+        message: /does not take an argument/.test(message ?? "")
+          ? `${quoted.split(", ").pop()} takes no value (see --help)`
+          : `${option} needs a value (see --help; a value starting with - is written ${option}=VALUE)`,
+      })
+    default:
+      return new UsageError({ message: `${message ?? String(e)} (see --help)` })
+  }
+}
+
 /** Parses argv (without node and the script). */
 export const parse = (argv: ReadonlyArray<string>): Flags => {
-  const listen: Array<string> = []
-  const connect: Array<string> = []
-  const serial: Array<string> = []
-  const out: {
-    tokenFile?: string
-    logFile?: string
-    allow?: Array<string>
-    powerCommand?: string
-    crashCommand?: string
-  } = {}
-  let allowCrash = false
-  let service = false
-  let vsockConnect = true
-  let help = false
-  let version = false
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1
-    const name = eq > 0 ? arg.slice(0, eq) : arg
-    const value = (): string => {
-      if (eq > 0) return arg.slice(eq + 1)
-      const v = argv[++i]
-      if (v === undefined) throw new UsageError(`${name} needs a value (see --help)`)
-      return v
-    }
-    switch (name) {
-      case "--listen":
-        listen.push(value())
-        break
-      case "--connect":
-        connect.push(value())
-        break
-      case "--serial":
-        serial.push(value())
-        break
-      case "--token-file":
-        out.tokenFile = value()
-        break
-      case "--log-file":
-        out.logFile = value()
-        break
-      case "--allow":
-        for (const op of value()
-          .split(",")
-          .map((o) => o.trim())
-          .filter((o) => o !== "")) {
-          if (!Operations.isName(op))
-            throw new UsageError(
-              `--allow ${op}: not an operation; choose from ${Operations.names.join(", ")}`,
-            )
-          ;(out.allow ??= []).push(op)
-        }
-        break
-      case "--power-command":
-        out.powerCommand = value()
-        break
-      case "--crash-command":
-        out.crashCommand = value()
-        break
-      case "--allow-crash":
-        allowCrash = true
-        break
-      case "--service":
-        service = true
-        break
-      case "--no-vsock-connect":
-        vsockConnect = false
-        break
-      case "--help":
-      case "-h":
-        help = true
-        break
-      case "--version":
-        version = true
-        break
-      default:
-        throw new UsageError(`unknown argument ${JSON.stringify(arg)} (see --help)`)
-    }
+  let values
+  try {
+    ;({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }))
+  } catch (e) {
+    throw usageError(e)
   }
-  return { listen, connect, serial, allowCrash, service, vsockConnect, help, version, ...out }
+  const allow = values.allow?.flatMap((list) =>
+    list
+      .split(",")
+      .map((o) => o.trim())
+      .filter((o) => o !== ""),
+  )
+  for (const op of allow ?? [])
+    if (!Operations.isName(op))
+      throw new UsageError({
+        message: `--allow ${op}: not an operation; choose from ${Operations.names.join(", ")}`,
+      })
+  return {
+    listen: values.listen ?? [],
+    connect: values.connect ?? [],
+    serial: values.serial ?? [],
+    allowCrash: values["allow-crash"] ?? false,
+    service: values.service ?? false,
+    vsockConnect: !(values["no-vsock-connect"] ?? false),
+    help: values.help ?? false,
+    version: values.version ?? false,
+    ...(values["token-file"] !== undefined ? { tokenFile: values["token-file"] } : {}),
+    ...(values["log-file"] !== undefined ? { logFile: values["log-file"] } : {}),
+    ...(allow !== undefined && allow.length > 0 ? { allow } : {}),
+    ...(values["power-command"] !== undefined ? { powerCommand: values["power-command"] } : {}),
+    ...(values["crash-command"] !== undefined ? { crashCommand: values["crash-command"] } : {}),
+  }
 }
 
 const readToken = (file: string): Uint8Array => {
@@ -145,10 +136,10 @@ const readToken = (file: string): Uint8Array => {
   try {
     text = fs.readFileSync(file, "utf8")
   } catch (e) {
-    throw new UsageError(`cannot read the token file ${file}: ${(e as Error).message}`)
+    throw new UsageError({ message: `cannot read the token file ${file}: ${(e as Error).message}` })
   }
   const token = Handshake.tokenFromText(text)
-  if (token.byteLength === 0) throw new UsageError(`the token file ${file} is empty`)
+  if (token.byteLength === 0) throw new UsageError({ message: `the token file ${file} is empty` })
   return token
 }
 
@@ -169,7 +160,7 @@ const logSink = (file: string | undefined): ((line: string) => void) => {
   try {
     fd = fs.openSync(file, "a")
   } catch (e) {
-    throw new UsageError(`cannot open the log file ${file}: ${(e as Error).message}`)
+    throw new UsageError({ message: `cannot open the log file ${file}: ${(e as Error).message}` })
   }
   return (line) => {
     try {

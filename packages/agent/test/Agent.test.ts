@@ -6,7 +6,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { collect, connect, inProcess } from "./fixtures/agent.js"
+import { collect, connect, inProcess, listAll } from "./fixtures/agent.js"
 
 const kmsgReadable = (() => {
   try {
@@ -165,13 +165,76 @@ describe("files", () => {
     const st = await s.open("stat", { path: file }).result
     expect(st).toMatchObject({ type: "file", size: 11, mode: 0o600 })
     fs.symlinkSync("hello.txt", path.join(path.dirname(file), "link"))
-    const ls = await s.open("stat", { path: path.join(path.dirname(file), "link"), follow: false }).result
+    const ls = await s.open("stat", { path: path.join(path.dirname(file), "link") }).result
     expect(ls).toMatchObject({ type: "symlink", target: "hello.txt" })
-    const { entries } = await s.open("list", { path: path.dirname(file) }).result
-    expect(entries.map((e) => [e.name, e.type])).toEqual([
-      ["hello.txt", "file"],
-      ["link", "symlink"],
+    const { entries, count } = await listAll(s, path.dirname(file))
+    expect(count).toBe(2)
+    expect(entries.map((e) => [e.name, e.type, e.target]).sort()).toEqual([
+      ["hello.txt", "file", undefined],
+      ["link", "symlink", "hello.txt"],
     ])
+  })
+
+  it("stat describes a symlink itself (even a dangling one) unless follow is set", async () => {
+    const link = path.join(dir, "dangling")
+    fs.symlinkSync(path.join(dir, "gone"), link)
+    await expect(s.open("stat", { path: link }).result).resolves.toMatchObject({
+      type: "symlink",
+      target: path.join(dir, "gone"),
+    })
+    await expect(s.open("stat", { path: link, follow: true }).result).rejects.toMatchObject({
+      code: "ENOENT",
+    })
+    fs.writeFileSync(path.join(dir, "gone"), "now here")
+    await expect(s.open("stat", { path: link, follow: true }).result).resolves.toMatchObject({
+      type: "file",
+      size: 8,
+    })
+    fs.rmSync(link)
+    fs.rmSync(path.join(dir, "gone"))
+  })
+
+  it("list streams 30,000 entries (more than one control frame could hold), each once", async () => {
+    const big = path.join(dir, "big-dir")
+    fs.mkdirSync(big)
+    const n = 30_000
+    // Names long enough that the listing is far over the 1 MiB frame limit.
+    const name = (i: number) => `entry-with-a-fairly-long-name-${String(i).padStart(6, "0")}`
+    for (let i = 0; i < n; i++) fs.writeFileSync(path.join(big, name(i)), "")
+    const { entries, count } = await listAll(s, big)
+    expect(count).toBe(n)
+    expect(new Set(entries.map((e) => e.name)).size).toBe(n)
+    expect(entries.every((e) => e.type === "file" && e.size === 0)).toBe(true)
+    await s.open("remove", { path: big, recursive: true }).result
+    expect(fs.existsSync(big)).toBe(false)
+  })
+
+  it("recursive remove of a nested tree with files, links and a read-only directory", async () => {
+    const root = path.join(dir, "rm-tree")
+    for (const d of ["a/b/c", "a/d", "e"]) fs.mkdirSync(path.join(root, d), { recursive: true })
+    for (let i = 0; i < 600; i++) fs.writeFileSync(path.join(root, "a/b", `f${i}`), "x")
+    fs.writeFileSync(path.join(root, "a/b/c/deep"), "x")
+    fs.symlinkSync("/etc", path.join(root, "e/to-etc")) // removed as a link, never followed
+    fs.chmodSync(path.join(root, "a/d"), 0o500)
+    await s.open("remove", { path: root, recursive: true }).result
+    expect(fs.existsSync(root)).toBe(false)
+    expect(fs.existsSync("/etc/hostname")).toBe(true)
+  })
+
+  it("chmod sets the bits exactly, umask notwithstanding", async () => {
+    const d = path.join(dir, "modes")
+    fs.mkdirSync(d)
+    await s.open("chmod", { path: d, mode: 0o2777 }).result
+    expect(fs.statSync(d).mode & 0o7777).toBe(0o2777)
+    await s.open("chmod", { path: d, mode: 0o700 }).result
+    expect(fs.statSync(d).mode & 0o7777).toBe(0o700)
+    await expect(s.open("chmod", { path: path.join(dir, "nope"), mode: 0o600 }).result).rejects.toMatchObject(
+      {
+        code: "ENOENT",
+        message: expect.stringContaining("nope"),
+      },
+    )
+    fs.rmdirSync(d)
   })
 
   it("an existing file keeps its mode when replaced", async () => {
@@ -312,12 +375,27 @@ describe("exec", () => {
       delete process.env.CUVETTE_TEST_UNSET
     }
     expect((await run(["pwd"], { cwd: dir })).stdout).toBe(`${fs.realpathSync(dir)}\n`)
-    await expect(s.open("exec", { argv: ["pwd"], cwd: path.join(dir, "nope") }).result).rejects.toMatchObject(
-      {
-        code: "ENOENT",
-        message: expect.stringContaining("nope"),
-      },
-    )
+  })
+
+  it("a missing or non-directory cwd is reported as the cwd, not as the program", async () => {
+    const missing = path.join(dir, "no-such-cwd")
+    const e = await s.open("exec", { argv: ["pwd"], cwd: missing }).result.catch((x: unknown) => x)
+    expect(e).toMatchObject({
+      code: "ENOENT",
+      message: `working directory ${missing} does not exist: no process was started`,
+    })
+    expect((e as Error).message).not.toMatch(/cannot run|program not found/)
+    const file = path.join(dir, "a-file-cwd")
+    fs.writeFileSync(file, "")
+    await expect(s.open("exec", { argv: ["pwd"], cwd: file }).result).rejects.toMatchObject({
+      code: "ENOTDIR",
+      message: `working directory ${file} is not a directory: no process was started`,
+    })
+    // A missing program with a good cwd is still the program's fault.
+    await expect(s.open("exec", { argv: ["no-such-program-x"], cwd: dir }).result).rejects.toMatchObject({
+      code: "ENOENT",
+      message: expect.stringContaining("program not found"),
+    })
   })
 
   it("combined stderr keeps the order in stdout", async () => {

@@ -192,7 +192,7 @@ describe("command line", () => {
   it("rejects unknown flags with usage exit code 2", async () => {
     const a = await spawnAgent(["--bogus"], { ready: false })
     expect((await a.exited).code).toBe(2)
-    expect(a.stderr).toContain('unknown argument "--bogus"')
+    expect(a.stderr).toContain("unknown option --bogus (see --help)")
   })
 
   it("with a token: the wrong one is DENIED, the right one accepted", async () => {

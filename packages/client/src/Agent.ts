@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import type { Readable, Writable } from "node:stream"
-import { Errors, type Operations, type Session } from "@cuvette/protocol"
+import { Errors, Operations, Records, type Session } from "@cuvette/protocol"
 import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
 import { fileSink, hostFileError, writableSink } from "./internal/files.js"
 import { HostFileError } from "./HostError.js"
@@ -300,14 +300,41 @@ export class Agent {
     }
   }
 
-  /** File metadata (`follow` resolves symlinks). */
+  /** File metadata, of a symlink itself unless `follow` resolves it (then a dangling one is ENOENT). */
   stat(guestPath: string, o: { readonly follow?: boolean } = {}): Promise<Operations.Result<"stat">> {
     return this.run("stat", defined({ path: guestPath, follow: o.follow }))
   }
 
-  /** Directory entries. */
+  /**
+   * The entries of a guest directory as they stream in, in the directory's own order, so a directory
+   * of a million entries takes no more memory than one batch. Leaving the loop early, or `signal`,
+   * cancels the listing.
+   */
+  entries(guestPath: string, o: { readonly signal?: AbortSignal } = {}): AsyncIterable<Operations.DirEntry> {
+    const session = this.session
+    return {
+      async *[Symbol.asyncIterator]() {
+        const call = session.open("list", { path: guestPath })
+        const onAbort = () => call.cancel()
+        if (o.signal?.aborted) call.cancel()
+        o.signal?.addEventListener("abort", onAbort, { once: true })
+        try {
+          // A failed listing ends the stream; its result then carries the agent's error.
+          yield* Records.decode(call.stdout, Operations.DirEntry, `listing of ${guestPath}`)
+          await call.result
+        } finally {
+          o.signal?.removeEventListener("abort", onAbort)
+          if (!call.isSettled) call.cancel()
+        }
+      },
+    }
+  }
+
+  /** All entries of a guest directory, sorted by name (see {@link entries} for large directories). */
   async list(guestPath: string): Promise<ReadonlyArray<Operations.DirEntry>> {
-    return (await this.run("list", { path: guestPath })).entries
+    const all: Array<Operations.DirEntry> = []
+    for await (const e of this.entries(guestPath)) all.push(e)
+    return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
   /** Creates a directory (`parents` like mkdir -p). */
@@ -326,9 +353,14 @@ export class Agent {
     await this.run("remove", defined({ path: guestPath, recursive: o.recursive, force: o.force }))
   }
 
-  /** Renames a file or directory. */
+  /** Renames a file or directory (exactly: `to` is the new name, never a directory to move into). */
   async rename(from: string, to: string): Promise<void> {
     await this.run("rename", { from, to })
+  }
+
+  /** Sets the permission bits of a guest path exactly (no umask). */
+  async chmod(guestPath: string, mode: number): Promise<void> {
+    await this.run("chmod", { path: guestPath, mode })
   }
 
   /** Kernel log records; with `follow` it keeps streaming until the signal aborts or the loop breaks. */

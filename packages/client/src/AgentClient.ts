@@ -71,7 +71,10 @@ export interface Service {
     path: string,
     options?: { readonly follow?: boolean },
   ) => Effect.Effect<Operations.Stat, AgentError>
+  /** All entries, sorted by name. */
   readonly list: (path: string) => Effect.Effect<ReadonlyArray<Operations.DirEntry>, AgentError>
+  /** Entries as they stream in, in directory order, with bounded memory; interrupting cancels the listing. */
+  readonly entries: (path: string) => Stream.Stream<Operations.DirEntry, AgentError>
   readonly mkdir: (
     path: string,
     options?: { readonly parents?: boolean; readonly mode?: number },
@@ -81,6 +84,7 @@ export interface Service {
     options?: { readonly recursive?: boolean; readonly force?: boolean },
   ) => Effect.Effect<void, AgentError>
   readonly rename: (from: string, to: string) => Effect.Effect<void, AgentError>
+  readonly chmod: (path: string, mode: number) => Effect.Effect<void, AgentError>
   /** Kernel log records; with `follow` the stream runs until interrupted. */
   readonly kmsg: (options?: { readonly follow?: boolean }) => Stream.Stream<Client.KmsgRecord, AgentError>
   readonly mount: (args: Operations.Args<"mount">) => Effect.Effect<void, AgentError>
@@ -171,9 +175,11 @@ export const make = (agent: Client.Agent): Service => {
     download: (path, dest, o) => run((a) => a.download(path, dest, o)),
     stat: (path, o) => run((a) => a.stat(path, o)),
     list: (path) => run((a) => a.list(path)),
+    entries: (path) => Stream.suspend(() => Stream.fromAsyncIterable(agent.entries(path), toAgentError)),
     mkdir: (path, o) => run((a) => a.mkdir(path, o)),
     remove: (path, o) => run((a) => a.remove(path, o)),
     rename: (from, to) => run((a) => a.rename(from, to)),
+    chmod: (path, mode) => run((a) => a.chmod(path, mode)),
     kmsg: (o = {}) =>
       Stream.suspend(() =>
         Stream.fromAsyncIterable(

@@ -1,4 +1,4 @@
-import { Errors } from "@cuvette/protocol"
+import { Errors, Records } from "@cuvette/protocol"
 import { it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { describe, expect } from "vitest"
@@ -19,6 +19,13 @@ const testLayer = AgentClient.layerTest({
     Effect.promise(async () => {
       await call.stdout.write(new TextEncoder().encode("6,1,10,-;one\n3,2,20,-;two\n"))
       return { records: 2 }
+    }),
+  list: (_args, call) =>
+    Effect.promise(async () => {
+      const entry = (name: string) => ({ name, type: "file" as const, size: 1, mode: 0o644, mtimeMs: 0 })
+      await call.stdout.write(Records.encodeBatch([entry("b"), entry("c")]))
+      await call.stdout.write(Records.encodeBatch([entry("a")]))
+      return { count: 3 }
     }),
   readFile: (_args, call) =>
     Effect.promise(async () => {
@@ -65,6 +72,15 @@ describe("AgentClient", () => {
             .map((c) => new TextDecoder().decode(c))
             .join(""),
         ).toBe("abcdef")
+      }),
+    )
+
+    it.effect("streams directory entries in the agent's order; list sorts them", () =>
+      Effect.gen(function* () {
+        const agent = yield* AgentClient.AgentClient
+        const streamed = yield* Stream.runCollect(agent.entries("/d"))
+        expect(Chunk.toReadonlyArray(streamed).map((e) => e.name)).toEqual(["b", "c", "a"])
+        expect((yield* agent.list("/d")).map((e) => e.name)).toEqual(["a", "b", "c"])
       }),
     )
   })

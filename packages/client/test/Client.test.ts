@@ -117,6 +117,35 @@ describe("Agent operations", () => {
     await a.close()
   })
 
+  it("entries streams a 30,000-entry directory; list sorts it; breaking early cancels; errors surface", async () => {
+    const [x, y] = ByteStream.pair()
+    ;(await agent).serveStream(y, {})
+    const a = await Client.fromStream(x)
+    const d = path.join(tmp, "many")
+    fs.mkdirSync(d)
+    const n = 30_000
+    for (let i = 0; i < n; i++) fs.writeFileSync(path.join(d, `some-longer-file-name-${n - i}`), "")
+    fs.symlinkSync("some-longer-file-name-1", path.join(d, "link"))
+    let count = 0
+    for await (const e of a.entries(d)) {
+      count++
+      if (e.name === "link") expect(e).toMatchObject({ type: "symlink", target: "some-longer-file-name-1" })
+    }
+    expect(count).toBe(n + 1)
+    const all = await a.list(d)
+    expect(all.length).toBe(n + 1)
+    expect(all.map((e) => e.name)).toEqual(all.map((e) => e.name).sort())
+    // Leaving the loop cancels the listing; the session stays usable.
+    for await (const _ of a.entries(d)) break
+    expect(await a.ping()).toBeGreaterThan(0)
+    await expect(a.list(path.join(tmp, "no-such-dir"))).rejects.toMatchObject({ code: "ENOENT" })
+    await a.chmod(d, 0o700)
+    expect(fs.statSync(d).mode & 0o777).toBe(0o700)
+    await a.remove(d, { recursive: true })
+    expect(fs.existsSync(d)).toBe(false)
+    await a.close()
+  })
+
   it("spawn: kill(signal) ends the process with that signal", async () => {
     const [x, y] = ByteStream.pair()
     ;(await agent).serveStream(y, {})

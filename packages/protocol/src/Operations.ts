@@ -96,13 +96,15 @@ export const Stat = Schema.Struct({
 /** stat's result, as the {@link Stat} schema decodes it. */
 export type Stat = typeof Stat.Type
 
-/** One entry of `list`. */
+/** One entry of `list`, as lstat sees it (a symlink is reported as one, with its target). */
 export const DirEntry = Schema.Struct({
   name: Schema.String,
   type: FileType,
   size: Schema.Number,
   mode: Schema.Number,
   mtimeMs: Schema.Number,
+  /** Where a symlink points. */
+  target: opt(Schema.String),
 })
 /** One entry of a listing, as the {@link DirEntry} schema decodes it. */
 export type DirEntry = typeof DirEntry.Type
@@ -167,11 +169,13 @@ export const operations = {
   exec: op({ args: ExecArgs, result: ExecResult, event: ExecEvent, input: ExecInput }),
   readFile: op({ args: ReadFileArgs, result: Transferred, event: ReadFileEvent }),
   writeFile: op({ args: WriteFileArgs, result: Transferred }),
+  /** lstat by default (a symlink, even a dangling one, is described itself); `follow` resolves it. */
   stat: op({ args: Schema.Struct({ path: Path, follow: opt(Schema.Boolean) }), result: Stat }),
-  list: op({
-    args: Schema.Struct({ path: Path }),
-    result: Schema.Struct({ entries: Schema.Array(DirEntry) }),
-  }),
+  /**
+   * The entries of a directory, in the order the directory yields them, as {@link DirEntry} records
+   * on the stdout channel (see Records): a directory of any size streams with bounded memory.
+   */
+  list: op({ args: Schema.Struct({ path: Path }), result: Schema.Struct({ count: Count }) }),
   mkdir: op({
     args: Schema.Struct({ path: Path, parents: opt(Schema.Boolean), mode: opt(Schema.Number) }),
     result: Empty,
@@ -181,6 +185,8 @@ export const operations = {
     result: Empty,
   }),
   rename: op({ args: Schema.Struct({ from: Path, to: Path }), result: Empty }),
+  /** Sets permission bits exactly (no umask): a copied tree gets its modes once its contents are in. */
+  chmod: op({ args: Schema.Struct({ path: Path, mode: Count }), result: Empty }),
   /** Kernel log records on the stdout channel, one `/dev/kmsg` record per line; `follow` keeps streaming. */
   kmsg: op({
     args: Schema.Struct({ follow: opt(Schema.Boolean) }),

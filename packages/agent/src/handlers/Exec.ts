@@ -45,8 +45,28 @@ const notFound = (program: string, env: NodeJS.ProcessEnv) =>
     `cannot run ${program}: program not found${program.includes("/") ? "" : ` in PATH=${env.PATH ?? "(unset)"}`}; check the name or give a full path`,
   )
 
-const spawnError = (program: string, env: NodeJS.ProcessEnv, cause: unknown) => {
+/** The working directory is the problem, not the program (spawn says ENOENT for both). */
+const cwdError = (cwd: string, st: fs.Stats | undefined) =>
+  Errors.make(
+    st ? "ENOTDIR" : "ENOENT",
+    `working directory ${cwd} ${st ? "is not a directory" : "does not exist"}: no process was started`,
+  )
+
+const statOrUndefined = (p: string) => {
+  try {
+    return fs.statSync(p)
+  } catch {
+    return undefined
+  }
+}
+
+const spawnError = (program: string, env: NodeJS.ProcessEnv, cwd: string, cause: unknown) => {
   const code = (cause as NodeJS.ErrnoException).code
+  if (code === "ENOENT" || code === "ENOTDIR") {
+    // Checked before spawning, but it may have gone since.
+    const st = statOrUndefined(cwd)
+    if (!st?.isDirectory()) return cwdError(cwd, st)
+  }
   if (code === "ENOENT") return notFound(program, env)
   if (code === "EACCES")
     return Errors.make("EACCES", `cannot run ${program}: permission denied (is it executable?)`)
@@ -107,13 +127,7 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
     const cwd = args.cwd ?? process.cwd()
     if (args.cwd !== undefined) {
       const st = yield* Effect.promise(() => fs.promises.stat(cwd).catch(() => undefined))
-      if (!st?.isDirectory())
-        return yield* Effect.fail(
-          Errors.make(
-            st ? "ENOTDIR" : "ENOENT",
-            `cannot run ${program}: working directory ${cwd} ${st ? "is not a directory" : "does not exist"}`,
-          ),
-        )
+      if (!st?.isDirectory()) return yield* Effect.fail(cwdError(cwd, st))
     }
     if (args.pty) return yield* execPty(args, call, { env, cwd, killSignal, log: logger(config) })
     const stdin = args.stdin ?? "null"
@@ -144,9 +158,9 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
             ],
           })
         } catch (cause) {
-          return resume(Effect.fail(spawnError(program, env, cause)))
+          return resume(Effect.fail(spawnError(program, env, cwd, cause)))
         }
-        child.once("error", (cause) => resume(Effect.fail(spawnError(program, env, cause))))
+        child.once("error", (cause) => resume(Effect.fail(spawnError(program, env, cwd, cause))))
         child.once("spawn", () => resume(Effect.succeed(child)))
       }),
       // Cancelled, timed out or the client vanished: nothing of the command may stay behind.

@@ -1,8 +1,8 @@
 /**
- * File handlers: readFile, writeFile, stat, list, mkdir, remove, rename. Bodies are streamed through
+ * File handlers: readFile, writeFile, stat, list, mkdir, remove, rename, chmod. Bodies are streamed through
  * the operation's channels with their credit flow control, so a 10 GiB copy never sits in memory.
  */
-import { Errors, type Operations, type Session } from "@cuvette/protocol"
+import { Errors, type Operations, Records, type Session } from "@cuvette/protocol"
 import { Effect, Exit } from "effect"
 import { randomBytes } from "node:crypto"
 import type * as fsTypes from "node:fs"
@@ -113,38 +113,65 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
     return { bytes }
   })
 
-/** stat: follows symlinks unless `follow` is false (then a symlink reports its target path). */
+/** What stat and list report of one path; a symlink replaced in the meantime just has no target. */
+const describe = async (where: string, s: fsTypes.Stats) => {
+  const target = s.isSymbolicLink() ? await fs.readlink(where).catch(() => undefined) : undefined
+  return {
+    type: fileType(s),
+    size: s.size,
+    mode: s.mode & 0o7777,
+    mtimeMs: s.mtimeMs,
+    ...(target !== undefined ? { target } : {}),
+  }
+}
+
+/** stat: lstat unless `follow` (a dangling symlink is still described); a symlink carries its target. */
 export const stat = (args: Operations.Args<"stat">) =>
   attempt("stat", args.path, async () => {
-    const s = args.follow === false ? await fs.lstat(args.path) : await fs.stat(args.path)
-    const target = s.isSymbolicLink() ? await fs.readlink(args.path) : undefined
-    return {
-      path: args.path,
-      type: fileType(s),
-      size: s.size,
-      mode: s.mode & 0o7777,
-      mtimeMs: s.mtimeMs,
-      uid: s.uid,
-      gid: s.gid,
-      ...(target !== undefined ? { target } : {}),
-    }
+    const s = args.follow === true ? await fs.stat(args.path) : await fs.lstat(args.path)
+    return { path: args.path, uid: s.uid, gid: s.gid, ...(await describe(args.path, s)) }
   })
 
-/** list: the entries of a directory, sorted by name; symlinks are reported as such. */
-export const list = (args: Operations.Args<"list">) =>
-  attempt("list", args.path, async () => {
-    const names = (await fs.readdir(args.path)).sort()
-    const entries = await Promise.all(
-      names.map(async (name) => {
-        const s = await fs.lstat(path.join(args.path, name)).catch(() => undefined)
-        return s
-          ? { name, type: fileType(s), size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs }
-          : // Removed between readdir and lstat: still listed, without details.
-            { name, type: "other" as const, size: 0, mode: 0, mtimeMs: 0 }
-      }),
+const entry = async (dir: string, name: string): Promise<Operations.DirEntry> => {
+  const where = path.join(dir, name)
+  const s = await fs.lstat(where).catch(() => undefined)
+  // Removed between readdir and lstat: still listed, without details.
+  return s ? { name, ...(await describe(where, s)) } : { name, type: "other", size: 0, mode: 0, mtimeMs: 0 }
+}
+
+/**
+ * list: reads the directory a batch at a time (opendir) and streams each batch of entries on stdout
+ * (Records), waiting for the client's credit, so a million entries never sit in the agent's memory.
+ */
+export const list = (args: Operations.Args<"list">, call: Session.ServerCall<"list">) =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      attempt("list", args.path, () => fs.opendir(args.path, { bufferSize: Records.BATCH_RECORDS })),
+      (d) => Effect.promise(() => d.close().catch(() => {})),
     )
-    return { entries }
+    return yield* attempt("list", args.path, async (signal) => {
+      let count = 0
+      while (!signal.aborted) {
+        const dirents = await readBatch(dir)
+        if (dirents.length === 0) break
+        const batch = await Promise.all(dirents.map((e) => entry(args.path, e.name)))
+        await call.stdout.write(Records.encodeBatch(batch))
+        count += batch.length
+      }
+      return { count }
+    })
   })
+
+/** The next batch of entries of an open directory; fewer than a full batch only at its end. */
+const readBatch = async (dir: fsTypes.Dir): Promise<Array<fsTypes.Dirent>> => {
+  const batch: Array<fsTypes.Dirent> = []
+  while (batch.length < Records.BATCH_RECORDS) {
+    const e = await dir.read()
+    if (e === null) break
+    batch.push(e)
+  }
+  return batch
+}
 
 /** mkdir: `parents` creates missing ancestors and accepts an existing directory. */
 export const mkdir = (args: Operations.Args<"mkdir">) =>
@@ -155,49 +182,87 @@ export const mkdir = (args: Operations.Args<"mkdir">) =>
 
 /** remove: a directory needs `recursive` unless empty (then ENOTEMPTY); `force` ignores a missing path. */
 export const remove = (args: Operations.Args<"remove">) =>
-  attempt("remove", args.path, async () => {
+  attempt("remove", args.path, async (signal) => {
     const s = await fs.lstat(args.path).catch((e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT" && args.force) return undefined
       throw e
     })
     if (!s) return {}
-    if (s.isDirectory() && !args.recursive) {
+    if (!s.isDirectory()) await removeFile(args.path)
+    else if (args.recursive) await removeTree(args.path, signal)
+    else {
       try {
         await fs.rmdir(args.path)
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code
-        if (code === "ENOTEMPTY" || code === "EEXIST")
-          throw Errors.make(
-            "ENOTEMPTY",
-            `cannot remove ${args.path}: directory not empty (pass recursive to remove its contents too)`,
-          )
-        throw e
+        if (!isNotEmpty(e)) throw e
+        throw Errors.make(
+          "ENOTEMPTY",
+          `cannot remove ${args.path}: directory not empty (pass recursive to remove its contents too)`,
+        )
       }
-      return {}
-    }
-    try {
-      await fs.rm(args.path, { recursive: args.recursive ?? false, force: args.force ?? false })
-    } catch (e) {
-      // Bun's recursive rm on Windows fails with EFAULT where the file system lacks the delete semantics it
-      // uses (seen under Wine; possibly older Windows): remove the tree one entry at a time instead.
-      const code = (e as NodeJS.ErrnoException).code
-      if (
-        process.platform !== "win32" ||
-        !args.recursive ||
-        !["EFAULT", "EINVAL", "UNKNOWN"].includes(code ?? "")
-      )
-        throw e
-      await removeTree(args.path)
     }
     return {}
   })
 
-const removeTree = async (target: string): Promise<void> => {
-  const s = await fs.lstat(target)
-  if (!s.isDirectory()) return fs.unlink(target)
-  for (const name of await fs.readdir(target)) await removeTree(path.join(target, name))
-  await fs.rmdir(target)
+const isNotEmpty = (e: unknown) => ["ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")
+
+const removeFile = async (file: string): Promise<void> => {
+  try {
+    await fs.unlink(file)
+  } catch (e) {
+    // Windows refuses to delete a read-only file: make it writable first, as rm -f does.
+    if (process.platform !== "win32" || (e as NodeJS.ErrnoException).code !== "EPERM") throw e
+    await fs.chmod(file, 0o666)
+    await fs.unlink(file)
+  }
 }
+
+/** Passes over a directory before giving up on one that keeps gaining entries while it is removed. */
+const REMOVE_PASSES = 3
+
+/**
+ * Removes a tree one batch of entries at a time (opendir), files of a batch in parallel: no list of a
+ * million names is ever built. One open directory per level of depth.
+ */
+const removeTree = async (dir: string, signal: AbortSignal): Promise<void> => {
+  for (let pass = 1; ; pass++) {
+    const handle = await fs.opendir(dir, { bufferSize: Records.BATCH_RECORDS })
+    try {
+      for (let batch = await readBatch(handle); batch.length > 0; batch = await readBatch(handle)) {
+        if (signal.aborted) return
+        const subdirs: Array<string> = []
+        await Promise.all(
+          batch.map(async (e) => {
+            const where = path.join(dir, e.name)
+            if (e.isDirectory()) return void subdirs.push(where)
+            await removeFile(where).catch(async (error: NodeJS.ErrnoException) => {
+              if (error.code === "ENOENT") return
+              // A directory the entry's type did not tell (file systems without d_type).
+              if ((await fs.lstat(where).catch(() => undefined))?.isDirectory()) subdirs.push(where)
+              else throw error
+            })
+          }),
+        )
+        for (const sub of subdirs) await removeTree(sub, signal)
+      }
+    } finally {
+      await handle.close().catch(() => {})
+    }
+    try {
+      return await fs.rmdir(dir)
+    } catch (e) {
+      // Entries removed while the directory was open can hide others from that pass: read it again.
+      if (!isNotEmpty(e) || pass === REMOVE_PASSES) throw e
+    }
+  }
+}
+
+/** chmod: exactly these permission bits. */
+export const chmod = (args: Operations.Args<"chmod">) =>
+  attempt("set the mode of", args.path, async () => {
+    await fs.chmod(args.path, args.mode)
+    return {}
+  })
 
 /** rename: atomic within one file system (EXDEV across file systems). */
 export const rename = (args: Operations.Args<"rename">) =>

@@ -4,17 +4,21 @@
  * Under Bun the package reaches vsock through bun:ffi with no addon at all.
  */
 import type { WindowsService } from "@cuvette/native"
+import { Data } from "effect"
 import type * as net from "node:net"
 
 type Native = typeof import("@cuvette/native")
+
+/** The native addon (vsock, Hyper-V sockets, the Windows service) is not built or does not load here. */
+export class NativeUnavailable extends Data.TaggedError("NativeUnavailable")<{ readonly message: string }> {}
 
 let loaded: Promise<Native> | undefined
 const load = (): Promise<Native> =>
   (loaded ??= import("@cuvette/native").catch((cause: unknown) => {
     loaded = undefined
-    throw new Error(
-      `the @cuvette/native package could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); build it with npm run build:native`,
-    )
+    throw new NativeUnavailable({
+      message: `the @cuvette/native package could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); build it with npm run build:native`,
+    })
   }))
 
 /** Listens on AF_VSOCK CID_ANY:`port`. */

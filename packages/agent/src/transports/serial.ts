@@ -12,6 +12,7 @@ import { type ByteStream, Retry, type Session } from "@cuvette/protocol"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { StartError } from "./sockets.js"
 
 /** The virtio-serial port name the host side uses (QEMU `-device virtserialport,name=...`). */
 export const PORT_NAME = "org.cuvette.agent.0"
@@ -75,9 +76,9 @@ export const serve = async (
     fs.open(file, fs.constants.O_RDWR | fs.constants.O_NOCTTY, (e, fd) =>
       e
         ? reject(
-            new Error(
-              `cannot open serial port ${file}: ${e.code === "ENOENT" ? "no such device" : e.code === "EACCES" ? "permission denied (run as root)" : e.message}`,
-            ),
+            new StartError({
+              message: `cannot open serial port ${file}: ${e.code === "ENOENT" ? "no such device" : e.code === "EACCES" ? "permission denied (run as root)" : e.message}`,
+            }),
           )
         : resolve(fd),
     ),

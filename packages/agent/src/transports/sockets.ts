@@ -4,7 +4,7 @@
  * connection until it ends.
  */
 import { Retry } from "@cuvette/protocol"
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { type Address, format, isLoopback } from "./address.js"
@@ -18,17 +18,18 @@ export interface Listener {
 }
 
 /** Refusing to start: says why and what to do. */
-export class StartError extends Error {
-  override readonly name = "StartError"
-}
+export class StartError extends Data.TaggedError("StartError")<{ readonly message: string }> {}
+
+/** One attempt to dial the host failed; the connect loop logs it and tries again. */
+export class DialError extends Data.TaggedError("DialError")<{ readonly message: string }> {}
 
 const listening = (server: net.Server, options: net.ListenOptions, where: string) =>
   new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
       reject(
-        new StartError(
-          `cannot listen on ${where}: ${e.code === "EADDRINUSE" ? "address already in use (another agent running?)" : e.code === "EACCES" ? "permission denied" : e.message}`,
-        ),
+        new StartError({
+          message: `cannot listen on ${where}: ${e.code === "EADDRINUSE" ? "address already in use (another agent running?)" : e.code === "EACCES" ? "permission denied" : e.message}`,
+        }),
       ),
     )
     server.listen(options, () => resolve())
@@ -74,9 +75,9 @@ export const listen = async (
       const st = fs.lstatSync(address.path, { throwIfNoEntry: false })
       if (st?.isSocket()) fs.rmSync(address.path, { force: true })
       else if (st)
-        throw new StartError(
-          `cannot listen on ${where}: the path exists and is not a socket; remove it or choose another`,
-        )
+        throw new StartError({
+          message: `cannot listen on ${where}: the path exists and is not a socket; remove it or choose another`,
+        })
       const server = net.createServer()
       const sockets = track(server, onSocket, where)
       await listening(server, { path: address.path }, where)
@@ -90,10 +91,11 @@ export const listen = async (
     }
     case "tcp": {
       if (!isLoopback(address.host) && !options.token)
-        throw new StartError(
-          `refusing to listen on ${where} without --token-file: anyone who can reach this address could run commands as this agent's user. ` +
+        throw new StartError({
+          message:
+            `refusing to listen on ${where} without --token-file: anyone who can reach this address could run commands as this agent's user. ` +
             `Pass --token-file FILE (clients then need the same file), or listen on 127.0.0.1`,
-        )
+        })
       const server = net.createServer({ noDelay: true })
       const sockets = track(server, onSocket, where)
       await listening(server, { host: address.host, port: address.port }, where)
@@ -121,7 +123,7 @@ export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> =
         : net.connect({ host: address.host, port: address.port })
     const timer = setTimeout(() => {
       socket.destroy()
-      reject(new Error(`no answer within ${timeoutMs / 1000} s`))
+      reject(new DialError({ message: `no answer within ${timeoutMs / 1000} s` }))
     }, timeoutMs)
     socket.once("connect", () => {
       clearTimeout(timer)
@@ -132,9 +134,9 @@ export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> =
       clearTimeout(timer)
       reject(
         e.code === "ENOENT"
-          ? new Error("no such socket (the host is not listening yet)")
+          ? new DialError({ message: "no such socket (the host is not listening yet)" })
           : e.code === "ECONNREFUSED"
-            ? new Error("connection refused (the host is not listening yet)")
+            ? new DialError({ message: "connection refused (the host is not listening yet)" })
             : e,
       )
     })

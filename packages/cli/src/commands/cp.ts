@@ -1,33 +1,18 @@
 // `cuvette cp [-r] SRC DST`: copies files between this host and the guest, either direction; a guest
-// path is written `:PATH`. Trees with -r (list/mkdir on the guest, fs on the host). A progress bar
-// (bytes, rate, ETA) on stderr when it is a terminal, never in --json mode.
+// path is written `:PATH`. Trees with -r stream (Tree): listings are read as they arrive and a few
+// files copy at once, so a directory of a million files needs bounded memory. A progress bar (bytes,
+// rate, ETA) on stderr when it is a terminal, never in --json mode.
 import * as fs from "node:fs"
 import * as hostPath from "node:path"
-import * as guestPosix from "node:path/posix"
 import type { Agent } from "../internal/client.js"
 import { define, type AgentContext } from "../internal/command.js"
 import * as Opt from "../internal/option.js"
 import { CliError, UsageError } from "../internal/errors.js"
+import * as Missing from "../internal/missing.js"
 import * as Progress from "../internal/progress.js"
-import { guestPath, isGuest } from "../internal/paths.js"
+import { guestBasename, guestJoin, guestPath, isGuest } from "../internal/paths.js"
+import * as Tree from "../internal/tree.js"
 import * as ExitCode from "../ExitCode.js"
-
-interface FileJob {
-  readonly from: string
-  readonly to: string
-  readonly size: number
-  readonly mode: number
-}
-
-interface Plan {
-  /** Directories to create at the destination, parents first. */
-  readonly dirs: Array<string>
-  readonly files: Array<FileJob>
-  /** Entries skipped (symlinks, devices), for a note. */
-  readonly skipped: Array<string>
-}
-
-const totalBytes = (plan: Plan) => plan.files.reduce((n, f) => n + f.size, 0)
 
 const notDir = (ctx: AgentContext, shown: string, path: string | undefined): CliError =>
   new CliError({
@@ -37,106 +22,198 @@ const notDir = (ctx: AgentContext, shown: string, path: string | undefined): Cli
     ...(path !== undefined ? { path } : {}),
   })
 
-const guestStatOrUndefined = async (agent: Agent, path: string) => {
+/** Entries of a host directory, a batch at a time (opendir), with the lstat details a copy needs. */
+async function* hostEntries(dir: string): AsyncGenerator<Tree.Entry> {
+  const handle = await fs.promises.opendir(dir, { bufferSize: 256 })
   try {
-    return await agent.stat(path)
-  } catch (error) {
-    if ((error as { code?: unknown }).code === "ENOENT") return undefined
-    throw error
+    let batch: Array<fs.Dirent> = []
+    const details = (d: fs.Dirent) =>
+      fs.promises.lstat(hostPath.join(dir, d.name)).then(
+        (s): Tree.Entry => ({
+          name: d.name,
+          type: s.isFile()
+            ? "file"
+            : s.isDirectory()
+              ? "directory"
+              : s.isSymbolicLink()
+                ? "symlink"
+                : "other",
+          size: s.size,
+          mode: s.mode & 0o7777,
+        }),
+      )
+    for await (const d of handle) {
+      batch.push(d)
+      if (batch.length < 256) continue
+      yield* await Promise.all(batch.map(details))
+      batch = []
+    }
+    yield* await Promise.all(batch.map(details))
+  } finally {
+    await handle.close().catch(() => {})
   }
 }
 
-const planHostTree = async (root: string, dest: string, plan: Plan): Promise<void> => {
-  plan.dirs.push(dest)
-  const entries = await fs.promises.readdir(root, { withFileTypes: true })
-  entries.sort((a, b) => (a.name < b.name ? -1 : 1))
-  for (const e of entries) {
-    const from = hostPath.join(root, e.name)
-    const to = guestPosix.join(dest, e.name)
-    if (e.isDirectory()) await planHostTree(from, to, plan)
-    else if (e.isFile()) {
-      const s = await fs.promises.stat(from)
-      plan.files.push({ from, to, size: s.size, mode: s.mode & 0o777 })
-    } else plan.skipped.push(from)
-  }
+/** A destination that does not exist because a directory above it is missing (or a file): say which. */
+const checkDestination = async (ctx: AgentContext, side: Missing.Side, dest: string) => {
+  const why = await Missing.whyMissing(side, dest, "destination")
+  if (why !== undefined)
+    throw new CliError({
+      code: "ENOENT",
+      detail: `cannot copy to ${side.show(dest)}${side === Missing.host ? "" : ` on ${ctx.target}`}: ${why}`,
+      exitCode: ExitCode.Failed,
+    })
 }
 
-const planGuestTree = async (agent: Agent, root: string, dest: string, plan: Plan): Promise<void> => {
-  plan.dirs.push(dest)
-  const entries = [...(await agent.list(root))].sort((a, b) => ((a.name ?? "") < (b.name ?? "") ? -1 : 1))
-  for (const e of entries) {
-    const name = e.name ?? ""
-    const from = guestPosix.join(root, name)
-    const to = hostPath.join(dest, name)
-    if (e.type === "directory") await planGuestTree(agent, from, to, plan)
-    else if (e.type === "file") plan.files.push({ from, to, size: e.size, mode: e.mode & 0o777 })
-    else plan.skipped.push(`:${from}`)
-  }
+interface Copied {
+  readonly dest: string
+  readonly counts: Tree.Counts
 }
 
-const upload = async (ctx: AgentContext, agent: Agent, src: string, dstArg: string, recursive: boolean) => {
-  const srcStat = await ctx.attempt({ action: "copy", hostPath: src }, () => fs.promises.stat(src))
-  const existing = await ctx.attempt({ action: "copy to", path: dstArg }, () =>
-    guestStatOrUndefined(agent, dstArg),
+const finishTree = (ctx: AgentContext, counts: Tree.Counts, firstSkipped: ReadonlyArray<string>) => {
+  if (counts.skipped === 0) return
+  const more = counts.skipped - firstSkipped.length
+  ctx.out.note(
+    `skipped ${counts.skipped} ${counts.skipped === 1 ? "entry" : "entries"} (not a regular file or directory): ${firstSkipped.join(", ")}${more > 0 ? ` and ${more} more` : ""}`,
   )
-  const dest = existing?.type === "directory" ? guestPosix.join(dstArg, hostPath.basename(src)) : dstArg
-  const plan: Plan = { dirs: [], files: [], skipped: [] }
+}
+
+/** Runs a tree copy with a progress bar; the total comes from a first pass, only when a bar is shown. */
+const runTree = async (
+  ctx: AgentContext,
+  sides: Tree.Sides,
+  from: string,
+  to: string,
+  mode: number,
+  label: string,
+): Promise<Tree.Counts> => {
+  const shown = ctx.io.stderr.isTTY === true && !ctx.out.json
+  const total = shown ? await Tree.measure(sides, from) : undefined
+  const progress = Progress.make(ctx.io.stderr, shown, label, total)
+  let done = 0
+  const skipped: Array<string> = []
+  const counts = await Tree.copyTree(
+    sides,
+    from,
+    to,
+    mode,
+    (n) => progress.update((done += n), total),
+    (p) => void (skipped.length < 10 && skipped.push(p)),
+  )
+  progress.finish()
+  finishTree(ctx, counts, skipped)
+  return counts
+}
+
+const upload = async (
+  ctx: AgentContext,
+  agent: Agent,
+  src: string,
+  dstArg: string,
+  recursive: boolean,
+): Promise<Copied> => {
+  const srcStat = await ctx.attempt({ action: "copy", hostPath: src }, () => fs.promises.stat(src))
+  const guest = Missing.guest(agent)
+  const into = (await guest.kind(dstArg)) === "directory"
+  const dest = into ? guestJoin(dstArg, hostPath.basename(src)) : dstArg
+  if (!into) await checkDestination(ctx, guest, dest)
+  const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) => {
+    let last = 0
+    return ctx
+      .attempt({ action: "copy to", path: f.to, hostPath: f.from }, () =>
+        agent.upload(f.from, f.to, {
+          mode: f.mode,
+          size: f.size,
+          onProgress: (d) => {
+            onBytes(d - last)
+            last = d
+          },
+        }),
+      )
+      .then(() => {})
+  }
   if (srcStat.isDirectory()) {
     if (!recursive) throw notDir(ctx, src, undefined)
-    await ctx.attempt({ action: "copy", hostPath: src }, () => planHostTree(src, dest, plan))
-  } else {
-    plan.files.push({ from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 })
-  }
-  const total = totalBytes(plan)
-  const progress = Progress.make(ctx.io.stderr, !ctx.out.json, `${hostPath.basename(src)} → :${dest}`, total)
-  for (const dir of plan.dirs) {
-    await ctx.attempt({ action: "create directory", path: dir }, () => agent.mkdir(dir, { parents: true }))
-  }
-  let base = 0
-  for (const f of plan.files) {
-    await ctx.attempt({ action: "copy to", path: f.to, hostPath: f.from }, () =>
-      agent.upload(f.from, f.to, {
-        mode: f.mode,
-        size: f.size,
-        onProgress: (done) => progress.update(base + done, total),
-      }),
+    const sides: Tree.Sides = {
+      entries: hostEntries,
+      sourceJoin: hostPath.join,
+      destinationJoin: guestJoin,
+      makeDirectory: (dir) =>
+        ctx.attempt({ action: "create directory", path: dir }, () =>
+          agent.mkdir(dir, { parents: true, mode: 0o700 }),
+        ),
+      setMode: (dir, mode) =>
+        ctx.attempt({ action: "set the mode of", path: dir }, () => agent.chmod(dir, mode)),
+      copyFile,
+    }
+    const counts = await ctx.attempt({ action: "copy", hostPath: src }, () =>
+      runTree(ctx, sides, src, dest, srcStat.mode & 0o777, `${hostPath.basename(src)} → :${dest}`),
     )
-    base += f.size
-    progress.update(base, total)
+    return { dest: `:${dest}`, counts }
   }
+  const progress = Progress.make(
+    ctx.io.stderr,
+    !ctx.out.json,
+    `${hostPath.basename(src)} → :${dest}`,
+    srcStat.size,
+  )
+  let done = 0
+  await copyFile({ from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }, (n) =>
+    progress.update((done += n), srcStat.size),
+  )
   progress.finish()
-  return { plan, dest: `:${dest}`, total }
+  return { dest: `:${dest}`, counts: { files: 1, directories: 0, bytes: srcStat.size, skipped: 0 } }
 }
 
-const download = async (ctx: AgentContext, agent: Agent, src: string, dstArg: string, recursive: boolean) => {
-  const srcStat = await ctx.attempt({ action: "copy", path: src }, () => agent.stat(src))
-  const existing = await fs.promises.stat(dstArg).catch(() => undefined)
-  const dest = existing?.isDirectory() === true ? hostPath.join(dstArg, guestPosix.basename(src)) : dstArg
-  const plan: Plan = { dirs: [], files: [], skipped: [] }
+const download = async (
+  ctx: AgentContext,
+  agent: Agent,
+  src: string,
+  dstArg: string,
+  recursive: boolean,
+): Promise<Copied> => {
+  const srcStat = await ctx.attempt({ action: "copy", path: src }, () => agent.stat(src, { follow: true }))
+  const into = (await Missing.host.kind(dstArg)) === "directory"
+  const dest = into ? hostPath.join(dstArg, guestBasename(src)) : dstArg
+  if (!into) await checkDestination(ctx, Missing.host, dest)
+  const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) => {
+    let last = 0
+    return ctx.attempt({ action: "copy", path: f.from, hostPath: f.to }, async () => {
+      await agent.download(f.from, f.to, {
+        onProgress: (d) => {
+          onBytes(d - last)
+          last = d
+        },
+      })
+      await fs.promises.chmod(f.to, f.mode)
+    })
+  }
   if (srcStat.type === "directory") {
     if (!recursive) throw notDir(ctx, `:${src}`, src)
-    await ctx.attempt({ action: "list", path: src }, () => planGuestTree(agent, src, dest, plan))
-  } else {
-    plan.files.push({ from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 })
-  }
-  const total = totalBytes(plan)
-  const progress = Progress.make(ctx.io.stderr, !ctx.out.json, `:${src} → ${dest}`, total)
-  for (const dir of plan.dirs) {
-    await ctx.attempt({ action: "create directory", hostPath: dir }, () =>
-      fs.promises.mkdir(dir, { recursive: true }),
+    const sides: Tree.Sides = {
+      entries: (dir) => agent.entries(dir),
+      sourceJoin: guestJoin,
+      destinationJoin: hostPath.join,
+      makeDirectory: (dir) =>
+        ctx.attempt({ action: "create directory", hostPath: dir }, async () => {
+          await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 })
+        }),
+      setMode: (dir, mode) =>
+        ctx.attempt({ action: "set the mode of", hostPath: dir }, () => fs.promises.chmod(dir, mode)),
+      copyFile,
+    }
+    const counts = await ctx.attempt({ action: "list", path: src }, () =>
+      runTree(ctx, sides, src, dest, srcStat.mode & 0o777, `:${src} → ${dest}`),
     )
+    return { dest, counts }
   }
-  let base = 0
-  for (const f of plan.files) {
-    await ctx.attempt({ action: "copy", path: f.from, hostPath: f.to }, async () => {
-      await agent.download(f.from, f.to, { onProgress: (done) => progress.update(base + done, total) })
-      if (f.mode !== 0) await fs.promises.chmod(f.to, f.mode)
-    })
-    base += f.size
-    progress.update(base, total)
-  }
+  const progress = Progress.make(ctx.io.stderr, !ctx.out.json, `:${src} → ${dest}`, srcStat.size)
+  let done = 0
+  await copyFile({ from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }, (n) =>
+    progress.update((done += n), srcStat.size),
+  )
   progress.finish()
-  return { plan, dest, total }
+  return { dest, counts: { files: 1, directories: 0, bytes: srcStat.size, skipped: 0 } }
 }
 
 export const command = define({
@@ -145,7 +222,8 @@ export const command = define({
   usage: "[-r] SRC DST",
   description:
     "Exactly one of SRC and DST is a guest path, written :PATH. When DST is an existing directory the copy\n" +
-    "goes inside it. Modes are kept. A progress bar shows on stderr when it is a terminal.",
+    "goes inside it. File and directory modes are kept. With -r, symlinks and special files are skipped\n" +
+    "(and counted). A progress bar shows on stderr when it is a terminal.",
   options: { recursive: Opt.flag("recursive", "copy a directory tree", { short: "r" }) },
   args: ["SRC", "DST"],
   needsAgent: true,
@@ -168,16 +246,15 @@ export const command = define({
     const r = isGuest(b)
       ? await upload(ctx, agent, a, guestPath(b, ctx.command), recursive)
       : await download(ctx, agent, guestPath(a, ctx.command), b, recursive)
-    const durationMs = Date.now() - start
-    for (const s of r.plan.skipped) ctx.out.note(`skipped ${s} (not a regular file or directory)`)
     ctx.out.result({
       target: ctx.target,
       source: a,
       destination: r.dest,
-      files: r.plan.files.length,
-      directories: r.plan.dirs.length,
-      bytes: r.total,
-      durationMs,
+      files: r.counts.files,
+      directories: r.counts.directories,
+      bytes: r.counts.bytes,
+      skipped: r.counts.skipped,
+      durationMs: Date.now() - start,
     })
     return ExitCode.Ok
   },

@@ -1,4 +1,5 @@
-// `cuvette ls [-l] PATH`: lists a guest directory.
+// `cuvette ls [-l] PATH`: lists a guest directory as its entries stream in, so a directory of a million
+// entries is listed with bounded memory; up to SORTED_MAX entries are sorted by name first.
 import type { Entry } from "../internal/client.js"
 import { define } from "../internal/command.js"
 import * as Opt from "../internal/option.js"
@@ -15,30 +16,73 @@ export const modeString = (type: Entry["type"], mode: number): string => {
 
 const date = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace("T", " ")
 
+/** Listings up to this many entries are sorted by name; longer ones print in the guest's order. */
+export const SORTED_MAX = 10_000
+
+const byName = (a: Entry, b: Entry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+
+/**
+ * The entries to print: the first SORTED_MAX held back and sorted when that is all there is, else
+ * the held ones and then the rest as they arrive.
+ */
+async function* ordered(entries: AsyncIterable<Entry>, onUnsorted: () => void): AsyncGenerator<Entry> {
+  const held: Array<Entry> = []
+  const it = entries[Symbol.asyncIterator]()
+  try {
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      if (held.length < SORTED_MAX) {
+        held.push(r.value)
+        continue
+      }
+      onUnsorted()
+      yield* held.splice(0)
+      yield r.value
+      for (r = await it.next(); !r.done; r = await it.next()) yield r.value
+      return
+    }
+    yield* held.sort(byName)
+  } finally {
+    await it.return?.()
+  }
+}
+
 export const command = define({
   name: "ls",
   summary: "list a guest directory",
   usage: "[-l] [PATH]",
-  options: { long: Opt.flag("long", "show type, mode, size and modification time", { short: "l" }) },
+  description:
+    "Entries are sorted by name. A directory of more than 10,000 entries is printed in the order the\n" +
+    "guest lists it, as it streams in, so memory stays bounded whatever its size. Symlinks show their\n" +
+    "target with -l (name -> target).",
+  options: {
+    long: Opt.flag("long", "show type, mode, size, modification time and link targets", { short: "l" }),
+  },
   args: ["PATH?"],
   needsAgent: true,
+  streamsStdout: true,
   examples: ["cuvette -H unix:/tmp/agent.sock ls -l /etc"],
   run: async (ctx, { long }) => {
     const [arg] = ctx.args
     const path = guestPath(arg ?? "/", ctx.command)
     const agent = await ctx.connect()
-    const entries = [...(await ctx.attempt({ action: "list", path }, () => agent.list(path)))].sort((a, b) =>
-      (a.name ?? "") < (b.name ?? "") ? -1 : 1,
+    // Printing starts once the held entries are all in, so their widest size sets the column.
+    let width = 1
+    async function* measured() {
+      for await (const e of agent.entries(path, { signal: ctx.signal })) {
+        width = Math.max(width, String(e.size).length)
+        yield e
+      }
+    }
+    const line = (e: Entry) => {
+      if (!long) return `${e.name}${e.type === "directory" ? "/" : ""}`
+      const name = e.target !== undefined ? `${e.name} -> ${e.target}` : e.name
+      return `${modeString(e.type, e.mode)} ${String(e.size).padStart(width)} ${date(e.mtimeMs)} ${name}`
+    }
+    const entries = ordered(measured(), () =>
+      ctx.out.note(`more than ${SORTED_MAX} entries in :${path}: printed in the guest's order`),
     )
-    const width = Math.max(1, ...entries.map((e) => String(e.size).length))
-    ctx.out.result(
-      { target: ctx.target, path, entries },
-      entries.map((e) => {
-        const name = `${e.name ?? ""}${e.type === "directory" && !long ? "/" : ""}`
-        return long
-          ? `${modeString(e.type, e.mode)} ${String(e.size).padStart(width)} ${date(e.mtimeMs)} ${name}`
-          : name
-      }),
+    await ctx.attempt({ action: "list", path }, () =>
+      ctx.out.resultStream({ target: ctx.target, path }, "entries", entries, line),
     )
     return ExitCode.Ok
   },

@@ -1,22 +1,48 @@
-// `cuvette mv SRC DST`: renames a guest path (both paths on the guest).
+// `cuvette mv SRC DST`: renames a guest path (both paths on the guest); into DST when DST is an existing
+// directory, as mv(1) does.
 import { define } from "../internal/command.js"
-import { guestPath } from "../internal/paths.js"
+import { CliError } from "../internal/errors.js"
+import * as Missing from "../internal/missing.js"
+import { guestBasename, guestJoin, guestPath } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
 export const command = define({
   name: "mv",
   summary: "rename or move a guest path",
   usage: "SRC DST",
+  description: "When DST is an existing directory, SRC moves inside it (DST/NAME), as mv(1) does.",
   options: {},
   args: ["SRC", "DST"],
   needsAgent: true,
-  examples: ["cuvette -H unix:/tmp/agent.sock mv /tmp/demo/hello.txt /tmp/demo/hi.txt"],
+  examples: [
+    "cuvette -H unix:/tmp/agent.sock mv /tmp/demo/hello.txt /tmp/demo/hi.txt",
+    "cuvette -H unix:/tmp/agent.sock mv /tmp/demo/hi.txt /tmp",
+  ],
   run: async (ctx) => {
     const [a, b] = ctx.args
     const from = guestPath(a, ctx.command)
-    const to = guestPath(b, ctx.command)
+    const dst = guestPath(b, ctx.command)
     const agent = await ctx.connect()
-    await ctx.attempt({ action: `move (to :${to})`, path: from }, () => agent.rename(from, to))
+    const guest = Missing.guest(agent)
+    const to = (await guest.kind(dst)) === "directory" ? guestJoin(dst, guestBasename(from)) : dst
+    await ctx.attempt({ action: `move (to :${to})`, path: from }, async () => {
+      try {
+        await agent.rename(from, to)
+      } catch (error) {
+        if (!Missing.isMissing(error)) throw error
+        // Say which side is missing: the source, or the directory it was to go into.
+        const why =
+          (await Missing.whyMissing(guest, from, "source")) ??
+          (await Missing.whyMissing(guest, to, "destination"))
+        if (why === undefined) throw error
+        throw new CliError({
+          code: (error as { code: string }).code,
+          detail: `cannot move :${from} to :${to} on ${ctx.target}: ${why}`,
+          exitCode: ExitCode.Failed,
+          path: from,
+        })
+      }
+    })
     ctx.out.result({ target: ctx.target, from, to })
     return ExitCode.Ok
   },

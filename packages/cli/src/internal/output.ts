@@ -64,6 +64,45 @@ export class Output {
     if (lines.length > 0) this.io.stdout.write(lines.join("\n") + "\n")
   }
 
+  /**
+   * Prints a result too large to hold, as its items arrive: in --json mode the one document
+   * `{ ...head, [key]: [items] }` (laid out as {@link result} would), else `line(item)` per item.
+   * Stops early when stdout's reader went away.
+   */
+  async resultStream<A>(
+    head: Readonly<Record<string, unknown>>,
+    key: string,
+    items: AsyncIterable<A>,
+    line: (item: A) => string,
+  ): Promise<void> {
+    const stdout = this.io.stdout
+    const gone = () => stdout.destroyed || stdout.writableEnded
+    if (!this.json) {
+      for await (const item of items) {
+        if (gone()) return
+        await writeAll(stdout, line(item) + "\n")
+      }
+      return
+    }
+    if (this.printed) return
+    let first = true
+    for await (const item of items) {
+      if (gone()) return
+      const text = JSON.stringify(item, null, 2).replace(/\n/g, "\n    ")
+      if (first) {
+        // The document starts with the first item: a listing that fails at once prints the error instead.
+        this.printed = true
+        const fields = Object.entries(head).map(
+          ([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, "\n  ")},\n`,
+        )
+        await writeAll(stdout, `{\n${fields.join("")}  ${JSON.stringify(key)}: [\n    ${text}`)
+        first = false
+      } else await writeAll(stdout, `,\n    ${text}`)
+    }
+    if (first) return this.result({ ...head, [key]: [] })
+    await writeAll(stdout, "\n  ]\n}\n")
+  }
+
   /** A note for the user on stderr (also in --json mode: logs never go to stdout). */
   note(text: string): void {
     this.io.stderr.write(`cuvette: ${text}\n`)

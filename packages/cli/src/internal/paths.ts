@@ -12,3 +12,16 @@ export const guestPath = (arg: string, command: string): string => {
     throw new UsageError({ detail: `an empty guest path for \`${command}\`; write it as :PATH` })
   return p
 }
+
+/** The last component of a guest path, POSIX (`/a/b`) or Windows (`C:\a\b`). */
+export const guestBasename = (p: string): string =>
+  p
+    .split(/[\\/]/)
+    .filter((c) => c !== "")
+    .pop() ?? p
+
+/** `dir` joined with `name`, with the separator `dir` uses (a Windows guest path keeps backslashes). */
+export const guestJoin = (dir: string, name: string): string => {
+  const sep = dir.includes("\\") && !dir.includes("/") ? "\\" : "/"
+  return dir.endsWith(sep) ? `${dir}${name}` : `${dir}${sep}${name}`
+}
