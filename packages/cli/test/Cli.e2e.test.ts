@@ -253,7 +253,8 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     const dest = path.join(agent.dir, "missing", "dir", "x")
     const r = await cli(["cp", ":/etc/hostname", dest])
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain(`host: ${path.join(agent.dir, "missing", "dir")}: no such directory`)
+    // The directory really missing is named (missing/, not missing/dir/), and it is the host's.
+    expect(r.stderr).toContain(`host: the directory ${path.join(agent.dir, "missing")} does not exist`)
     expect(r.stderr).not.toContain("cuvette ls")
     expect(r.stderr).not.toContain(".cuvette-")
   })
@@ -262,7 +263,7 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     const dir = path.join(agent.dir, "interrupted")
     fs.mkdirSync(dir)
     // /dev/zero never ends: the copy is surely under way when the signal comes.
-    const child = spawnCli(["-t", agent.target, "cp", ":/dev/zero", path.join(dir, "zero")])
+    const child = spawnCli(["-H", agent.target, "cp", ":/dev/zero", path.join(dir, "zero")])
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
     const started = () => {
       const [temp] = fs.readdirSync(dir).filter((n) => n.includes(".cuvette-"))

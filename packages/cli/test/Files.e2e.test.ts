@@ -11,7 +11,7 @@ import { runCli, startAgent, type AgentHandle } from "./fixtures/harness.js"
 let agent: AgentHandle
 let dir: string
 const cli = (args: ReadonlyArray<string>, o?: Parameters<typeof runCli>[1]) =>
-  runCli(["-t", agent.target, ...args], o)
+  runCli(["-H", agent.target, ...args], o)
 const mode = (p: string) => fs.statSync(p).mode & 0o777
 
 beforeAll(async () => {

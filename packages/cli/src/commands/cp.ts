@@ -60,7 +60,7 @@ const checkDestination = async (ctx: AgentContext, side: Missing.Side, dest: str
   if (why !== undefined)
     throw new CliError({
       code: "ENOENT",
-      detail: `cannot copy to ${side.show(dest)}${side === Missing.host ? "" : ` on ${ctx.target}`}: ${why}`,
+      detail: `cannot copy to ${side.show(dest)}${side === Missing.host ? ": host:" : ` on ${ctx.target}:`} ${why}`,
       exitCode: ExitCode.Failed,
     })
 }
