@@ -191,6 +191,8 @@ class Dispatcher<R> {
             }),
           ),
         )
+      // The handler is over: ending its call has nothing left to interrupt.
+      call.onEnd = () => {}
       call.end(finishedError("CANCELLED", `${op} finished`))
     })
   }
