@@ -75,7 +75,7 @@ describe("Cli.run", () => {
   it("-H is the target's short flag; -t belongs to exec (--tty)", async () => {
     const r = await run(["-t", "unix:/x", "ping"])
     expect(r.code).toBe(2)
-    expect(r.stderr).toContain("unknown option -t for `cuvette`")
+    expect(r.stderr).toContain("unknown option -t for `cuvette` (the target is -H or --target)")
     const help = await run(["exec", "--help"])
     expect(help.stdout).toContain("-t, --tty")
     expect(help.stdout).toContain("-i, --interactive")

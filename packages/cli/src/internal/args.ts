@@ -48,7 +48,9 @@ export const parse = (
   const byShort = new Map(specs.filter((s) => s.short !== undefined).map((s) => [s.short!, s]))
   const help = `see \`${ctx.command} --help\``
   const unknown = (token: string): never => {
-    throw new UsageError({ detail: `unknown option ${token} for \`${ctx.command}\`; ${help}` })
+    // -t was the target before it became exec's --tty (as in ssh and docker): say where it went.
+    const moved = token.startsWith("-t") && byShort.has("H") ? " (the target is -H or --target)" : ""
+    throw new UsageError({ detail: `unknown option ${token} for \`${ctx.command}\`${moved}; ${help}` })
   }
   const set = (spec: OptionSpec, value: string | boolean, shown: string) => {
     if (spec.kind === "list") {
