@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import { parseArgs, type ParseArgsConfig } from "node:util"
 import * as Agent from "./Agent.js"
 import { AGENT_VERSION } from "./internal/version.js"
+import { AddressError } from "./transports/address.js"
 import * as Service from "./transports/windowsService.js"
 
 /** Parsed command line. */
@@ -227,6 +228,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     return flags.service ? await Service.run({ options, log, serveConsole }) : await serveConsole()
   } catch (e) {
     log(e instanceof Error ? e.message : String(e))
-    return e instanceof UsageError ? 2 : 1
+    // A bad --listen/--connect address is a usage error too, found once the transports are parsed.
+    return e instanceof UsageError || e instanceof AddressError ? 2 : 1
   }
 }

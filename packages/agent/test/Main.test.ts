@@ -107,6 +107,16 @@ describe("the cuvette-agent command", () => {
   })
 })
 
+describe("a bad transport address", () => {
+  it("exits 2 and lists only the forms the agent can open", async () => {
+    const bad = await spawnAgent(["--listen", "carrier-pigeon:coop"], { ready: false })
+    expect(await bad.exited).toEqual({ code: 2, signal: null })
+    expect(bad.stderr).toContain('invalid address "carrier-pigeon:coop"')
+    expect(bad.stderr).toContain("accepted forms: unix:PATH · tcp:HOST[:PORT] · vsock[:any[:PORT]]")
+    expect(bad.stderr).not.toContain("hybrid:")
+  })
+})
+
 describe("the agent's own errors are tagged", () => {
   it("a bad address, a refused listen and a missing serial port", async () => {
     expect(() => Address.parse("carrier-pigeon:coop", "listen")).toThrow(
