@@ -63,11 +63,15 @@ const loggedArgv = (): Array<Array<string>> =>
     .split("\n")
     .map((l) => JSON.parse(l))
 
+/** The launcher's line, once it is complete (the shell creates the file before it writes the line). */
 const agentLine = async () => {
-  for (let i = 0; i < 100 && !fs.existsSync(path.join(t.dir, "agent-started")); i++)
-    await new Promise((r) => setTimeout(r, 20))
-  const line = fs.readFileSync(path.join(t.dir, "agent-started"), "utf8").trim().split(" ")
-  started.push(Number(line[0]))
+  const file = path.join(t.dir, "agent-started")
+  const read = () => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "")
+  for (let i = 0; i < 250 && !read().endsWith("\n"); i++) await new Promise((r) => setTimeout(r, 20))
+  const line = read().trim().split(" ")
+  const pid = Number(line[0])
+  // Never kill(0) or kill(-1) in afterEach: those signal the test runner's whole process group.
+  if (Number.isInteger(pid) && pid > 1) started.push(pid)
   return line
 }
 
