@@ -108,12 +108,14 @@ describe("the cuvette-agent command", () => {
 })
 
 describe("a bad transport address", () => {
-  it("exits 2 and lists only the forms the agent can open", async () => {
+  it("is a usage error: exit 2, and the message lists the accepted forms", async () => {
     const bad = await spawnAgent(["--listen", "carrier-pigeon:coop"], { ready: false })
     expect(await bad.exited).toEqual({ code: 2, signal: null })
     expect(bad.stderr).toContain('invalid address "carrier-pigeon:coop"')
-    expect(bad.stderr).toContain("accepted forms: unix:PATH · tcp:HOST[:PORT] · vsock[:any[:PORT]]")
-    expect(bad.stderr).not.toContain("hybrid:")
+    expect(bad.stderr).toContain("accepted forms: unix:PATH · tcp:HOST[:PORT]")
+    const hybrid = await spawnAgent(["--listen", "hybrid:/run/vm.sock"], { ready: false })
+    expect(await hybrid.exited).toEqual({ code: 2, signal: null })
+    expect(hybrid.stderr).toContain("accepted forms: unix:PATH · tcp:HOST[:PORT] · vsock[:any[:PORT]] (")
   })
 })
 

@@ -346,9 +346,11 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
       // What starting the CLI costs on this machine now, so the bound is about the wait alone.
       const start = await runCli(["--version"])
       const r = await runCli(["--timeout", "1s", "--target", `tcp:127.0.0.1:${port}`, "exec", "--", "true"])
-      expect(r.ms - start.ms).toBeLessThan(2000)
+      // The handshake waited what was left of the 1 s deadline (the default is 10 s); the bound on wall
+      // time leaves room for a loaded machine, far below the 10 s this used to cost.
+      expect(r.stderr).toMatch(/no handshake from tcp:127.0.0.1:\d+ within (0\.\d+|1) s /)
+      expect(r.ms - start.ms).toBeLessThan(5000)
       expect(r.code).toBe(3)
-      expect(r.stderr).toMatch(/no handshake from tcp:127.0.0.1:\d+ within [\d.]+ s/)
     } finally {
       silent.close()
     }

@@ -19,16 +19,10 @@ export const forms = {
 
 /** Parses `text`; `mode` says whether it is for --listen or --connect. */
 export const parse = (text: string, mode: "listen" | "connect"): Address => {
+  // A syntax error reads the same as the client's; what the agent cannot open lists the agent's forms.
+  const address = Grammar.parse(text)
   const refuse = (detail: string): never => {
     throw new Grammar.AddressError({ input: text, detail, accepted: forms[mode] })
-  }
-  let address: Grammar.Address
-  try {
-    address = Grammar.parse(text)
-  } catch (e) {
-    // The grammar lists every form a client may use; the agent's message lists what it can open.
-    if (e instanceof Grammar.AddressError) refuse(e.detail)
-    throw e
   }
   switch (address._tag) {
     case "unix":
