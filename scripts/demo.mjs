@@ -29,8 +29,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-demo-"))
 const say = (text) => console.log(`\n\x1b[1m# ${text}\x1b[0m`)
 const cuvette = (target, ...args) => {
   const quote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)
-  console.log(`$ cuvette -t ${target} ${args.map(quote).join(" ")}`)
-  const r = spawnSync(process.execPath, [cli, "-t", target, ...args], { stdio: "inherit" })
+  console.log(`$ cuvette -H ${target} ${args.map(quote).join(" ")}`)
+  const r = spawnSync(process.execPath, [cli, "-H", target, ...args], { stdio: "inherit" })
   if (r.status !== 0) throw new Error(`cuvette ${args[0]} exited with ${r.status}`)
 }
 

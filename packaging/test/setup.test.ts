@@ -6,7 +6,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { repo, run, runLibraryExample, startAgent, userEnv } from "./helpers.js"
+import { buildEnv, repo, run, runLibraryExample, startAgent } from "./helpers.js"
 
 const PACKAGES = [
   "packages/protocol",
@@ -24,13 +24,7 @@ describe("after npm ci in the repository", () => {
   beforeAll(() => {
     tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-setup-")))
     // What npm ci runs once the dependencies are in place (cached by Nx, so seconds here).
-    const env = {
-      ...userEnv(),
-      PATH: process.env.PATH,
-      NX_DAEMON: "false",
-      NX_NO_CLOUD: "true",
-      NX_TUI: "false",
-    }
+    const env = buildEnv()
     const prepare = run("npm", ["run", "prepare"], repo, env)
     if (prepare.status !== 0)
       throw new Error(`npm run prepare failed (${prepare.status}):\n${prepare.stdout}\n${prepare.stderr}`)
@@ -68,5 +62,14 @@ catch (e) { console.log(JSON.stringify({ reason: e.reason, message: e.message })
     const socket = path.join(tmp, "agent.sock")
     agent = await startAgent(path.join(repo, "node_modules", ".bin", "cuvette-agent"), socket, repo)
     runLibraryExample(repo, socket, path.join(tmp, "guest-payload.bin"))
+  })
+
+  it("the README's demo runs its CLI steps against a local agent (npm run demo -- --local)", () => {
+    // The VM flavour boots QEMU (about 30 s); its CLI steps, flags and commands are the same.
+    const r = run("npm", ["run", "demo", "--", "--local"], repo, buildEnv())
+    expect(r.stderr).not.toContain("unknown option")
+    expect(r.status).toBe(0)
+    expect(r.stdout).toContain("$ cuvette -H unix:")
+    expect(r.stdout).toContain("capabilities:")
   })
 })
