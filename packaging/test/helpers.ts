@@ -22,6 +22,18 @@ export const userEnv = (): NodeJS.ProcessEnv => {
   return env
 }
 
+/**
+ * The environment for running the repo's own build (npm pack, npm run prepare): the user's, with the
+ * full PATH (the build needs the repo's tools) and Nx quiet and local.
+ */
+export const buildEnv = (): NodeJS.ProcessEnv => ({
+  ...userEnv(),
+  PATH: process.env.PATH,
+  NX_DAEMON: "false",
+  NX_NO_CLOUD: "true",
+  NX_TUI: "false",
+})
+
 export const run = (command: string, args: ReadonlyArray<string>, cwd: string, env = userEnv()) => {
   const r = spawnSync(command, args, { cwd, env, encoding: "utf8", timeout: 150_000 })
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", error: r.error }

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { repo, run, runLibraryExample, startAgent, userEnv } from "./helpers.js"
+import { buildEnv, repo, run, runLibraryExample, startAgent, userEnv } from "./helpers.js"
 import * as Lockfile from "./lockfile.js"
 
 const PACKAGES = ["protocol", "native", "client", "agent", "cli", "deploy"] as const
@@ -33,13 +33,7 @@ describe("npm tarballs installed outside the repository", () => {
     tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-pack-")))
     const tarballs = path.join(tmp, "tarballs")
     fs.mkdirSync(tarballs)
-    const env = {
-      ...userEnv(),
-      PATH: process.env.PATH,
-      NX_DAEMON: "false",
-      NX_NO_CLOUD: "true",
-      NX_TUI: "false",
-    }
+    const env = buildEnv()
     const pack = run(
       "npm",
       ["pack", ...PACKAGES.flatMap((p) => ["-w", `@cuvette/${p}`]), "--pack-destination", tarballs],

@@ -2,7 +2,7 @@ import { it } from "@effect/vitest"
 import { Effect, Either, TestClock } from "effect"
 import { describe, expect } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
-import { connected, identity, startAgent } from "./fixtures/agent.js"
+import { connected, startAgent, welcome } from "./fixtures/agent.js"
 import { clientHello, concat, contains, flush, tap } from "./fixtures/streams.js"
 
 const token = new TextEncoder().encode("s3cret-token-value")
@@ -134,14 +134,6 @@ describe("session handshake", () => {
 
   // The magic before the rename (CHANGELOG.md): "\xB5" and the former name in ASCII.
   const previousMagic = new Uint8Array([0xb5, 0x42, 0x55, 0x52, 0x45, 0x54, 0x54, 0x45])
-  const welcome: Handshake.Welcome = {
-    _tag: "Welcome",
-    version: 1,
-    features: [],
-    agent: identity,
-    maxFrame: Constants.DEFAULT_MAX_FRAME,
-    window: Constants.DEFAULT_WINDOW,
-  }
   const helloFrame = (message: Handshake.Message) =>
     Frame.encode(Frame.FrameType.Hello, 0, 0, Messages.encode(Handshake.Message, message))
 

@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Operations, Records } from "../src/index.js"
+import { concat } from "./fixtures/streams.js"
 
 const chunks = async function* (bytes: Uint8Array, cuts: ReadonlyArray<number>) {
   let off = 0
@@ -9,16 +10,6 @@ const chunks = async function* (bytes: Uint8Array, cuts: ReadonlyArray<number>) 
     off = Math.max(off, cut)
   }
   if (off < bytes.byteLength) yield bytes.subarray(off)
-}
-
-const concat = (parts: ReadonlyArray<Uint8Array>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let off = 0
-  for (const p of parts) {
-    out.set(p, off)
-    off += p.byteLength
-  }
-  return out
 }
 
 const decodeAll = async (bytes: Uint8Array, cuts: ReadonlyArray<number> = []) => {

@@ -3,7 +3,16 @@ import { Effect, TestClock } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
-import { connected, handlers, identity, type Probe, readAll, sleep, startAgent } from "./fixtures/agent.js"
+import {
+  connected,
+  handlers,
+  identity,
+  type Probe,
+  readAll,
+  sleep,
+  startAgent,
+  welcome,
+} from "./fixtures/agent.js"
 import { concat, flush, pattern, RawPeer, rechunk, serialLine, tap, unixPair } from "./fixtures/streams.js"
 
 const T = Frame.FrameType
@@ -411,14 +420,6 @@ const rawAgent = async (options: Session.ClientOptions = {}) => {
   const agentSide = (async () => {
     await peer.next((f) => f.type === T.Hello)
     b.write(Constants.MAGIC)
-    const welcome: Handshake.Welcome = {
-      _tag: "Welcome",
-      version: 1,
-      features: [],
-      agent: identity,
-      maxFrame: Constants.DEFAULT_MAX_FRAME,
-      window: Constants.DEFAULT_WINDOW,
-    }
     peer.send(T.Hello, 0, 0, Messages.encode(Handshake.Message, welcome))
   })()
   const client = await Session.openClient(a, options)

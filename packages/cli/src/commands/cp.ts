@@ -105,6 +105,29 @@ const runTree = async (
   return counts
 }
 
+/** The client reports a running total; the tree copier counts increments. */
+const increments = (onBytes: (n: number) => void) => {
+  let last = 0
+  return (total: number) => {
+    onBytes(total - last)
+    last = total
+  }
+}
+
+/** One file (no -r), with its own progress bar. */
+const copySingle = async (
+  ctx: AgentContext,
+  label: string,
+  job: Tree.FileJob,
+  copyFile: (f: Tree.FileJob, onBytes: (n: number) => void) => Promise<void>,
+): Promise<Tree.Counts> => {
+  const progress = Progress.make(ctx.io.stderr, !ctx.out.json, label, job.size)
+  let done = 0
+  await copyFile(job, (n) => progress.update((done += n), job.size))
+  progress.finish()
+  return { files: 1, directories: 0, bytes: job.size, skipped: 0 }
+}
+
 const upload = async (
   ctx: AgentContext,
   agent: Agent,
@@ -117,21 +140,12 @@ const upload = async (
   const into = (await guest.kind(dstArg)) === "directory"
   const dest = into ? guestJoin(dstArg, hostPath.basename(src)) : dstArg
   if (!into) await checkDestination(ctx, guest, dest)
-  const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) => {
-    let last = 0
-    return ctx
+  const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) =>
+    ctx
       .attempt({ action: "copy to", path: f.to, hostPath: f.from }, () =>
-        agent.upload(f.from, f.to, {
-          mode: f.mode,
-          size: f.size,
-          onProgress: (d) => {
-            onBytes(d - last)
-            last = d
-          },
-        }),
+        agent.upload(f.from, f.to, { mode: f.mode, size: f.size, onProgress: increments(onBytes) }),
       )
       .then(() => {})
-  }
   if (srcStat.isDirectory()) {
     if (!recursive) throw notDir(ctx, src, undefined)
     const sides: Tree.Sides = {
@@ -151,18 +165,9 @@ const upload = async (
     )
     return { dest: `:${dest}`, counts }
   }
-  const progress = Progress.make(
-    ctx.io.stderr,
-    !ctx.out.json,
-    `${hostPath.basename(src)} → :${dest}`,
-    srcStat.size,
-  )
-  let done = 0
-  await copyFile({ from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }, (n) =>
-    progress.update((done += n), srcStat.size),
-  )
-  progress.finish()
-  return { dest: `:${dest}`, counts: { files: 1, directories: 0, bytes: srcStat.size, skipped: 0 } }
+  const job = { from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }
+  const counts = await copySingle(ctx, `${hostPath.basename(src)} → :${dest}`, job, copyFile)
+  return { dest: `:${dest}`, counts }
 }
 
 const download = async (
@@ -176,18 +181,11 @@ const download = async (
   const into = (await Missing.host.kind(dstArg)) === "directory"
   const dest = into ? hostPath.join(dstArg, guestBasename(src)) : dstArg
   if (!into) await checkDestination(ctx, Missing.host, dest)
-  const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) => {
-    let last = 0
-    return ctx.attempt({ action: "copy", path: f.from, hostPath: f.to }, async () => {
-      await agent.download(f.from, f.to, {
-        onProgress: (d) => {
-          onBytes(d - last)
-          last = d
-        },
-      })
+  const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) =>
+    ctx.attempt({ action: "copy", path: f.from, hostPath: f.to }, async () => {
+      await agent.download(f.from, f.to, { onProgress: increments(onBytes) })
       await fs.promises.chmod(f.to, f.mode)
     })
-  }
   if (srcStat.type === "directory") {
     if (!recursive) throw notDir(ctx, `:${src}`, src)
     const sides: Tree.Sides = {
@@ -207,13 +205,8 @@ const download = async (
     )
     return { dest, counts }
   }
-  const progress = Progress.make(ctx.io.stderr, !ctx.out.json, `:${src} → ${dest}`, srcStat.size)
-  let done = 0
-  await copyFile({ from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }, (n) =>
-    progress.update((done += n), srcStat.size),
-  )
-  progress.finish()
-  return { dest, counts: { files: 1, directories: 0, bytes: srcStat.size, skipped: 0 } }
+  const job = { from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }
+  return { dest, counts: await copySingle(ctx, `:${src} → ${dest}`, job, copyFile) }
 }
 
 export const command = define({

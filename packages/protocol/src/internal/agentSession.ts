@@ -169,7 +169,10 @@ class Dispatcher<R> {
     this.fibers.add(fiber)
     const interrupt = () => fiber.unsafeInterruptAsFork(fiber.id())
     call.onCancel = interrupt
-    call.onEnd = interrupt
+    // A call that ends while its handler runs (session gone, protocol violation) stops the handler.
+    call.onEnd = () => {
+      if (this.fibers.has(fiber)) interrupt()
+    }
     fiber.addObserver((exit) => {
       this.fibers.delete(fiber)
       if (call.finished) return
@@ -191,8 +194,6 @@ class Dispatcher<R> {
             }),
           ),
         )
-      // The handler is over: ending its call has nothing left to interrupt.
-      call.onEnd = () => {}
       call.end(finishedError("CANCELLED", `${op} finished`))
     })
   }
