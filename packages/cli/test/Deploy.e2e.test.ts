@@ -24,6 +24,23 @@ describe.concurrent("cuvette deploy", { timeout: 60_000 }, () => {
     expect(fs.statSync(out).size).toBe(doc.size + 512)
   })
 
+  it("--agent DIR takes the agent from that directory (an unpacked bundle, as a single-file cuvette needs)", async () => {
+    const bundle = fs.mkdtempSync(path.join(dir, "bundle-"))
+    fs.writeFileSync(path.join(bundle, "cuvette-agent.exe"), "MZ fake agent")
+    fs.writeFileSync(path.join(bundle, "cuvette_native.node"), "MZ fake addon")
+    const out = path.join(bundle, "win.img")
+    const r = await runCli(["--json", "deploy", "image", "--os", "windows", "--agent", bundle, "--out", out])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout.toString()).files).toEqual(
+      expect.arrayContaining(["cuvette-agent.exe", "cuvette_native.node", "install-cuvette.cmd"]),
+    )
+    const empty = fs.mkdtempSync(path.join(dir, "empty-"))
+    const missing = await runCli(["deploy", "image", "--agent", empty, "--out", path.join(empty, "x.img")])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain(`no agent executable at ${path.join(empty, "cuvette-agent")}`)
+    expect(missing.stderr).toContain("the agent or its directory")
+  })
+
   it("a Windows image without the agent's addon is a usage error saying how to build both", async () => {
     const lone = fs.mkdtempSync(path.join(dir, "lone-"))
     const agent = path.join(lone, "cuvette-agent.exe")

@@ -28,8 +28,15 @@ const attempt = <A>(
     }),
   )
 
-const defaultAgent = (os: "linux" | "windows"): string =>
-  os === "windows" ? "dist/agent/windows-x64/cuvette-agent.exe" : "dist/agent/linux-x64/cuvette-agent"
+/**
+ * The agent executable: --agent names it or the directory holding it (a bundle as `npm run build:agent` writes
+ * it, which a single-file cuvette does not carry); without --agent, that build's output under the current directory.
+ */
+const agentPath = (given: string | undefined, os: "linux" | "windows"): string => {
+  const name = os === "windows" ? "cuvette-agent.exe" : "cuvette-agent"
+  const p = given ?? path.join("dist", "agent", os === "windows" ? "windows-x64" : "linux-x64")
+  return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true ? path.join(p, name) : p
+}
 
 const image = define({
   name: "image",
@@ -38,7 +45,8 @@ const image = define({
   description:
     "linux: the agent bundle (runs without glibc, also in VTL2) and a cloud-init NoCloud seed (label cidata).\n" +
     "windows: cuvette-agent.exe, its cuvette_native.node and install-cuvette.cmd (label cuvette). --token-file puts the token on the disk\n" +
-    "and the agent then requires it. The agent defaults to what `npm run build:agent` writes under dist/agent/.",
+    "and the agent then requires it. --agent defaults to what `npm run build:agent` writes under dist/agent/ (a single-file\n" +
+    "cuvette carries no agent: pass --agent DIR, the unpacked agent bundle).",
   options: {
     out: Opt.text("out", "FILE", "image file to write"),
     format: Opt.choice(
@@ -49,7 +57,7 @@ const image = define({
     os: Opt.choice("os", ["linux", "windows"], "guest OS (default linux; use linux for VTL2)", {
       hint: "(linux also serves VTL2)",
     }),
-    agent: Opt.text("agent", "PATH", "agent executable to put on the disk"),
+    agent: Opt.text("agent", "PATH", "agent executable, or the directory holding it, to put on the disk"),
     add: Opt.list("add", "FILE", "extra file for the disk's root (repeatable)"),
   },
   args: [],
@@ -66,10 +74,12 @@ const image = define({
       })
     const format = options.format ?? (out.toLowerCase().endsWith(".vhd") ? "vhd" : "raw")
     const os = options.os ?? "linux"
-    const agent = options.agent ?? defaultAgent(os)
+    const agent = agentPath(options.agent, os)
     if (!fs.existsSync(agent)) {
       throw new UsageError({
-        detail: `no agent executable at ${agent}: pass --agent PATH, or build one with \`npm run build:agent\``,
+        detail:
+          `no agent executable at ${agent}: pass --agent PATH (the agent or its directory, e.g. ` +
+          `dist/agent/${os === "windows" ? "windows" : "linux"}-x64), or build one with \`npm run build:agent\``,
       })
     }
     const tokenFile = ctx.globals.tokenFile
