@@ -1,6 +1,8 @@
 // The `cuvette` executable: runs the CLI with this process's streams and exits with its code. The only
 // place that calls process.exit. Ctrl-C (SIGINT) and SIGTERM abort the running command, which cancels
 // what it started on the guest before exiting (130 for Ctrl-C, 143 for SIGTERM).
+import * as fs from "node:fs"
+import { isatty } from "node:tty"
 import * as Cli from "./Cli.js"
 
 const controller = new AbortController()
@@ -22,10 +24,17 @@ const flush = (stream: NodeJS.WriteStream) =>
     stream.writableLength === 0 ? resolve() : stream.write("", () => resolve()),
   )
 
+// Bun on Windows reads a piped stdin through a pipe stream that fails (EBADF) on pipes it does not recognise, as
+// Wine's; plain reads of fd 0 work on every kind, so a stdin that is not a terminal is read that way there.
+const stdin =
+  process.platform === "win32" && process.versions.bun !== undefined && !isatty(0)
+    ? fs.createReadStream("", { fd: 0, highWaterMark: 1 << 20 })
+    : process.stdin
+
 const code = await Cli.run(
   process.argv.slice(2),
   {
-    stdin: process.stdin,
+    stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
