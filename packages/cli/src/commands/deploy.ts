@@ -34,7 +34,7 @@ const attempt = <A>(
  */
 const agentPath = (given: string | undefined, os: "linux" | "windows"): string => {
   const name = os === "windows" ? "cuvette-agent.exe" : "cuvette-agent"
-  const p = given ?? path.join("dist", "agent", os === "windows" ? "windows-x64" : "linux-x64")
+  const p = given ?? path.join("dist", "agent", os === "windows" ? "windows-x64" : "linux-x64", name)
   return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true ? path.join(p, name) : p
 }
 
