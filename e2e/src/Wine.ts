@@ -25,8 +25,11 @@ export interface Wine {
     args: ReadonlyArray<string>,
     timeoutMs?: number,
   ) => Promise<{ readonly code: number; readonly stdout: string; readonly stderr: string }>
-  /** Starts a Windows program and leaves it running; the caller kills it by pid. */
-  readonly spawn: (args: ReadonlyArray<string>) => ChildProcess
+  /** Starts a Windows program and leaves it running; the caller kills it by pid. stdin: "pipe" to write to it. */
+  readonly spawn: (
+    args: ReadonlyArray<string>,
+    options?: { readonly stdin?: "ignore" | "pipe" },
+  ) => ChildProcess
   /** Makes `dir` the drive `letter:` (as a disk the guest was given). */
   readonly mapDrive: (letter: string, dir: string) => void
   /** The Linux path of `C:\...`. */
@@ -88,7 +91,8 @@ export const create = async (): Promise<Wine> => {
         return { code: err.code, stdout: err.stdout ?? "", stderr: err.stderr ?? err.message }
       }
     },
-    spawn: (args) => spawn(wine, [...args], { env, stdio: ["ignore", "pipe", "pipe"] }),
+    spawn: (args, options) =>
+      spawn(wine, [...args], { env, stdio: [options?.stdin ?? "ignore", "pipe", "pipe"] }),
     mapDrive: (letter, dir) => {
       const link = path.join(prefix, "dosdevices", `${letter.toLowerCase()}:`)
       fs.rmSync(link, { force: true })
