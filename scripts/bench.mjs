@@ -3,7 +3,7 @@
  * `npm run bench`: Cuvette against the QEMU guest agent (`qemu-ga -m unix-listen`) and a raw Unix
  * socket copy, on this machine, in one run. Prints a table with ratios and the targets stated in
  * docs/benchmarks.md; writes reports/bench/bench.json. Also runs the Cuvette rows through a hybrid
- * vsock relay.
+ * vsock relay, and times `cuvette ping` as whole processes (scripts/cli-start.mjs).
  *
  *   npm run bench                         (BENCH_BYTES / BENCH_QGA_BYTES override the sizes)
  *
@@ -30,6 +30,7 @@ if (!process.env.CUVETTE_BENCH_CHILD) {
 }
 
 const { Client } = await import("@cuvette/client")
+const CliStart = await import("./cli-start.mjs")
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -310,6 +311,16 @@ const main = async () => {
   const rssMiB = vmHWM(agentProc.pid)
   log("cuvette ping / exec")
   const ping = await cuvettePing(agent)
+  log("cuvette ping as whole processes: the single-file CLI and the npm CLI")
+  const built = spawnSync(
+    process.execPath,
+    [path.join(root, "scripts/build-cli.mjs"), "--target", "linux-x64"],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  )
+  if (built.status !== 0) throw new Error("could not build the single-file CLI (npm run build:cli)")
+  const start = CliStart.measure(`unix:${agentSock}`)
   for (let i = 0; i < 20; i++) await agent.exec(["/bin/true"])
   const execs = []
   for (let i = 0; i < EXECS; i++) execs.push(await timeMs(() => agent.exec(["/bin/true"])))
@@ -424,6 +435,28 @@ const main = async () => {
       copyTarget(copy.writeMiBs),
     ],
     [
+      `cuvette ping, whole process, single file (median of ${start.singleFile.runs})`,
+      "",
+      `${f1(start.singleFile.medianMs)} ms`,
+      "",
+      "",
+      "",
+      "",
+      "≤ 100 ms",
+      start.singleFile.medianMs <= 100,
+    ],
+    [
+      `cuvette ping, whole process, npm CLI on node (median of ${start.npm.runs})`,
+      "",
+      `${f1(start.npm.medianMs)} ms`,
+      "",
+      "",
+      "",
+      "",
+      "≤ 250 ms",
+      start.npm.medianMs <= 250,
+    ],
+    [
       `agent peak RSS (VmHWM) streaming ${size(BYTES)} each way`,
       "",
       `${f1(rssMiB)} MiB (${f1(idleRssMiB)} idle)`,
@@ -482,6 +515,7 @@ const main = async () => {
         agentIdlePeakRssMiB: idleRssMiB,
       },
       hybrid: { pingUs: hping, readMiBs: hcopy.readMiBs, writeMiBs: hcopy.writeMiBs },
+      cliStart: start,
     },
     rawUnixMiBs: raw,
     rawUnixRunsMiBs: [raw1, raw2],
@@ -499,6 +533,8 @@ const main = async () => {
       execAtMost3ms: execMs <= 3,
       concurrent64: true,
       rssAtMost64MiB: rssMiB <= 64,
+      singleFileStartAtMost100ms: start.singleFile.medianMs <= 100,
+      npmCliStartAtMost250ms: start.npm.medianMs <= 250,
     },
   }
   fs.mkdirSync(path.join(root, "reports", "bench"), { recursive: true })
