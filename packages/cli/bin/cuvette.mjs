@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `cuvette`. Runs the built CLI (dist/) when there is one. In a source checkout it bundles src/ and the
+// `cuvette`. Runs the built CLI when there is one: dist/cuvette.mjs, the one-file bundle the build writes
+// (scripts/bundle.mjs), else tsc's dist/bin.js. In an unbuilt source checkout it bundles src/ and the
 // workspace packages it uses (resolved through the "@cuvette/source" export condition) with esbuild
 // into node_modules/.cache/ once per source change, which starts about three times faster than running the
 // TypeScript through loader hooks; without esbuild it falls back to tsx. So `npx cuvette` works from
@@ -12,7 +13,9 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const pkg = path.resolve(here, "..")
-const built = path.join(pkg, "dist", "bin.js")
+const built = [path.join(pkg, "dist", "cuvette.mjs"), path.join(pkg, "dist", "bin.js")].find((f) =>
+  fs.existsSync(f),
+)
 
 // Workspace packages bundled from source; everything else (effect, msgpackr, @cuvette/native with its
 // .node addon found relative to its own files) is imported from node_modules at run time.
@@ -78,7 +81,7 @@ const bundle = async () => {
   return out
 }
 
-if (fs.existsSync(built)) {
+if (built !== undefined) {
   await import(pathToFileURL(built).href)
 } else {
   let entry
