@@ -14,11 +14,29 @@ describe("embeddedAddon", () => {
     const embedded = path.join(dir, "embedded.node")
     fs.writeFileSync(embedded, "addon bytes")
     const copy = extract(embedded, "0123abcd", dir)
-    expect(copy).toBe(path.join(dir, "cuvette_native-0123abcd.node"))
+    expect(copy).toBe(path.join(dir, `cuvette_native-${process.getuid!()}-0123abcd.node`))
     expect(fs.readFileSync(copy, "utf8")).toBe("addon bytes")
     fs.rmSync(embedded)
     expect(extract(embedded, "0123abcd", dir)).toBe(copy) // no second read of the embedded file
-    expect(fs.readdirSync(dir)).toEqual(["cuvette_native-0123abcd.node"]) // no temp file left behind
+    expect(fs.readdirSync(dir)).toEqual([path.basename(copy)]) // no temp file left behind
+  })
+
+  it("never hands over a copy that others can write (the temp directory may be shared)", () => {
+    fs.mkdirSync(dir, { recursive: true })
+    const embedded = path.join(dir, "embedded.node")
+    fs.writeFileSync(embedded, "addon bytes")
+    const planted = path.join(dir, `cuvette_native-${process.getuid!()}-feed.node`)
+    fs.writeFileSync(planted, "someone else's code")
+    fs.chmodSync(planted, 0o666)
+    expect(() => extract(embedded, "feed", dir)).toThrow(
+      "is not a file of this user's that only it can write",
+    )
+    const link = path.join(dir, `cuvette_native-${process.getuid!()}-beef.node.${process.pid}.tmp`)
+    const victim = path.join(dir, "victim")
+    fs.writeFileSync(victim, "untouched")
+    fs.symlinkSync(victim, link)
+    expect(() => extract(embedded, "beef", dir)).toThrow(/EEXIST/)
+    expect(fs.readFileSync(victim, "utf8")).toBe("untouched")
   })
 
   it("leaves a CUVETTE_NATIVE_BINDING the user set alone", () => {
