@@ -1,6 +1,6 @@
 // The single-file CLIs of `npm run build:cli`: one executable per target, each carrying its native addon, and the
 // linux-x64 one copied out of the repository doing what the npm CLI does against the real Bun agent on a Unix
-// socket: ping, exec, deploy image (given the agent's directory) and deploy vtl2. Its start time is measured in
+// socket: ping, exec, deploy image (given the agent's directory) and deploy vtl2; the linux-arm64 one under qemu-user. Its start time is measured in
 // `npm run bench`; here only a bound a loaded machine meets.
 import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -16,6 +16,9 @@ const ADDON: Record<CliTarget, string> = {
   "linux-arm64": "linux-arm64",
   "windows-x64": "win32-x64",
 }
+// The arm64 file runs here under qemu-user with Debian's aarch64 glibc (scripts/setup-system.sh installs both).
+const QEMU_AARCH64 = "/usr/bin/qemu-aarch64-static"
+const AARCH64_SYSROOT = "/usr/aarch64-linux-gnu"
 const version = JSON.parse(fs.readFileSync(path.join(repoRoot, "packages/cli/package.json"), "utf8")).version
 
 /** What kind of executable `file` is, from its header: ELF with its e_machine, or PE (MZ). */
@@ -117,6 +120,22 @@ describe("single-file cuvette", () => {
     expect(lines[0]).toBe("ohcldiag-dev vsock:/tmp/vm.sock inspect build_info")
     expect(lines.at(-1)).toBe("# then wait for the agent on listen-unix:/tmp/vm.sock_4919")
   })
+
+  it.skipIf(!fs.existsSync(QEMU_AARCH64) || !fs.existsSync(AARCH64_SYSROOT))(
+    "the linux-arm64 file runs under qemu-user: its version, and exec on the agent (needs qemu-user-static and libc6-arm64-cross)",
+    async () => {
+      const arm64 = await buildCli("linux-arm64")
+      const qemu = (args: ReadonlyArray<string>) =>
+        runFile(QEMU_AARCH64, ["-L", AARCH64_SYSROOT, arm64, ...args], { cwd: dir })
+      const v = await qemu(["--version"])
+      expect(v.code, v.stderr).toBe(0)
+      expect(v.stdout.toString()).toBe(`cuvette ${version}\n`)
+      const r = await qemu(["-H", target, "exec", "--", "sh", "-c", "echo from-arm64-cli; exit 5"])
+      expect(r.code, r.stderr).toBe(5)
+      expect(r.stdout.toString()).toBe("from-arm64-cli\n")
+    },
+    120_000,
+  )
 
   it("starts fast: the median whole-process `cuvette ping` of 21 is within a loaded machine's bound", async () => {
     const times: Array<number> = []
