@@ -26,12 +26,40 @@ const HIGH_WATER = 1024 * 1024
 /** How long a session may wait for the vsock service to accept (it may still be starting). */
 const CONNECT_DEADLINE_MS = 10_000
 
+/** A virtio-serial port as the relay uses it. */
+export interface Port {
+  readonly description: string
+  /** Reads into `buffer`: the byte count, or 0 when no host is attached (a real port returns EOF then). */
+  readonly read: (buffer: Buffer) => Promise<number>
+  /** Writes all of `chunk`; waits while no host is attached (as a real port's write blocks). */
+  readonly write: (chunk: Uint8Array) => Promise<void>
+}
+
+/** The character device of a virtio-serial port, read and written through fs on one fd. */
+export const openPort = (file: string): Port => {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NOCTTY)
+  return {
+    description: file,
+    read: (buffer) =>
+      new Promise<number>((resolve, reject) =>
+        fs.read(fd, buffer, 0, buffer.byteLength, null, (e, n) => (e ? reject(e) : resolve(n))),
+      ),
+    write: async (chunk) => {
+      for (let off = 0; off < chunk.byteLength; )
+        off += await new Promise<number>((resolve, reject) =>
+          fs.write(fd, chunk, off, chunk.byteLength - off, null, (e, n) => (e ? reject(e) : resolve(n))),
+        )
+    },
+  }
+}
+
 export interface Options {
-  /** The virtio-serial port's character device. */
-  readonly serial: string
-  /** Opens one vsock connection (Vsock.connect in the relay, anything Duplex in tests). */
+  readonly port: Port
+  /** Opens one vsock connection (Vsock.connect in the relay, any socket in tests). */
   readonly connect: () => Promise<net.Socket>
   readonly log: (line: string) => void
+  /** Stops the relay (tests); the real one serves until the process ends. */
+  readonly signal?: AbortSignal
 }
 
 interface Session {
@@ -46,21 +74,21 @@ interface Session {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const read = (fd: number, buffer: Buffer) =>
-  new Promise<number>((resolve, reject) =>
-    fs.read(fd, buffer, 0, buffer.byteLength, null, (e, n) => (e ? reject(e) : resolve(n))),
-  )
-const writeAll = async (fd: number, chunk: Uint8Array) => {
-  for (let off = 0; off < chunk.byteLength; )
-    off += await new Promise<number>((resolve, reject) =>
-      fs.write(fd, chunk, off, chunk.byteLength - off, null, (e, n) => (e ? reject(e) : resolve(n))),
-    )
-}
+/** Resolves when `socket` can take more, or is gone. */
+const drained = (socket: net.Socket) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      socket.off("drain", done)
+      socket.off("close", done)
+      resolve()
+    }
+    socket.on("drain", done)
+    socket.on("close", done)
+  })
 
-/** Serves the port until the process ends. */
-export const run = async (options: Options): Promise<never> => {
-  const { log } = options
-  const fd = fs.openSync(options.serial, fs.constants.O_RDWR | fs.constants.O_NOCTTY)
+/** Serves the port until `signal` aborts. */
+export const run = async (options: Options): Promise<void> => {
+  const { log, port } = options
   let session: Session | undefined
   let sessions = 0
 
@@ -77,10 +105,10 @@ export const run = async (options: Options): Promise<never> => {
       // After a vsock close the host is still there and gets the rest; after the host left, nobody is.
       if (s.hostLeft) continue
       try {
-        await writeAll(fd, chunk)
+        await port.write(chunk)
         s.toPort += chunk.byteLength
       } catch (e) {
-        log(`session ${s.id}: write to ${options.serial} failed (${(e as Error).message})`)
+        log(`session ${s.id}: write to ${port.description} failed (${(e as Error).message})`)
       }
       if (queued < HIGH_WATER && s.open) s.socket.resume()
     }
@@ -92,6 +120,7 @@ export const run = async (options: Options): Promise<never> => {
     s.open = false
     if (session === s) session = undefined
     s.socket.destroy()
+    // Counts so far: after a vsock close the port may still be receiving the rest.
     log(`session ${s.id} closed (${why}): host->vsock ${s.toVsock} bytes, vsock->host ${s.toPort} bytes`)
   }
 
@@ -126,13 +155,13 @@ export const run = async (options: Options): Promise<never> => {
 
   // Bytes kept between reads while looking for the magic (it may be split across two reads).
   let scanned: Buffer = Buffer.alloc(0)
-  for (;;) {
+  while (!options.signal?.aborted) {
     const buffer = Buffer.allocUnsafe(READ_SIZE)
     let n: number
     try {
-      n = await read(fd, buffer)
+      n = await port.read(buffer)
     } catch (e) {
-      log(`reading ${options.serial}: ${(e as Error).message}`)
+      log(`reading ${port.description}: ${(e as Error).message}`)
       n = 0
     }
     if (n === 0) {
@@ -159,10 +188,7 @@ export const run = async (options: Options): Promise<never> => {
     }
     const s = session
     s.toVsock += data.byteLength
-    if (!s.socket.write(data))
-      await new Promise<void>((resolve) => {
-        s.socket.once("drain", resolve)
-        s.socket.once("close", resolve)
-      })
+    if (!s.socket.write(data)) await drained(s.socket)
   }
+  session?.socket.destroy()
 }

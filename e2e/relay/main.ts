@@ -7,7 +7,7 @@
 import { Vsock } from "@cuvette/native"
 import { DEFAULT_PORT } from "@cuvette/protocol/Constants"
 import { parseArgs } from "node:util"
-import { run } from "./Relay.js"
+import { openPort, run } from "./Relay.js"
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +25,7 @@ const port = Number(values.port)
 const log = (line: string) => process.stderr.write(`vsock-relay: ${line}\n`)
 
 const serving = run({
-  serial: values.serial,
+  port: openPort(values.serial),
   connect: () => Vsock.connect({ cid, port }),
   log,
 })
