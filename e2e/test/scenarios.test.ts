@@ -1,7 +1,8 @@
 // Issue 6 scenarios, end to end in a real VM with the real agent bundle and the real CLI:
 //   1. VTL0-style: the guest mounts the @cuvette/deploy cidata disk by label and starts the launcher.
 //   2. VTL2-style: nothing runs until the host deploys the agent through ohcldiag-dev.
-// Both are then driven from the host through `cuvette --target serial:<socket>`.
+// Both are then driven from the host through `cuvette --target serial:<socket>`; scenario 1 also through a
+// second port whose relay in the guest carries each session over AF_VSOCK to the agent (vsock_loopback).
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
@@ -17,6 +18,7 @@ import {
   cidataDisk,
   cli,
   cliOk,
+  relayAddonCheck,
   relayCommand,
   relayFiles,
   sha256File,
@@ -168,7 +170,9 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
     try {
       await vm.waitForConsole(/E2E AGENT_START/, 30_000)
       t.record("boot to AGENT_START", performance.now() - vm.startedAt)
-      await agentChecks(vm, assets, dir, 64, t, true, (serialCopy) => vsockInGuest(vm, dir, t, serialCopy))
+      await agentChecks(vm, assets, dir, 64, t, true, (serialCopy) =>
+        vsockInGuest(vm, dir, t, serialCopy, relay),
+      )
       expect(vm.consoleText()).toMatch(/E2E CIDATA_MOUNTED dev=\/dev\/vda1? /)
     } finally {
       t.record("total since QEMU spawn", performance.now() - vm.startedAt)
@@ -215,10 +219,24 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
  * virtio-serial port org.cuvette.relay.0 to CID 1 port 4919, one vsock connection per host client. The
  * ordinary CLI then runs through that port, each of its sessions carried over AF_VSOCK.
  */
-const vsockInGuest = async (vm: Vm.Vm, dir: string, t: Timings, serialCopy: CopyRates): Promise<void> => {
+const vsockInGuest = async (
+  vm: Vm.Vm,
+  dir: string,
+  t: Timings,
+  serialCopy: CopyRates,
+  relayDisk: ReadonlyArray<{ path: string }>,
+): Promise<void> => {
   const MiB = 64
   expect(vm.consoleText()).toMatch(/serving on [^\n]*vsock:any:4919/)
   const agent = `serial:${vm.sockets[Vm.Ports.agent]}`
+  // Today's Bun route to vsock needs no addon; one that does finds it, with every library it links, on the disk.
+  const addonCheck = relayAddonCheck(relayDisk)
+  if (addonCheck === undefined) console.log("[e2e vsock] no built linux-x64 addon on this host: not shipped")
+  else {
+    const libs = (await cliOk(agent, ["exec", "--", "sh", "-c", addonCheck])).stdout.toString()
+    expect(libs).toMatch(/libstdc\+\+\.so\.6 => \/cidata\/relay\/lib\//)
+    expect(libs).not.toMatch(/not found/)
+  }
   await t.time("start the vsock relay (exec, setsid)", () =>
     cliOk(agent, ["exec", "--", "sh", "-c", relayCommand(`/dev/virtio-ports/${Vm.Ports.relay}`)]),
   )
