@@ -334,22 +334,28 @@ const main = async () => {
   await agent.close()
 
   // Cuvette over loopback TCP: unsealed (no token) and sealed (a token: every frame in AEAD records),
-  // each with a fresh agent, the same file and the same warm-up.
+  // each on a fresh agent with the same file; best of 2 alternating runs, as the machine's load varies.
   const tokenFile = path.join(dir, "token")
   fs.writeFileSync(tokenFile, "bench-token\n")
-  const tcpCopy = async (extra, options) => {
+  const tcpAgent = async (extra, options) => {
     const { address } = await startAgent("tcp:127.0.0.1:0", extra)
     const tagent = await Client.connect(address, options)
     if (tagent.welcome.features.includes("seal") !== (options.tokenFile !== undefined))
       throw new Error(`${address}: the session is not sealed as expected`)
     await cuvetteCopy(tagent, warm, 64 * MiB)
-    const result = await cuvetteCopy(tagent, src, BYTES)
-    await tagent.close()
-    return result
+    return tagent
   }
-  log("tcp and sealed tcp 1 GiB read/write")
-  const tcp = await tcpCopy([], {})
-  const sealed = await tcpCopy(["--token-file", tokenFile], { tokenFile })
+  log("tcp and sealed tcp 1 GiB read/write, twice each")
+  const tcpAgents = [await tcpAgent([], {}), await tcpAgent(["--token-file", tokenFile], { tokenFile })]
+  const tcpRuns = [[], []]
+  for (let round = 0; round < 2; round++)
+    for (const [i, a] of tcpAgents.entries()) tcpRuns[i].push(await cuvetteCopy(a, src, BYTES))
+  for (const a of tcpAgents) await a.close()
+  const best = (runs) => ({
+    readMiBs: Math.max(...runs.map((r) => r.readMiBs)),
+    writeMiBs: Math.max(...runs.map((r) => r.writeMiBs)),
+  })
+  const [tcp, sealed] = tcpRuns.map(best)
 
   // qemu-ga on a Unix socket.
   const qgaSock = path.join(dir, "qga.sock")
@@ -477,7 +483,7 @@ const main = async () => {
         r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  "),
     )
   const tcpCells = [
-    [`loopback TCP, ${size(BYTES)} each way`, "file read", "file write"],
+    [`loopback TCP, ${size(BYTES)} each way (best of 2)`, "file read", "file write"],
     ["Cuvette tcp", `${f0(tcp.readMiBs)} MiB/s`, `${f0(tcp.writeMiBs)} MiB/s`],
     ["Cuvette sealed tcp", `${f0(sealed.readMiBs)} MiB/s`, `${f0(sealed.writeMiBs)} MiB/s`],
     ["sealed/tcp", ratio(sealed.readMiBs, tcp.readMiBs), ratio(sealed.writeMiBs, tcp.writeMiBs)],
