@@ -105,12 +105,43 @@ describe("sealed sessions", () => {
     await agent.ended
   })
 
-  it("work whatever the read boundaries, including records coalesced with the handshake's last message", async () => {
+  it("work whatever the read boundaries", async () => {
     const [a, b] = ByteStream.pair()
     const agent = startAgent(rechunk(b, [1, 3, 70_000]), { token, seal: true })
     const client = await Session.openClient(rechunk(a, [100_000]), { token, seal: true })
     const read = client.open("readFile", { path: "/x", length: 500_000 })
     expect((await readAll(read.stdout)).byteLength).toBe(500_000)
+    client.close()
+    await agent.ended
+  })
+
+  it("open a record that arrives in the same read as AuthOk, instead of misreading it as a frame", async () => {
+    const [a, b] = ByteStream.pair()
+    // The client's first two reads (magic, Welcome) pass; the rest (AuthOk, then the agent's first
+    // keepalive Ping, sealed) is delivered as one read.
+    const coalesced: ByteStream.ByteStream = {
+      ...a,
+      start: (sink) => {
+        let reads = 0
+        let held: Array<Uint8Array> = []
+        a.start({
+          data: (chunk) => {
+            if (++reads <= 2) return sink.data(chunk)
+            if (held.length === 0)
+              setTimeout(() => {
+                sink.data(concat(held))
+                held = []
+              }, 200)
+            held.push(chunk)
+          },
+          end: sink.end,
+        })
+      },
+    }
+    const agent = startAgent(b, { token, seal: true, keepaliveMs: 20 })
+    const client = await Session.openClient(coalesced, { token, seal: true })
+    expect(await client.open("ping", {}).result).toEqual({})
+    expect(client.isClosed).toBe(false)
     client.close()
     await agent.ended
   })
