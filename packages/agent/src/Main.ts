@@ -18,6 +18,8 @@ export interface Flags {
   readonly connect: ReadonlyArray<string>
   readonly serial: ReadonlyArray<string>
   readonly tokenFile?: string
+  /** Seal the sessions of every transport, not only TCP's (`--seal`). */
+  readonly seal: boolean
   readonly logFile?: string
   /** Operations to serve (`--allow`); undefined: all. */
   readonly allow?: ReadonlyArray<string>
@@ -45,7 +47,11 @@ when present (AF_HYPERV on Windows).
   --connect ADDR         unix:PATH | tcp:HOST[:PORT] | vsock:CID[:PORT]: dial the host, reconnect after a disconnect
                          (PORT defaults to ${Constants.DEFAULT_PORT}, as for cuvette --target)
   --serial PATH          serve a virtio-serial port (character device)   (repeatable)
-  --token-file FILE      require clients to prove this shared token (needed for TCP off loopback)
+  --token-file FILE      require clients to prove this shared token (needed for TCP off loopback);
+                         TCP sessions are then sealed: every frame after the handshake is encrypted and
+                         authenticated, and clients that cannot seal are refused
+  --seal                 with --token-file, seal the sessions of every transport (vsock, Unix sockets), not
+                         only TCP's
   --allow OPS            serve only these operations (comma-separated, repeatable; ping and info always),
                          e.g. --allow readFile,stat,list,kmsg for a read-only agent; others answer DENIED
   --no-vsock-connect     with the defaults, do not dial out to the host
@@ -62,6 +68,7 @@ const options = {
   connect: { type: "string", multiple: true },
   serial: { type: "string", multiple: true },
   "token-file": { type: "string" },
+  seal: { type: "boolean" },
   "log-file": { type: "string" },
   allow: { type: "string", multiple: true },
   "no-vsock-connect": { type: "boolean" },
@@ -120,6 +127,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
     connect: values.connect ?? [],
     serial: values.serial ?? [],
     allowCrash: values["allow-crash"] ?? false,
+    seal: values.seal ?? false,
     service: values.service ?? false,
     vsockConnect: !(values["no-vsock-connect"] ?? false),
     help: values.help ?? false,
@@ -209,11 +217,14 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
   try {
     const token = flags.tokenFile !== undefined ? readToken(flags.tokenFile) : undefined
+    if (flags.seal && !token)
+      throw new UsageError({ message: "--seal needs --token-file: the session keys come from the token" })
     const options: Agent.StartOptions = {
       listen: flags.listen,
       connect: flags.connect,
       serial: flags.serial,
       allowCrash: flags.allowCrash,
+      seal: flags.seal,
       vsockConnect: flags.vsockConnect,
       log,
       ...(flags.allow !== undefined ? { allow: flags.allow } : {}),

@@ -5,6 +5,11 @@ export interface Config {
   /** Shared secret: clients must prove they know it (HMAC challenge), required for TCP off loopback. */
   readonly token?: Uint8Array
   /**
+   * With a token, seal the sessions of every transport (AEAD records after the handshake). TCP
+   * sessions with a token are always sealed; serial ports never are.
+   */
+  readonly seal?: boolean
+  /**
    * Only these operations (wire names) are served; the others answer DENIED. ping and info are always
    * served, so a host can tell a live agent and see what it allows. Unset: everything.
    */
