@@ -82,6 +82,40 @@ export const display = (p: Path): string => {
   return out
 }
 
+const C_BYTES: Record<string, number> = Object.fromEntries(
+  Object.entries(C_ESCAPES).map(([byte, letter]) => [letter, Number(byte)]),
+)
+
+/**
+ * The path written with the escapes {@link display} (and GNU `ls -b`) prints: `\ooo` is the byte of
+ * that octal value, `\n`, `\t`, … the control characters, and a backslash before any other
+ * character stands for that character (`\\` a backslash, `\ ` a space). So a name that is not UTF-8
+ * can be typed on a command line, whose arguments are always text. Throws on an escape above `\377`.
+ */
+export const parseEscaped = (text: string): Path => {
+  const bytes: Array<number> = []
+  for (let i = 0; i < text.length; ) {
+    if (text[i] !== "\\" || i + 1 === text.length) {
+      const char = String.fromCodePoint(text.codePointAt(i)!)
+      bytes.push(...encoder.encode(char))
+      i += char.length
+      continue
+    }
+    const digits = /^[0-7]{1,3}/.exec(text.slice(i + 1, i + 4))?.[0]
+    if (digits !== undefined) {
+      const byte = parseInt(digits, 8)
+      if (byte > 0xff) throw new Error(`\\${digits} is not a byte (at most \\377)`)
+      bytes.push(byte)
+      i += 1 + digits.length
+      continue
+    }
+    const next = String.fromCodePoint(text.codePointAt(i + 1)!)
+    bytes.push(...(C_BYTES[next] !== undefined ? [C_BYTES[next]] : encoder.encode(next)))
+    i += 1 + next.length
+  }
+  return fromBytes(Uint8Array.from(bytes))
+}
+
 /**
  * True when `p` names the root directory whatever its spelling (`/`, `//`, `/.`, `/..`, `/tmp/..`,
  * `C:\`, `C:\Windows\..`), judged from the text alone. A relative path is judged by the agent, which
