@@ -91,17 +91,6 @@ describe("a file name that is not UTF-8", () => {
   })
 })
 
-describe("Path.display", () => {
-  it("escapes what is not UTF-8 as GNU ls -b, keeps the rest", () => {
-    expect(Path.display(CAFE)).toBe("caf\\351.txt")
-    expect(Path.display(Buffer.from("café.txt"))).toBe("café.txt")
-    expect(Path.display(Buffer.from([0xff, 0x5c, 0x0a, 0x01, ...Buffer.from("é")]))).toBe(
-      "\\377\\\\\\n\\001é",
-    )
-    expect(Path.display("plain\\name")).toBe("plain\\name")
-  })
-})
-
 describe("removing the root directory", () => {
   it("is refused before anything is sent, however it is spelled", async () => {
     const canary = path.join(freshDir("canary"), "canary")
