@@ -7,6 +7,7 @@ import type { Session } from "@cuvette/protocol"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { toFs } from "../src/internal/paths.js"
 import { connect, inProcess, listAll } from "./fixtures/agent.js"
 
 let agent: Awaited<ReturnType<typeof inProcess>>
@@ -52,6 +53,14 @@ describe("paths on the wire", () => {
         code: "EINVAL",
         message: expect.stringContaining("a path must not be empty"),
       })
+  })
+})
+
+describe("a Windows agent", () => {
+  it("refuses a name that is not UTF-8 (its names are Unicode) instead of making U+FFFD of it", () => {
+    expect(() => toFs(CAFE, "win32")).toThrow(/caf\\351\.txt is not UTF-8: Windows file names are Unicode/)
+    expect(toFs(Buffer.from("C:\\café"), "win32")).toBe("C:\\café")
+    expect(toFs(CAFE, "linux")).toEqual(CAFE)
   })
 })
 

@@ -29,6 +29,9 @@ const fileType = (s: fsTypes.Stats): Operations.Stat["type"] =>
 const attempt = <A>(what: string, where: Path.Path, f: (signal: AbortSignal) => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => fsError(what, Path.display(where), cause) })
 
+/** The fs form of a wire path, or its EINVAL (a name that is not UTF-8 on Windows). */
+const fsPath = (p: Path.Path) => Effect.try({ try: () => toFs(p), catch: (e) => e as Errors.AgentError })
+
 /** readFile: Opened {size, mode} first, then the bytes on stdout, at most `length` from `offset`. */
 export const readFile = (args: Operations.Args<"readFile">, call: Session.ServerCall<"readFile">) =>
   Effect.gen(function* () {
@@ -73,7 +76,7 @@ const tempName = (target: FsPath) =>
  */
 export const writeFile = (args: Operations.Args<"writeFile">, call: Session.ServerCall<"writeFile">) =>
   Effect.gen(function* () {
-    const target = toFs(args.path)
+    const target = yield* fsPath(args.path)
     const shown = args.path
     const atomic = args.atomic ?? true
     const dir = dirname(target)
@@ -162,7 +165,7 @@ const entry = async (dir: FsPath, e: Entry): Promise<Operations.DirEntry> => {
  */
 export const list = (args: Operations.Args<"list">, call: Session.ServerCall<"list">) =>
   Effect.gen(function* () {
-    const where = toFs(args.path)
+    const where = yield* fsPath(args.path)
     const dir = yield* Effect.acquireRelease(
       attempt("list", args.path, () => openDir(where)),
       (d) => Effect.promise(() => d.close().catch(() => {})),

@@ -3,7 +3,7 @@
  * for a name that is not UTF-8, which Node's fs passes to the kernel byte for byte. Text paths keep
  * node:path's rules (Windows separators included); byte paths only occur on POSIX systems.
  */
-import { Path } from "@cuvette/protocol"
+import { Errors, Path } from "@cuvette/protocol"
 import * as path from "node:path"
 
 /** What node:fs accepts as a path. */
@@ -11,9 +11,18 @@ export type FsPath = string | Buffer
 
 const SLASH = 0x2f
 
-/** The fs form of a wire path. */
-export const toFs = (p: Path.Path): FsPath =>
-  typeof p === "string" ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)
+/**
+ * The fs form of a wire path. Windows names are UTF-16: bytes that are not UTF-8 cannot name a file
+ * there (Node would read them as UTF-8 and make U+FFFD of them), so they fail with EINVAL.
+ */
+export const toFs = (p: Path.Path, platform: NodeJS.Platform = process.platform): FsPath => {
+  if (typeof p === "string") return p
+  const text = Path.fromBytes(p)
+  if (typeof text === "string") return text
+  if (platform === "win32")
+    throw Errors.make("EINVAL", `${Path.display(p)} is not UTF-8: Windows file names are Unicode`)
+  return Buffer.from(p.buffer, p.byteOffset, p.byteLength)
+}
 
 /** The wire form of an fs path or name: text when it is valid UTF-8. */
 export const fromFs = (p: FsPath): Path.Path => (typeof p === "string" ? p : Path.fromBytes(p))
