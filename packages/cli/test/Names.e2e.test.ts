@@ -88,6 +88,10 @@ describe.each(["node", "bun"] as const)(
         type: "file",
         size: 5,
       })
+      // Typed as the shell passes the bytes: they arrive as U+FFFD, and the hint says how to write them.
+      const typed = await cli(["stat", `${dir}/caf\ufffd.txt`])
+      expect(typed.code).toBe(1)
+      expect(typed.stderr).toContain("pass -b and write it as `cuvette ls` shows it (caf\\351.txt)")
       expect((await cli(["mv", "-b", `${dir}/caf\\351.txt`, `${dir}/r\\351`])).code).toBe(0)
       expect(fs.readFileSync(within(dir, Buffer.from([0x72, 0xe9])), "utf8")).toBe("hello")
       expect((await cli(["rm", "-b", `${dir}/r\\351`])).code).toBe(0)
