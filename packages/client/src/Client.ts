@@ -24,7 +24,7 @@ import type { Runner } from "./internal/transports/hyperv.js"
 import * as Target from "./Target.js"
 
 // The rest of the Promise API, also reachable as `Client.*` (one import for the whole library).
-export { Agent, type DownloadOptions, type OnProgress, type UploadOptions } from "./Agent.js"
+export { Agent, type DownloadOptions, type GuestPath, type OnProgress, type UploadOptions } from "./Agent.js"
 export { type KmsgRecord, parseKmsg } from "./Kmsg.js"
 export { type Env, type ExecOptions, type ExecResult, Process, type SpawnOptions } from "./Process.js"
 

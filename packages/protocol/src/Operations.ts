@@ -6,7 +6,17 @@
 import { Schema } from "effect"
 
 const opt = <S extends Schema.Schema.All>(s: S) => Schema.optionalWith(s, { exact: true })
-const Path = Schema.String.pipe(Schema.minLength(1, { message: () => "a path must not be empty" }))
+const notEmpty = { message: () => "a path must not be empty" }
+/** A path that must be text: a working directory or mount point, which processes receive as strings. */
+const TextPath = Schema.String.pipe(Schema.minLength(1, notEmpty))
+/**
+ * A path or file name (see the Path module): a string when it is valid UTF-8 (msgpack str), else
+ * its bytes (msgpack bin). Every path field of every operation is one.
+ */
+export const Path = Schema.Union(
+  TextPath,
+  Schema.Uint8ArrayFromSelf.pipe(Schema.filter((b) => b.byteLength > 0, notEmpty)),
+)
 const Empty = Schema.Struct({})
 const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
 
@@ -43,7 +53,7 @@ export const ExecArgs = Schema.Struct({
       unset: opt(Schema.Array(Schema.String)),
     }),
   ),
-  cwd: opt(Path),
+  cwd: opt(TextPath),
   stdin: opt(StdioMode),
   stdout: opt(StdioMode),
   stderr: opt(StderrMode),
@@ -82,7 +92,7 @@ export const FileType = Schema.Literal("file", "directory", "symlink", "other")
 
 /** Result of `stat`. */
 export const Stat = Schema.Struct({
-  path: Schema.String,
+  path: Path,
   type: FileType,
   size: Schema.Number,
   /** Permission bits (e.g. 0o644). */
@@ -91,20 +101,20 @@ export const Stat = Schema.Struct({
   uid: Schema.Number,
   gid: Schema.Number,
   /** Where a symlink points. */
-  target: opt(Schema.String),
+  target: opt(Path),
 })
 /** stat's result, as the {@link Stat} schema decodes it. */
 export type Stat = typeof Stat.Type
 
 /** One entry of `list`, as lstat sees it (a symlink is reported as one, with its target). */
 export const DirEntry = Schema.Struct({
-  name: Schema.String,
+  name: Path,
   type: FileType,
   size: Schema.Number,
   mode: Schema.Number,
   mtimeMs: Schema.Number,
   /** Where a symlink points. */
-  target: opt(Schema.String),
+  target: opt(Path),
 })
 /** One entry of a listing, as the {@link DirEntry} schema decodes it. */
 export type DirEntry = typeof DirEntry.Type
@@ -153,7 +163,7 @@ export const Time = Schema.Struct({ unixMs: Schema.Number, timezone: Schema.Stri
 /** Arguments of `mount` (Linux). */
 export const MountArgs = Schema.Struct({
   source: Schema.String,
-  target: Path,
+  target: TextPath,
   fstype: Schema.String,
   /** mount(2) flags, as numbers (MS_RDONLY = 1, ...). */
   flags: opt(Count),
@@ -180,8 +190,14 @@ export const operations = {
     args: Schema.Struct({ path: Path, parents: opt(Schema.Boolean), mode: opt(Schema.Number) }),
     result: Empty,
   }),
+  /** The root directory (however spelled) is refused with DENIED unless `noPreserveRoot`, as GNU rm does. */
   remove: op({
-    args: Schema.Struct({ path: Path, recursive: opt(Schema.Boolean), force: opt(Schema.Boolean) }),
+    args: Schema.Struct({
+      path: Path,
+      recursive: opt(Schema.Boolean),
+      force: opt(Schema.Boolean),
+      noPreserveRoot: opt(Schema.Boolean),
+    }),
     result: Empty,
   }),
   rename: op({ args: Schema.Struct({ from: Path, to: Path }), result: Empty }),
