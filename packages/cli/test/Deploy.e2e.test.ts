@@ -227,5 +227,12 @@ describe.concurrent("cuvette deploy", { timeout: 60_000 }, () => {
     expect(lines[3]).toBe("# then wait for the agent on listen-unix:/tmp/vm.sock_4919")
     const hv = await runCli(["--json", "deploy", "vtl2", "--vm", "myvm", "--dry-run"])
     expect(JSON.parse(hv.stdout.toString())).toMatchObject({ target: "hyperv:myvm?vtl=2", dryRun: true })
+    // hyperv:NAME and hyperv-id:GUID are passed to ohcldiag-dev as given and waited on with ?vtl=2
+    for (const vm of [`hyperv:${VM_ID}`, `hyperv-id:${VM_ID}`]) {
+      const r = await runCli(["--json", "deploy", "vtl2", "--vm", vm, "--dry-run"])
+      const doc = JSON.parse(r.stdout.toString())
+      expect(doc.target).toBe(`${vm}?vtl=2`)
+      expect(doc.commands[0].argv).toEqual(["ohcldiag-dev", vm, "inspect", "build_info"])
+    }
   })
 })
