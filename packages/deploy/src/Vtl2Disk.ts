@@ -345,7 +345,7 @@ export const plan = (vm: VmState, disk: string, lun?: number): Plan => {
   return { kind: "attach", addController }
 }
 
-/** The real runner: no shell; stdout and stderr apart; killed after the timeout. */
+/** The real runner: no shell; stdout and stderr apart; killed after the timeout (code null). */
 const spawnRunner: Runner = (argv, timeoutMs) =>
   new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], windowsHide: true })
@@ -377,6 +377,8 @@ const runScript = async <A>(c: Command, runner: Runner, timeoutMs: number): Prom
     })
   }
   const said = r.stderr.trim().split(/\r?\n/)[0] ?? ""
+  if (r.code === null)
+    throw new Vtl2DiskError({ step: c.step, detail: `no answer within ${timeoutMs} ms`, output: r.stderr })
   if (r.code !== 0)
     throw new Vtl2DiskError({
       step: c.step,

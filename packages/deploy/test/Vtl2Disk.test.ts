@@ -21,6 +21,7 @@ beforeEach(() => {
   process.env.FAKE_PS_LOG = path.join(t.dir, "ps.log")
   process.env.FAKE_HYPERV = path.join(t.dir, "vm.json")
   delete process.env.FAKE_PS_FAIL
+  delete process.env.FAKE_PS_HANG
 })
 afterEach(() => t.cleanup())
 
@@ -283,6 +284,15 @@ describe("Vtl2Disk.ensure against a stand-in powershell.exe", () => {
     expect(steps()).toEqual(["query", "add-controller", "attach"])
     const ghost = await failure(ensure({ vm: "ghost" }))
     expect(ghost.message).toContain(`step "query" failed: no VM is named 'ghost' (Get-VM)`)
+  })
+
+  it("a script that does not answer in time is killed and reported", async () => {
+    setVm()
+    process.env.FAKE_PS_HANG = "query"
+    const t0 = Date.now()
+    const e = await failure(ensure({ timeoutMs: 1500 }))
+    expect(e.message).toBe('VTL2 disk step "query" failed: no answer within 1500 ms')
+    expect(Date.now() - t0).toBeLessThan(15_000)
   })
 
   it("no powershell.exe (not Windows): says --disk needs it", async () => {
