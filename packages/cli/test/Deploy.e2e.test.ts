@@ -170,6 +170,7 @@ describe.concurrent("cuvette deploy", { timeout: 60_000 }, () => {
       [["--vm", "v", "--disk", "d.vhd", "--lun", "64"], "--lun 64: use a SCSI LUN, 0 to 63"],
       [["--vm", "v", "--lun", "1"], "--lun goes with --disk FILE"],
       [["--vm", "vsock:/tmp/v.sock", "--disk", "d.vhd"], "--disk is for Hyper-V VMs"],
+      [["--vm", "hyperv-id:vm1", "--disk", "d.vhd"], '--vm hyperv-id:vm1: "vm1" is not a GUID'],
       [
         ["--vm", "v", "--disk", path.join(dir, "none.vhd")],
         `no disk at ${path.join(dir, "none.vhd")}: write one with`,
@@ -228,11 +229,23 @@ describe.concurrent("cuvette deploy", { timeout: 60_000 }, () => {
     const hv = await runCli(["--json", "deploy", "vtl2", "--vm", "myvm", "--dry-run"])
     expect(JSON.parse(hv.stdout.toString())).toMatchObject({ target: "hyperv:myvm?vtl=2", dryRun: true })
     // hyperv:NAME and hyperv-id:GUID are passed to ohcldiag-dev as given and waited on with ?vtl=2
-    for (const vm of [`hyperv:${VM_ID}`, `hyperv-id:${VM_ID}`]) {
-      const r = await runCli(["--json", "deploy", "vtl2", "--vm", vm, "--dry-run"])
+    // and --disk finds the VM by that name (GUID-shaped or not) or by that id
+    const selects: Array<[string, string]> = [
+      [`hyperv:${VM_ID}`, `$name = '${VM_ID}'`],
+      [`hyperv-id:{${VM_ID.toUpperCase()}}`, `$vm = Get-VM -Id '${VM_ID}'`],
+    ]
+    for (const [vm, selection] of selects) {
+      const r = await runCli(["--json", "deploy", "vtl2", "--vm", vm, "--disk", "C:\\d.vhd", "--dry-run"])
       const doc = JSON.parse(r.stdout.toString())
       expect(doc.target).toBe(`${vm}?vtl=2`)
       expect(doc.commands[0].argv).toEqual(["ohcldiag-dev", vm, "inspect", "build_info"])
+      expect(doc.disk.powershell.map((c: { step: string }) => c.step)).toEqual([
+        "query",
+        "add-controller",
+        "attach",
+        "start-vm",
+      ])
+      for (const c of doc.disk.powershell) expect(c.script).toContain(`\n${selection}\n`)
     }
   })
 })

@@ -62,8 +62,8 @@ export type Runner = (
 ) => Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>
 
 export interface Options {
-  /** The VM as `deploy vtl2 --vm` takes it: NAME, hyperv:NAME or hyperv-id:GUID. */
-  readonly vm: string
+  /** The VM: by name (exactly, even a GUID-shaped one) or by id. */
+  readonly vm: Vm
   /** The host path of the disk image (a .vhd from `cuvette deploy image`). */
   readonly disk: string
   /** The LUN on the controller (0..63); default: the lowest free one. */
@@ -109,18 +109,6 @@ export const HARD_DISK = "Microsoft:Hyper-V:Virtual Hard Disk"
 /** Hyper-V allows 4 SCSI controllers with 64 LUNs each. */
 const MAX_CONTROLLERS = 4
 const LUNS = 64
-
-const GUID = /^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$/i
-
-/** The VM named by `deploy vtl2 --vm`; undefined for a form that is not a Hyper-V VM (vsock:PATH). */
-export const vmOf = (text: string): Vm | undefined => {
-  if (text.startsWith("hyperv-id:")) {
-    const id = text.slice("hyperv-id:".length)
-    return GUID.test(id) ? { id: id.replace(/[{}]/g, "").toLowerCase() } : undefined
-  }
-  if (text.startsWith("vsock:")) return undefined
-  return { name: text.startsWith("hyperv:") ? text.slice("hyperv:".length) : text }
-}
 
 /** A PowerShell single-quoted literal: each quote character PowerShell reads as one (' ‘ ’ ‚ ‛) is doubled. */
 export const psQuote = (s: string): string => `'${s.replace(/['\u2018\u2019\u201a\u201b]/g, "$&$&")}'`
@@ -273,25 +261,13 @@ export const command = (step: Step, script: string, powershell = "powershell.exe
 
 /** Every script `ensure` may run, in order: what --dry-run shows (the last three only run when needed). */
 export const commands = (options: Options): ReadonlyArray<Command> => {
-  const vm = hypervVm(options.vm)
+  const vm = options.vm
   return [
     command("query", queryScript(vm), options.powershell),
     command("add-controller", addControllerScript(vm), options.powershell),
     command("attach", attachScript(vm, hostPath(options.disk), options.lun), options.powershell),
     command("start-vm", startVmScript(vm), options.powershell),
   ]
-}
-
-const hypervVm = (text: string): Vm => {
-  const vm = vmOf(text)
-  if (vm === undefined)
-    throw new Vtl2DiskError({
-      step: "query",
-      detail: text.startsWith("vsock:")
-        ? `${text} is an OpenVMM VM: attach the disk with OpenVMM's own storage options; --disk is for Hyper-V`
-        : `${JSON.stringify(text)} is not a VM: give NAME, hyperv:NAME or hyperv-id:GUID`,
-    })
-  return vm
 }
 
 /** The disk's absolute path: Hyper-V's service would read a relative one from its own directory. */
@@ -403,7 +379,7 @@ export const ensure = async (options: Options): Promise<Result> => {
     ran.push(c)
     return runScript<A>(c, runner, timeoutMs)
   }
-  const vm = hypervVm(options.vm)
+  const vm = options.vm
   const disk = hostPath(options.disk)
   let state = await run<VmState>(query, `reading the SCSI storage of ${describeVm(vm)}`)
   const decided = plan(state, disk, options.lun)

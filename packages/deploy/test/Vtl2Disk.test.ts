@@ -40,7 +40,13 @@ const steps = (): Array<string> =>
         .map((l) => JSON.parse(l).step)
     : []
 const ensure = (extra: Partial<Vtl2Disk.Options> = {}) =>
-  Vtl2Disk.ensure({ vm: "fleet vm", disk: DISK, powershell: fakePowershell, timeoutMs: 20_000, ...extra })
+  Vtl2Disk.ensure({
+    vm: { name: "fleet vm" },
+    disk: DISK,
+    powershell: fakePowershell,
+    timeoutMs: 20_000,
+    ...extra,
+  })
 const failure = (p: Promise<unknown>) =>
   p.then(
     () => {
@@ -115,18 +121,6 @@ describe("the generated PowerShell", () => {
     ])
     expect(Buffer.from(c.argv[6]!, "base64").toString("utf16le")).toBe(c.script)
     expect(c.script).toContain("Start-VM -VM $vm")
-  })
-
-  it("takes the VM as deploy vtl2 --vm does: NAME, hyperv:NAME (even GUID-shaped), hyperv-id:GUID", () => {
-    expect(Vtl2Disk.vmOf("fleet vm")).toEqual({ name: "fleet vm" })
-    expect(Vtl2Disk.vmOf(`hyperv:${VM_ID}`)).toEqual({ name: VM_ID })
-    expect(Vtl2Disk.vmOf(VM_ID)).toEqual({ name: VM_ID })
-    expect(Vtl2Disk.vmOf(`hyperv-id:{${VM_ID.toUpperCase()}}`)).toEqual({ id: VM_ID })
-    expect(Vtl2Disk.vmOf("hyperv-id:nope")).toBeUndefined()
-    expect(Vtl2Disk.vmOf("vsock:/tmp/vm.sock")).toBeUndefined()
-    expect(() => Vtl2Disk.commands({ vm: "vsock:/tmp/vm.sock", disk: DISK })).toThrow(
-      /OpenVMM VM: attach the disk with OpenVMM's own storage options/,
-    )
   })
 })
 
@@ -257,7 +251,7 @@ describe("Vtl2Disk.ensure against a stand-in powershell.exe", () => {
     setVm({
       controllers: [VTL0, { id: "c2", targetVtl: 2, drives: [{ lun: 0, disk: "C:\\x.vhd", empty: false }] }],
     })
-    const r = await ensure({ vm: `hyperv-id:${VM_ID}`, lun: 7 })
+    const r = await ensure({ vm: { id: VM_ID }, lun: 7 })
     expect(steps()).toEqual(["query", "attach", "query", "start-vm"])
     expect(r).toMatchObject({ controller: 1, lun: 7 })
   })
@@ -282,7 +276,7 @@ describe("Vtl2Disk.ensure against a stand-in powershell.exe", () => {
       'VTL2 disk step "attach" failed: The operation failed (fake attach failure). (run as a Hyper-V administrator',
     )
     expect(steps()).toEqual(["query", "add-controller", "attach"])
-    const ghost = await failure(ensure({ vm: "ghost" }))
+    const ghost = await failure(ensure({ vm: { name: "ghost" } }))
     expect(ghost.message).toContain(`step "query" failed: no VM is named 'ghost' (Get-VM)`)
   })
 
@@ -306,7 +300,10 @@ describe("Vtl2Disk.ensure against a stand-in powershell.exe", () => {
   it.skipIf(process.platform !== "win32" || process.env.CUVETTE_TEST_HYPERV_VM === undefined)(
     "attaches a real disk to a real VM's VTL2 controller (needs a Windows Hyper-V host and CUVETTE_TEST_HYPERV_VM, CUVETTE_TEST_HYPERV_DISK: not available here)",
     async () => {
-      const options = { vm: process.env.CUVETTE_TEST_HYPERV_VM!, disk: process.env.CUVETTE_TEST_HYPERV_DISK! }
+      const options = {
+        vm: { name: process.env.CUVETTE_TEST_HYPERV_VM! },
+        disk: process.env.CUVETTE_TEST_HYPERV_DISK!,
+      }
       const first = await Vtl2Disk.ensure(options)
       const again = await Vtl2Disk.ensure(options)
       expect(again.plan).toEqual({ kind: "attached", controller: first.controller, lun: first.lun })

@@ -4,6 +4,7 @@
 // waits until it answers.
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { canonicalGuid, isGuid } from "@cuvette/protocol/Address"
 import * as Client from "../internal/client.js"
 import { type Context, define, type Group } from "../internal/command.js"
 import { CliError, UsageError } from "../internal/errors.js"
@@ -148,6 +149,20 @@ const WHEN: Record<string, string> = {
   "start-vm": "only if the VM is off or saved",
 }
 
+/** The Hyper-V VM of `--vm` for --disk: hyperv-id:GUID by id, NAME or hyperv:NAME by name; else a usage error. */
+export const hypervVm = (vm: string): { readonly name: string } | { readonly id: string } => {
+  if (vm.startsWith("vsock:"))
+    throw new UsageError({
+      detail:
+        "--disk is for Hyper-V VMs: on OpenVMM, attach the disk with OpenVMM's own VTL2 storage options",
+    })
+  if (!vm.startsWith("hyperv-id:"))
+    return { name: vm.startsWith("hyperv:") ? vm.slice("hyperv:".length) : vm }
+  const id = vm.slice("hyperv-id:".length)
+  if (!isGuid(id)) throw new UsageError({ detail: `--vm ${vm}: ${JSON.stringify(id)} is not a GUID` })
+  return { id: canonicalGuid(id) }
+}
+
 const parseLun = (text: string | undefined): number | undefined => {
   if (text === undefined) return undefined
   const n = /^\d+$/.test(text) ? Number(text) : NaN
@@ -203,13 +218,9 @@ const vtl2 = define({
       if (!ctx.out.json) ctx.out.note(`${step}: ${detail}`)
     }
     const diskOptions =
-      disk !== undefined ? { vm, disk, ...(lun !== undefined ? { lun } : {}), onStep: note } : undefined
-    if (diskOptions !== undefined && Vtl2Disk.vmOf(vm) === undefined)
-      throw new UsageError({
-        detail: vm.startsWith("vsock:")
-          ? "--disk is for Hyper-V VMs: on OpenVMM, attach the disk with OpenVMM's own VTL2 storage options"
-          : `--vm ${vm}: give NAME, hyperv:NAME or hyperv-id:GUID`,
-      })
+      disk !== undefined
+        ? { vm: hypervVm(vm), disk, ...(lun !== undefined ? { lun } : {}), onStep: note }
+        : undefined
     if (diskOptions !== undefined && !dryRun && !fs.existsSync(diskOptions.disk))
       throw new UsageError({
         detail: `no disk at ${diskOptions.disk}: write one with \`cuvette deploy image --out ${diskOptions.disk}\``,
