@@ -8,13 +8,17 @@ import { randomBytes } from "node:crypto"
 import type * as fsTypes from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { fsError } from "../internal/errors.js"
+import { checkMode, fsError } from "../internal/errors.js"
+import { O_NONBLOCK, specialReader, writeSpecial } from "../internal/nonBlocking.js"
 
 /** Bytes per read: one protocol data frame (DEFAULT_CHUNK), in a fresh buffer each time. */
 const READ_CHUNK = 256 * 1024
 
 const fileType = (s: fsTypes.Stats): Operations.Stat["type"] =>
   s.isFile() ? "file" : s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symlink" : "other"
+
+/** FIFOs, terminals and other character devices: read and written as streams, without waiting in the pool. */
+const isStream = (s: fsTypes.Stats) => s.isFIFO() || s.isCharacterDevice() || s.isSocket()
 
 const attempt = <A>(what: string, where: string, f: (signal: AbortSignal) => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => fsError(what, where, cause) })
@@ -23,15 +27,23 @@ const attempt = <A>(what: string, where: string, f: (signal: AbortSignal) => Pro
 export const readFile = (args: Operations.Args<"readFile">, call: Session.ServerCall<"readFile">) =>
   Effect.gen(function* () {
     const handle = yield* Effect.acquireRelease(
-      attempt("read", args.path, () => fs.open(args.path, "r")),
+      attempt("read", args.path, () => fs.open(args.path, fs.constants.O_RDONLY | O_NONBLOCK)),
       (h) => Effect.promise(() => h.close().catch(() => {})),
     )
     const st = yield* attempt("read", args.path, () => handle.stat())
     if (st.isDirectory())
       return yield* Effect.fail(
-        Errors.make("EISDIR", `cannot read ${args.path}: it is a directory (use list)`),
+        Errors.make("EISDIR", `cannot read ${Errors.quote(args.path)}: it is a directory (use list)`),
       )
     const offset = args.offset ?? 0
+    const stream = isStream(st)
+    if (stream && offset > 0)
+      return yield* Effect.fail(
+        Errors.make(
+          "EINVAL",
+          `cannot read ${Errors.quote(args.path)} from offset ${offset}: it is a FIFO or device`,
+        ),
+      )
     const available = Math.max(0, st.size - offset)
     const size = args.length === undefined ? available : Math.min(args.length, available)
     call.emit({ _tag: "Opened", size, mode: st.mode & 0o7777 })
@@ -40,10 +52,13 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
     return yield* attempt("read", args.path, async (signal) => {
       let done = 0
       let position = offset
+      const readStream = stream ? specialReader(handle, st.isFIFO(), signal) : undefined
       while (done < limit && !signal.aborted) {
         // A fresh buffer per chunk: the protocol queues it as is.
         const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, limit - done))
-        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position)
+        const bytesRead = readStream
+          ? await readStream(buffer)
+          : (await handle.read(buffer, 0, buffer.byteLength, position)).bytesRead
         if (bytesRead === 0) break
         done += bytesRead
         position += bytesRead
@@ -59,23 +74,42 @@ const tempName = (target: string) =>
 /**
  * writeFile: the body arrives on stdin. Atomic (default): written to `.<name>.cuvette-<random>` in the
  * same directory and renamed over the target, so readers see the old or the new file, never half of
- * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer).
+ * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer). A FIFO or
+ * device is written into, never replaced, and never waited for in open(2): a FIFO needs its reader.
  */
 export const writeFile = (args: Operations.Args<"writeFile">, call: Session.ServerCall<"writeFile">) =>
   Effect.gen(function* () {
     const target = args.path
-    const atomic = args.atomic ?? true
+    const badMode = checkMode(args.mode, "write", target)
+    if (badMode) return yield* Effect.fail(badMode)
     const dir = path.dirname(target)
     if (args.createParents)
       yield* attempt("create the parent directories of", target, () => fs.mkdir(dir, { recursive: true }))
     const existing = yield* Effect.promise(() => fs.stat(target).catch(() => undefined))
     if (existing?.isDirectory())
-      return yield* Effect.fail(Errors.make("EISDIR", `cannot write ${target}: it is a directory`))
+      return yield* Effect.fail(
+        Errors.make("EISDIR", `cannot write ${Errors.quote(target)}: it is a directory`),
+      )
+    const inPlace = existing !== undefined && !existing.isFile()
+    const stream = existing !== undefined && isStream(existing)
+    const atomic = !inPlace && (args.atomic ?? true)
     // An existing file keeps its mode unless one is given; a new one gets `mode` or 0644.
     const mode = args.mode ?? (existing ? existing.mode & 0o7777 : 0o644)
     const file = atomic ? tempName(target) : target
     const handle = yield* Effect.acquireRelease(
-      attempt("write into", target, () => fs.open(file, atomic ? "wx" : "w", mode)),
+      Effect.tryPromise({
+        try: () =>
+          inPlace
+            ? fs.open(target, fs.constants.O_WRONLY | O_NONBLOCK)
+            : fs.open(file, atomic ? "wx" : "w", mode),
+        catch: (cause) =>
+          (cause as NodeJS.ErrnoException).code === "ENXIO" && existing?.isFIFO()
+            ? Errors.make(
+                "ENXIO",
+                `cannot write into ${Errors.quote(target)}: no process has this FIFO open for reading`,
+              )
+            : fsError("write into", target, cause),
+      }),
       (h, exit) =>
         Effect.promise(async () => {
           await h.close().catch(() => {})
@@ -87,6 +121,11 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
       let n = 0
       for await (const chunk of call.stdin) {
         if (signal.aborted) break
+        if (stream) {
+          await writeSpecial(handle, chunk, signal)
+          n += chunk.byteLength
+          continue
+        }
         let off = 0
         while (off < chunk.byteLength) {
           const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off)
@@ -100,11 +139,11 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
       return yield* Effect.fail(
         Errors.make(
           "EIO",
-          `write of ${target} incomplete: expected ${args.size} bytes, received ${bytes}; the destination was left unchanged${atomic ? "" : " (non-atomic: it holds the partial data)"}`,
+          `write of ${Errors.quote(target)} incomplete: expected ${args.size} bytes, received ${bytes}; the destination was left unchanged${atomic ? "" : " (non-atomic: it holds the partial data)"}`,
         ),
       )
-    // umask applies to open(); set the bits asked for explicitly.
-    yield* attempt("set the mode of", target, () => handle.chmod(mode))
+    // umask applies to open(); set the bits asked for explicitly. A device keeps its own.
+    if (!inPlace) yield* attempt("set the mode of", target, () => handle.chmod(mode))
     if (atomic) {
       if (existing && process.platform !== "win32")
         yield* Effect.promise(() => handle.chown(existing.uid, existing.gid).catch(() => {}))
@@ -176,6 +215,8 @@ const readBatch = async (dir: fsTypes.Dir): Promise<Array<fsTypes.Dirent>> => {
 /** mkdir: `parents` creates missing ancestors and accepts an existing directory. */
 export const mkdir = (args: Operations.Args<"mkdir">) =>
   attempt("create directory", args.path, async () => {
+    const badMode = checkMode(args.mode, "create directory", args.path)
+    if (badMode) throw badMode
     await fs.mkdir(args.path, { recursive: args.parents ?? false, mode: args.mode ?? 0o755 })
     return {}
   })
@@ -197,7 +238,7 @@ export const remove = (args: Operations.Args<"remove">) =>
         if (!isNotEmpty(e)) throw e
         throw Errors.make(
           "ENOTEMPTY",
-          `cannot remove ${args.path}: directory not empty (pass recursive to remove its contents too)`,
+          `cannot remove ${Errors.quote(args.path)}: directory not empty (pass recursive to remove its contents too)`,
         )
       }
     }
@@ -260,6 +301,8 @@ const removeTree = async (dir: string, signal: AbortSignal): Promise<void> => {
 /** chmod: exactly these permission bits. */
 export const chmod = (args: Operations.Args<"chmod">) =>
   attempt("set the mode of", args.path, async () => {
+    const badMode = checkMode(args.mode, "set the mode of", args.path)
+    if (badMode) throw badMode
     await fs.chmod(args.path, args.mode)
     return {}
   })
@@ -272,9 +315,12 @@ export const rename = (args: Operations.Args<"rename">) =>
       return {}
     },
     catch: (cause) => {
-      const e = fsError(`rename ${args.from} to`, args.to, cause)
+      const e = fsError(`rename ${Errors.quote(args.from)} to`, args.to, cause)
       return (cause as NodeJS.ErrnoException).code === "ENOENT"
-        ? Errors.make("ENOENT", `cannot rename ${args.from} to ${args.to}: no such file or directory`)
+        ? Errors.make(
+            "ENOENT",
+            `cannot rename ${Errors.quote(args.from)} to ${Errors.quote(args.to)}: no such file or directory`,
+          )
         : e
     },
   })
