@@ -168,7 +168,7 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     for (const text of options.listen ?? []) {
       const listener: Listener = await listen(
         Address.parse(text, "listen"),
-        { token: options.token },
+        { token: options.token, socketMode: options.socketMode },
         serveSocket,
       )
       closers.push(listener.close)

@@ -24,6 +24,8 @@ export interface Flags {
   readonly allowCrash: boolean
   readonly powerCommand?: string
   readonly crashCommand?: string
+  /** `--socket-mode`: permission bits of Unix listening sockets. */
+  readonly socketMode?: number
   readonly service: boolean
   readonly vsockConnect: boolean
   readonly help: boolean
@@ -45,6 +47,8 @@ when present (AF_HYPERV on Windows).
   --connect ADDR         unix:PATH | tcp:HOST[:PORT] | vsock:CID[:PORT]: dial the host, reconnect after a disconnect
                          (PORT defaults to ${Constants.DEFAULT_PORT}, as for cuvette --target)
   --serial PATH          serve a virtio-serial port (character device)   (repeatable)
+  --socket-mode MODE     permission bits of --listen unix: sockets, octal (default 600: this user only,
+                         whatever the umask; 660 lets the socket's group in)
   --token-file FILE      require clients to prove this shared token (needed for TCP off loopback)
   --allow OPS            serve only these operations (comma-separated, repeatable; ping and info always),
                          e.g. --allow readFile,stat,list,kmsg for a read-only agent; others answer DENIED
@@ -62,6 +66,7 @@ const options = {
   connect: { type: "string", multiple: true },
   serial: { type: "string", multiple: true },
   "token-file": { type: "string" },
+  "socket-mode": { type: "string" },
   "log-file": { type: "string" },
   allow: { type: "string", multiple: true },
   "no-vsock-connect": { type: "boolean" },
@@ -115,6 +120,11 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
       throw new UsageError({
         message: `--allow ${op}: not an operation; choose from ${Operations.names.join(", ")}`,
       })
+  const socketMode = values["socket-mode"]
+  if (socketMode !== undefined && !/^0?o?[0-7]{3}$/.test(socketMode))
+    throw new UsageError({
+      message: `--socket-mode ${socketMode}: give octal permission bits, e.g. 600 or 660`,
+    })
   return {
     listen: values.listen ?? [],
     connect: values.connect ?? [],
@@ -129,6 +139,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
     ...(allow !== undefined && allow.length > 0 ? { allow } : {}),
     ...(values["power-command"] !== undefined ? { powerCommand: values["power-command"] } : {}),
     ...(values["crash-command"] !== undefined ? { crashCommand: values["crash-command"] } : {}),
+    ...(socketMode !== undefined ? { socketMode: parseInt(socketMode.replace(/^0?o?/, ""), 8) } : {}),
   }
 }
 
@@ -220,6 +231,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       ...(token ? { token } : {}),
       ...(flags.powerCommand !== undefined ? { powerCommand: flags.powerCommand } : {}),
       ...(flags.crashCommand !== undefined ? { crashCommand: flags.crashCommand } : {}),
+      ...(flags.socketMode !== undefined ? { socketMode: flags.socketMode } : {}),
     }
     log(
       `starting (${AGENT_VERSION}, ${process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`}, pid ${process.pid})`,
