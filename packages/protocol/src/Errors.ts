@@ -68,7 +68,8 @@ const errnoCodes = new Set<string>(ErrorCode.literals)
 
 // The runtime's own refusals of an argument (a NUL byte in a path, a mode out of range) are invalid
 // arguments, not bugs: Node and Bun throw these before making the system call.
-const invalidArgument = new Set(["ERR_INVALID_ARG_VALUE", "ERR_INVALID_ARG_TYPE", "ERR_OUT_OF_RANGE"])
+// (A wrong type, ERR_INVALID_ARG_TYPE, cannot come from a validated request: that one is a bug.)
+const invalidArgument = new Set(["ERR_INVALID_ARG_VALUE", "ERR_OUT_OF_RANGE"])
 
 /** The AgentError code of a thrown error: its errno, EINVAL for a refused argument, else undefined. */
 export const codeOf = (cause: unknown): ErrorCode | undefined => {
