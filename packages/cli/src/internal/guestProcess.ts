@@ -21,6 +21,8 @@ export const exitCodeOf = (
         ? r.exitCode
         : ExitCode.ExecFailed
 
+const hours = (ms: number) => `${Math.floor((ms / 3_600_000) * 10) / 10}h`
+
 /**
  * The guest timeout `--timeout` asks for: none for 0 (as GNU timeout), a usage error above the
  * protocol's maximum (the agent would refuse it).
@@ -29,7 +31,7 @@ export const guestTimeout = (timeoutMs: number | undefined): { timeoutMs?: numbe
   if (timeoutMs === undefined || timeoutMs === 0) return {}
   if (timeoutMs > MAX_TIMEOUT_MS)
     throw new UsageError({
-      detail: `--timeout ${timeoutMs} ms is above the longest guest timeout, ${MAX_TIMEOUT_MS} ms (about 24.8 days); use 0 for none`,
+      detail: `--timeout of ${hours(timeoutMs)} is above the longest guest timeout, ${hours(MAX_TIMEOUT_MS)} (${MAX_TIMEOUT_MS} ms, about 24.8 days); use 0 for none`,
     })
   return { timeoutMs }
 }
