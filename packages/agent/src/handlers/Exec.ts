@@ -83,7 +83,7 @@ const spawnError = (program: string, env: NodeJS.ProcessEnv, cwd: string, cause:
 const invalid = (message: string) => Errors.make("EINVAL", message)
 
 /** Refuses what no process could be started with, before spawning: EINVAL naming the field. */
-export const checkArgs = (args: Operations.Args<"exec">): Errors.AgentError | undefined => {
+const checkArgs = (args: Operations.Args<"exec">): Errors.AgentError | undefined => {
   const nul = (text: string) => text.includes("\0")
   if (args.argv[0] === "") return invalid("argv[0], the program, is empty: give a program name or path")
   const arg = args.argv.findIndex(nul)
