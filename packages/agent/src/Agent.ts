@@ -175,8 +175,10 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
   try {
     for (const text of options.listen ?? []) {
       const address = Address.parse(text, "listen")
-      const listener: Listener = await listen(address, { token: options.token }, (socket, description) =>
-        serveSocket(socket, description, address._tag === "tcp"),
+      const listener: Listener = await listen(
+        address,
+        { token: options.token, socketMode: options.socketMode },
+        (socket, description) => serveSocket(socket, description, address._tag === "tcp"),
       )
       closers.push(listener.close)
       addresses.push(listener.address)

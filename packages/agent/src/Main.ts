@@ -26,6 +26,8 @@ export interface Flags {
   readonly allowCrash: boolean
   readonly powerCommand?: string
   readonly crashCommand?: string
+  /** `--socket-mode`: permission bits of Unix listening sockets. */
+  readonly socketMode?: number
   readonly service: boolean
   readonly vsockConnect: boolean
   readonly help: boolean
@@ -47,6 +49,8 @@ when present (AF_HYPERV on Windows).
   --connect ADDR         unix:PATH | tcp:HOST[:PORT] | vsock:CID[:PORT]: dial the host, reconnect after a disconnect
                          (PORT defaults to ${Constants.DEFAULT_PORT}, as for cuvette --target)
   --serial PATH          serve a virtio-serial port (character device)   (repeatable)
+  --socket-mode MODE     permission bits of --listen unix: sockets, octal (default 600: this user only,
+                         whatever the umask; 660 lets the socket's group in)
   --token-file FILE      require clients to prove this shared token (needed for TCP off loopback);
                          TCP sessions are then sealed: every frame after the handshake is encrypted and
                          authenticated, and clients that cannot seal are refused
@@ -69,6 +73,7 @@ const options = {
   serial: { type: "string", multiple: true },
   "token-file": { type: "string" },
   seal: { type: "boolean" },
+  "socket-mode": { type: "string" },
   "log-file": { type: "string" },
   allow: { type: "string", multiple: true },
   "no-vsock-connect": { type: "boolean" },
@@ -122,6 +127,11 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
       throw new UsageError({
         message: `--allow ${op}: not an operation; choose from ${Operations.names.join(", ")}`,
       })
+  const socketMode = values["socket-mode"]
+  if (socketMode !== undefined && !/^0?o?[0-7]{3}$/.test(socketMode))
+    throw new UsageError({
+      message: `--socket-mode ${socketMode}: give octal permission bits, e.g. 600 or 660`,
+    })
   return {
     listen: values.listen ?? [],
     connect: values.connect ?? [],
@@ -137,6 +147,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
     ...(allow !== undefined && allow.length > 0 ? { allow } : {}),
     ...(values["power-command"] !== undefined ? { powerCommand: values["power-command"] } : {}),
     ...(values["crash-command"] !== undefined ? { crashCommand: values["crash-command"] } : {}),
+    ...(socketMode !== undefined ? { socketMode: parseInt(socketMode.replace(/^0?o?/, ""), 8) } : {}),
   }
 }
 
@@ -231,6 +242,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
       ...(token ? { token } : {}),
       ...(flags.powerCommand !== undefined ? { powerCommand: flags.powerCommand } : {}),
       ...(flags.crashCommand !== undefined ? { crashCommand: flags.crashCommand } : {}),
+      ...(flags.socketMode !== undefined ? { socketMode: flags.socketMode } : {}),
     }
     log(
       `starting (${AGENT_VERSION}, ${process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`}, pid ${process.pid})`,

@@ -270,9 +270,10 @@ const runCommand = async (
       agent ??= ClientApi.load().then((client) =>
         client
           .connect(target, {
-            // exec's --timeout bounds the guest process, and the connection too: never longer than D.
+            // exec's --timeout bounds the guest process, and the connection too: never longer than D (0: none).
             timeoutMs:
-              globals.timeoutMs === undefined
+              globals.timeoutMs === undefined ||
+              (command.timeoutKillsGuest === true && globals.timeoutMs === 0)
                 ? DEFAULT_CONNECT_MS
                 : command.timeoutKillsGuest === true
                   ? Math.min(globals.timeoutMs, DEFAULT_CONNECT_MS)

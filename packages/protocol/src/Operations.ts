@@ -42,6 +42,11 @@ export const StdioMode = Schema.Literal("pipe", "null")
 /** stderr may also be merged into stdout. */
 export const StderrMode = Schema.Literal("pipe", "null", "stdout")
 
+/** The longest exec timeout, about 24.8 days (the largest delay a runtime timer takes). */
+export const MAX_TIMEOUT_MS = 2_147_483_647
+/** How long a process may outlive its timeout's signal before it gets SIGKILL. */
+export const DEFAULT_KILL_AFTER_MS = 5_000
+
 /** Arguments of `exec`. */
 export const ExecArgs = Schema.Struct({
   argv: Schema.NonEmptyArray(Schema.String),
@@ -59,10 +64,24 @@ export const ExecArgs = Schema.Struct({
   stderr: opt(StderrMode),
   /** Run under a pseudo-terminal of this size (stdout carries the terminal output). */
   pty: opt(Schema.Struct({ rows: Count, cols: Count, term: opt(Schema.String) })),
-  /** Kill the process group after this many milliseconds. */
+  /**
+   * Signal the process group after this many milliseconds (at most {@link MAX_TIMEOUT_MS}, else EINVAL);
+   * 0 or absent: no timeout.
+   */
   timeoutMs: opt(Count),
-  /** Signal used on timeout or cancel (default SIGKILL). */
+  /** Signal used on timeout (default SIGKILL). */
   killSignal: opt(Schema.String),
+  /**
+   * When the timeout's signal is not SIGKILL and the process is still running this many milliseconds
+   * later, the group gets SIGKILL (default {@link DEFAULT_KILL_AFTER_MS}).
+   */
+  killAfterMs: opt(Count),
+  /**
+   * Start it to outlive the call: the result comes as soon as it started, its stdio is /dev/null, and
+   * neither the call's end nor its leader's exit kills its group. Without it, the whole group is killed
+   * when the leader exits (or the call ends), so no background job outlives the command.
+   */
+  detach: opt(Schema.Boolean),
 })
 /** exec's arguments, as the {@link ExecArgs} schema decodes them. */
 export type ExecArgs = typeof ExecArgs.Type
@@ -78,9 +97,18 @@ export const ExecInput = Schema.Union(
 export const ExecResult = Schema.Struct({
   exitCode: Schema.NullOr(Schema.Number),
   signal: Schema.NullOr(Schema.String),
-  /** True when the agent killed it because `timeoutMs` passed. */
+  /** True when the agent signalled it because `timeoutMs` passed. */
   timedOut: Schema.Boolean,
+  /**
+   * After a timeout, the last signal the agent sent its group: `killSignal`, or SIGKILL when the
+   * process outlived `killAfterMs`. `signal` says whether one of them ended it.
+   */
+  timeoutSignal: opt(Schema.String),
   durationMs: Schema.Number,
+  /** The process's pid (the result of a detached exec comes once it started). */
+  pid: opt(Count),
+  /** True for a detached exec: it is still running, in its own session. */
+  detached: opt(Schema.Boolean),
 })
 /** exec's result, as the {@link ExecResult} schema decodes it. */
 export type ExecResult = typeof ExecResult.Type

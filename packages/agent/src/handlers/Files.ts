@@ -7,7 +7,7 @@ import { Effect, Exit } from "effect"
 import { randomBytes } from "node:crypto"
 import type * as fsTypes from "node:fs"
 import * as fs from "node:fs/promises"
-import { fsError } from "../internal/errors.js"
+import { checkMode, fsError } from "../internal/errors.js"
 import {
   basename,
   dirname,
@@ -18,6 +18,7 @@ import {
   toFs,
   wrap,
 } from "../internal/paths.js"
+import { O_NONBLOCK, specialReader, writeSpecial } from "../internal/nonBlocking.js"
 
 /** Bytes per read: one protocol data frame (DEFAULT_CHUNK), in a fresh buffer each time. */
 const READ_CHUNK = 256 * 1024
@@ -32,19 +33,33 @@ const attempt = <A>(what: string, where: Path.Path, f: (signal: AbortSignal) => 
 /** The fs form of a wire path, or its EINVAL (a name that is not UTF-8 on Windows). */
 const fsPath = (p: Path.Path) => Effect.try({ try: () => toFs(p), catch: (e) => e as Errors.AgentError })
 
+/** A wire path in a message: escaped when not UTF-8, shortened when long. */
+const quoted = (p: Path.Path) => Errors.quote(Path.display(p))
+
+/** FIFOs, terminals and other character devices: read and written as streams, without waiting in the pool. */
+const isStream = (s: fsTypes.Stats) => s.isFIFO() || s.isCharacterDevice() || s.isSocket()
+
 /** readFile: Opened {size, mode} first, then the bytes on stdout, at most `length` from `offset`. */
 export const readFile = (args: Operations.Args<"readFile">, call: Session.ServerCall<"readFile">) =>
   Effect.gen(function* () {
     const handle = yield* Effect.acquireRelease(
-      attempt("read", args.path, () => fs.open(toFs(args.path), "r")),
+      attempt("read", args.path, () => fs.open(toFs(args.path), fs.constants.O_RDONLY | O_NONBLOCK)),
       (h) => Effect.promise(() => h.close().catch(() => {})),
     )
     const st = yield* attempt("read", args.path, () => handle.stat())
     if (st.isDirectory())
       return yield* Effect.fail(
-        Errors.make("EISDIR", `cannot read ${Path.display(args.path)}: it is a directory (use list)`),
+        Errors.make("EISDIR", `cannot read ${quoted(args.path)}: it is a directory (use list)`),
       )
     const offset = args.offset ?? 0
+    const stream = isStream(st)
+    if (stream && offset > 0)
+      return yield* Effect.fail(
+        Errors.make(
+          "EINVAL",
+          `cannot read ${quoted(args.path)} from offset ${offset}: it is a FIFO or device`,
+        ),
+      )
     const available = Math.max(0, st.size - offset)
     const size = args.length === undefined ? available : Math.min(args.length, available)
     call.emit({ _tag: "Opened", size, mode: st.mode & 0o7777 })
@@ -53,10 +68,13 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
     return yield* attempt("read", args.path, async (signal) => {
       let done = 0
       let position = offset
+      const readStream = stream ? specialReader(handle, st.isFIFO(), signal) : undefined
       while (done < limit && !signal.aborted) {
         // A fresh buffer per chunk: the protocol queues it as is.
         const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, limit - done))
-        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position)
+        const bytesRead = readStream
+          ? await readStream(buffer)
+          : (await handle.read(buffer, 0, buffer.byteLength, position)).bytesRead
         if (bytesRead === 0) break
         done += bytesRead
         position += bytesRead
@@ -72,26 +90,43 @@ const tempName = (target: FsPath) =>
 /**
  * writeFile: the body arrives on stdin. Atomic (default): written to `.<name>.cuvette-<random>` in the
  * same directory and renamed over the target, so readers see the old or the new file, never half of
- * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer).
+ * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer). A FIFO or
+ * device is written into, never replaced, and never waited for in open(2): a FIFO needs its reader.
  */
 export const writeFile = (args: Operations.Args<"writeFile">, call: Session.ServerCall<"writeFile">) =>
   Effect.gen(function* () {
     const target = yield* fsPath(args.path)
     const shown = args.path
-    const atomic = args.atomic ?? true
+    const badMode = checkMode(args.mode, "write", Path.display(shown))
+    if (badMode) return yield* Effect.fail(badMode)
     const dir = dirname(target)
     if (args.createParents)
       yield* attempt("create the parent directories of", shown, () => fs.mkdir(dir, { recursive: true }))
     const existing = yield* Effect.promise(() => fs.stat(target).catch(() => undefined))
     if (existing?.isDirectory())
       return yield* Effect.fail(
-        Errors.make("EISDIR", `cannot write ${Path.display(shown)}: it is a directory`),
+        Errors.make("EISDIR", `cannot write ${quoted(shown)}: it is a directory`),
       )
+    const inPlace = existing !== undefined && !existing.isFile()
+    const stream = existing !== undefined && isStream(existing)
+    const atomic = !inPlace && (args.atomic ?? true)
     // An existing file keeps its mode unless one is given; a new one gets `mode` or 0644.
     const mode = args.mode ?? (existing ? existing.mode & 0o7777 : 0o644)
     const file = atomic ? tempName(target) : target
     const handle = yield* Effect.acquireRelease(
-      attempt("write into", shown, () => fs.open(file, atomic ? "wx" : "w", mode)),
+      Effect.tryPromise({
+        try: () =>
+          inPlace
+            ? fs.open(target, fs.constants.O_WRONLY | O_NONBLOCK)
+            : fs.open(file, atomic ? "wx" : "w", mode),
+        catch: (cause) =>
+          (cause as NodeJS.ErrnoException).code === "ENXIO" && existing?.isFIFO()
+            ? Errors.make(
+                "ENXIO",
+                `cannot write into ${quoted(shown)}: no process has this FIFO open for reading`,
+              )
+            : fsError("write into", Path.display(shown), cause),
+      }),
       (h, exit) =>
         Effect.promise(async () => {
           await h.close().catch(() => {})
@@ -103,6 +138,11 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
       let n = 0
       for await (const chunk of call.stdin) {
         if (signal.aborted) break
+        if (stream) {
+          await writeSpecial(handle, chunk, signal)
+          n += chunk.byteLength
+          continue
+        }
         let off = 0
         while (off < chunk.byteLength) {
           const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off)
@@ -116,11 +156,11 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
       return yield* Effect.fail(
         Errors.make(
           "EIO",
-          `write of ${Path.display(shown)} incomplete: expected ${args.size} bytes, received ${bytes}; the destination was left unchanged${atomic ? "" : " (non-atomic: it holds the partial data)"}`,
+          `write of ${quoted(shown)} incomplete: expected ${args.size} bytes, received ${bytes}; the destination was left unchanged${atomic ? "" : " (non-atomic: it holds the partial data)"}`,
         ),
       )
-    // umask applies to open(); set the bits asked for explicitly.
-    yield* attempt("set the mode of", shown, () => handle.chmod(mode))
+    // umask applies to open(); set the bits asked for explicitly. A device keeps its own.
+    if (!inPlace) yield* attempt("set the mode of", shown, () => handle.chmod(mode))
     if (atomic) {
       if (existing && process.platform !== "win32")
         yield* Effect.promise(() => handle.chown(existing.uid, existing.gid).catch(() => {}))
@@ -220,6 +260,8 @@ const readBatch = async (dir: fsTypes.Dir): Promise<Array<Entry>> => {
 /** mkdir: `parents` creates missing ancestors and accepts an existing directory. */
 export const mkdir = (args: Operations.Args<"mkdir">) =>
   attempt("create directory", args.path, async () => {
+    const badMode = checkMode(args.mode, "create directory", Path.display(args.path))
+    if (badMode) throw badMode
     await fs.mkdir(toFs(args.path), { recursive: args.parents ?? false, mode: args.mode ?? 0o755 })
     return {}
   })
@@ -244,7 +286,7 @@ const isRootDirectory = async (s: fsTypes.Stats) => {
  */
 export const remove = (args: Operations.Args<"remove">) =>
   Effect.gen(function* () {
-    const shown = Path.display(args.path)
+    const shown = quoted(args.path)
     if (!args.noPreserveRoot && resolvesToRoot(args.path)) return yield* Effect.fail(refuseRoot(shown))
     return yield* attempt("remove", args.path, async (signal) => {
       const where = toFs(args.path)
@@ -327,6 +369,8 @@ const removeTree = async (dir: FsPath, signal: AbortSignal): Promise<void> => {
 /** chmod: exactly these permission bits. */
 export const chmod = (args: Operations.Args<"chmod">) =>
   attempt("set the mode of", args.path, async () => {
+    const badMode = checkMode(args.mode, "set the mode of", Path.display(args.path))
+    if (badMode) throw badMode
     await fs.chmod(toFs(args.path), args.mode)
     return {}
   })
@@ -339,8 +383,8 @@ export const rename = (args: Operations.Args<"rename">) =>
       return {}
     },
     catch: (cause) => {
-      const [from, to] = [Path.display(args.from), Path.display(args.to)]
-      const e = fsError(`rename ${from} to`, to, cause)
+      const [from, to] = [quoted(args.from), quoted(args.to)]
+      const e = fsError(`rename ${from} to`, Path.display(args.to), cause)
       return (cause as NodeJS.ErrnoException).code === "ENOENT"
         ? Errors.make("ENOENT", `cannot rename ${from} to ${to}: no such file or directory`)
         : e

@@ -22,6 +22,11 @@ export interface Config {
   readonly crashCommand?: string
   /** How the agent "crashes" for `crash agent`; defaults to killing its own process with SIGKILL. */
   readonly onCrashAgent?: () => void
+  /**
+   * Permission bits of Unix listening sockets (default 0o600: the agent's user only, whatever the
+   * umask). 0o660 lets the socket's group drive the agent too.
+   */
+  readonly socketMode?: number
   readonly keepaliveMs?: number
   readonly deadPeerMs?: number
   /** Where log lines go (default: stderr, prefixed with `cuvette-agent:`). */
