@@ -98,9 +98,10 @@ const agentCommand = () => {
 }
 let agentCmd
 
-const startAgent = async (sock) => {
+/** Starts the agent listening on `listen`; resolves with the process and the address it serves. */
+const startAgent = async (listen, extra = []) => {
   agentCmd ??= agentCommand()
-  const child = spawn(agentCmd[0], [...agentCmd[1], "--listen", `unix:${sock}`], {
+  const child = spawn(agentCmd[0], [...agentCmd[1], "--listen", listen, ...extra], {
     cwd: root,
     stdio: ["ignore", "ignore", "pipe"],
   })
@@ -109,7 +110,7 @@ const startAgent = async (sock) => {
   child.stderr.on("data", (d) => (err += d))
   await waitFor(() => err.includes("CUVETTE READY") || child.exitCode !== null, "CUVETTE READY")
   if (child.exitCode !== null) throw new Error(`agent exited: ${err}`)
-  return child
+  return { child, address: /serving on ([^\s,]+)/.exec(err)?.[1] }
 }
 
 const vmHWM = (pid) => {
@@ -300,7 +301,7 @@ const main = async () => {
 
   // Cuvette over a Unix socket; a fresh agent, so its VmHWM covers streaming, not the other rows.
   const agentSock = path.join(dir, "agent.sock")
-  const agentProc = await startAgent(agentSock)
+  const { child: agentProc } = await startAgent(`unix:${agentSock}`)
   const agent = await Client.connect(`unix:${agentSock}`)
   const idleRssMiB = vmHWM(agentProc.pid)
   log("cuvette warm-up + 1 GiB read/write")
@@ -342,6 +343,30 @@ const main = async () => {
   const hcopy = await cuvetteCopy(hagent, src, BYTES)
   await hagent.close()
   await agent.close()
+
+  // Cuvette over loopback TCP: unsealed (no token) and sealed (a token: every frame in AEAD records),
+  // each on a fresh agent with the same file; best of 2 alternating runs, as the machine's load varies.
+  const tokenFile = path.join(dir, "token")
+  fs.writeFileSync(tokenFile, "bench-token\n")
+  const tcpAgent = async (extra, options) => {
+    const { address } = await startAgent("tcp:127.0.0.1:0", extra)
+    const tagent = await Client.connect(address, options)
+    if (tagent.welcome.features.includes("seal") !== (options.tokenFile !== undefined))
+      throw new Error(`${address}: the session is not sealed as expected`)
+    await cuvetteCopy(tagent, warm, 64 * MiB)
+    return tagent
+  }
+  log("tcp and sealed tcp 1 GiB read/write, twice each")
+  const tcpAgents = [await tcpAgent([], {}), await tcpAgent(["--token-file", tokenFile], { tokenFile })]
+  const tcpRuns = [[], []]
+  for (let round = 0; round < 2; round++)
+    for (const [i, a] of tcpAgents.entries()) tcpRuns[i].push(await cuvetteCopy(a, src, BYTES))
+  for (const a of tcpAgents) await a.close()
+  const best = (runs) => ({
+    readMiBs: Math.max(...runs.map((r) => r.readMiBs)),
+    writeMiBs: Math.max(...runs.map((r) => r.writeMiBs)),
+  })
+  const [tcp, sealed] = tcpRuns.map(best)
 
   // qemu-ga on a Unix socket.
   const qgaSock = path.join(dir, "qga.sock")
@@ -490,6 +515,17 @@ const main = async () => {
       "  " +
         r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  "),
     )
+  const tcpCells = [
+    [`loopback TCP, ${size(BYTES)} each way (best of 2)`, "file read", "file write"],
+    ["Cuvette tcp", `${f0(tcp.readMiBs)} MiB/s`, `${f0(tcp.writeMiBs)} MiB/s`],
+    ["Cuvette sealed tcp", `${f0(sealed.readMiBs)} MiB/s`, `${f0(sealed.writeMiBs)} MiB/s`],
+    ["sealed/tcp", ratio(sealed.readMiBs, tcp.readMiBs), ratio(sealed.writeMiBs, tcp.writeMiBs)],
+  ]
+  const tcpWidths = tcpCells[0].map((_, i) => Math.max(...tcpCells.map((r) => r[i].length)))
+  for (const r of tcpCells)
+    console.log(
+      "  " + r.map((c, i) => (i === 0 ? c.padEnd(tcpWidths[i]) : c.padStart(tcpWidths[i]))).join("  "),
+    )
   console.log(
     `  raw unix copy = best of 2 runs (${f0(raw1)}, ${f0(raw2)} MiB/s); qemu-ga files use ${size(QGA_BYTES)} (base64 JSON, ~20-30 MiB/s); hybrid = through a CONNECT/OK relay process`,
   )
@@ -516,6 +552,8 @@ const main = async () => {
       },
       hybrid: { pingUs: hping, readMiBs: hcopy.readMiBs, writeMiBs: hcopy.writeMiBs },
       cliStart: start,
+      tcp: { readMiBs: tcp.readMiBs, writeMiBs: tcp.writeMiBs },
+      sealedTcp: { readMiBs: sealed.readMiBs, writeMiBs: sealed.writeMiBs },
     },
     rawUnixMiBs: raw,
     rawUnixRunsMiBs: [raw1, raw2],
@@ -526,6 +564,8 @@ const main = async () => {
       writeVsQemuGa: copy.writeMiBs / q.writeMiBs,
       readVsRaw: copy.readMiBs / raw,
       writeVsRaw: copy.writeMiBs / raw,
+      sealedVsTcpRead: sealed.readMiBs / tcp.readMiBs,
+      sealedVsTcpWrite: sealed.writeMiBs / tcp.writeMiBs,
     },
     targets: {
       copyAtLeast1GiBsAndHalfRaw: copyTarget(copy.readMiBs) && copyTarget(copy.writeMiBs),

@@ -18,6 +18,8 @@ export const Ports = {
   agent: "org.cuvette.agent.0",
   diag: "org.cuvette.diag.0",
   qga: "org.qemu.guest_agent.0",
+  /** The in-guest vsock relay's port (e2e/relay): bytes to and from the agent's AF_VSOCK listener. */
+  relay: "org.cuvette.relay.0",
 } as const
 
 /** What to boot and how. */

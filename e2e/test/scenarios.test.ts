@@ -1,7 +1,8 @@
 // Issue 6 scenarios, end to end in a real VM with the real agent bundle and the real CLI:
 //   1. VTL0-style: the guest mounts the @cuvette/deploy cidata disk by label and starts the launcher.
 //   2. VTL2-style: nothing runs until the host deploys the agent through ohcldiag-dev.
-// Both are then driven from the host through `cuvette --target serial:<socket>`.
+// Both are then driven from the host through `cuvette --target serial:<socket>`; scenario 1 also through a
+// second port whose relay in the guest carries each session over AF_VSOCK to the agent (vsock_loopback).
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
@@ -11,13 +12,68 @@ import { setup } from "../src/setup.js"
 import * as Vm from "../src/Vm.js"
 import * as Diag from "../src/Diag.js"
 import { bootForTest } from "./fixtures/boot.js"
-import { buildAgent, cidataDisk, cli, cliOk, sha256File, tempDirForTest, timings } from "./fixtures/agent.js"
+import type { CliResult } from "./fixtures/agent.js"
+import {
+  buildAgent,
+  cidataDisk,
+  cli,
+  cliOk,
+  relayAddonCheck,
+  relayCommand,
+  relayFiles,
+  sha256File,
+  tempDirForTest,
+  timings,
+} from "./fixtures/agent.js"
 
 const env = await setup()
 afterEach(() => Vm.killAll())
 afterAll(() => Vm.killAll())
 
 type Timings = ReturnType<typeof timings>
+
+/** One copy's speed in MiB/s: `cp --json`'s durationMs (the transfer, after the handshake). */
+interface CopyRates {
+  readonly upMiBs: number
+  readonly downMiBs: number
+}
+
+/**
+ * `cuvette cp` of `mib` random MiB host -> guest (/tmp/NAME.bin) and back, checked by sha256 in the guest
+ * and on the host; the guest file is removed afterwards (the guest's /tmp is RAM).
+ */
+const copyBothWays = async (
+  target: string,
+  dir: string,
+  name: string,
+  mib: number,
+  t: Timings,
+  via = "",
+): Promise<CopyRates> => {
+  const up = path.join(dir, `${name}-up.bin`)
+  const down = path.join(dir, `${name}-down.bin`)
+  const guestFile = `/tmp/${name}.bin`
+  fs.writeFileSync(up, randomBytes(mib * 2 ** 20))
+  const want = sha256File(up)
+  const rate = (r: CliResult) =>
+    mib / ((JSON.parse(r.stdout.toString()) as { durationMs: number }).durationMs / 1000)
+  const upload = await t.time(`cuvette cp ${mib} MiB host -> guest${via}`, () =>
+    cliOk(target, ["--json", "cp", up, `:${guestFile}`], { timeoutMs: 120_000 }),
+  )
+  const guestSum = await t.time(`cuvette exec sha256sum (guest)${via}`, () =>
+    cliOk(target, ["exec", "--", "sha256sum", guestFile], { timeoutMs: 60_000 }),
+  )
+  expect(guestSum.stdout.toString().split(" ")[0]).toBe(want)
+  const download = await t.time(`cuvette cp ${mib} MiB guest -> host${via}`, () =>
+    cliOk(target, ["--json", "cp", `:${guestFile}`, down], { timeoutMs: 120_000 }),
+  )
+  expect(fs.statSync(down).size).toBe(mib * 2 ** 20)
+  expect(sha256File(down)).toBe(want)
+  await cliOk(target, ["exec", "--", "rm", guestFile])
+  fs.rmSync(up)
+  fs.rmSync(down)
+  return { upMiBs: rate(upload), downMiBs: rate(download) }
+}
 
 /** The checks both scenarios share, from `cuvette wait` to `cuvette shutdown` ending QEMU. */
 const agentChecks = async (
@@ -28,6 +84,8 @@ const agentChecks = async (
   t: Timings,
   /** The CLI's `wait` is the host's first contact (VTL0); in VTL2, `deploy vtl2` waited already. */
   firstContact: boolean,
+  /** Runs in the same VM before the shutdown, given how fast the agent port copied. */
+  moreChecks?: (serialCopy: CopyRates) => Promise<void>,
 ): Promise<void> => {
   const target = `serial:${vm.sockets[Vm.Ports.agent]}`
 
@@ -75,26 +133,12 @@ const agentChecks = async (
   const uname = await t.time("cuvette exec uname -r", () => cliOk(target, ["exec", "--", "uname", "-r"]))
   expect(uname.stdout.toString().trim()).toBe(assets.kernelRelease)
 
-  // cp both ways, checked by hash on the host and in the guest.
-  const up = path.join(dir, "up.bin")
-  const down = path.join(dir, "down.bin")
-  fs.writeFileSync(up, randomBytes(copyMiB * 2 ** 20))
-  const want = sha256File(up)
-  await t.time(`cuvette cp ${copyMiB} MiB host -> guest`, () =>
-    cliOk(target, ["cp", up, ":/tmp/big.bin"], { timeoutMs: 120_000 }),
-  )
-  const guestSum = await t.time("cuvette exec sha256sum (guest)", () =>
-    cliOk(target, ["exec", "--", "sha256sum", "/tmp/big.bin"], { timeoutMs: 60_000 }),
-  )
-  expect(guestSum.stdout.toString().split(" ")[0]).toBe(want)
-  await t.time(`cuvette cp ${copyMiB} MiB guest -> host`, () =>
-    cliOk(target, ["cp", ":/tmp/big.bin", down], { timeoutMs: 120_000 }),
-  )
-  expect(fs.statSync(down).size).toBe(copyMiB * 2 ** 20)
-  expect(sha256File(down)).toBe(want)
+  const serialCopy = await copyBothWays(target, dir, "big", copyMiB, t)
 
   const kmsg = await t.time("cuvette kmsg", () => cliOk(target, ["kmsg"]))
   expect(kmsg.stdout.toString()).toContain("Linux version")
+
+  await moreChecks?.(serialCopy)
 
   await t.time("cuvette shutdown", () => cliOk(target, ["shutdown"]))
   const code = await t.time("QEMU exit after shutdown", () => vm.exited)
@@ -106,24 +150,29 @@ const agentChecks = async (
 describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", () => {
   const assets = env.assets!
 
-  it("1. VTL0-style: cidata mounted by label, launcher started by the guest, driven through the CLI", async () => {
+  it("1. VTL0-style: cidata mounted by label, launcher started by the guest, driven through the CLI, also over AF_VSOCK in the guest", async () => {
     const t = timings("scenario 1 (vtl0)")
     const dir = tempDirForTest("cuvette-e2e-s1-")
     const { builtMs } = await buildAgent()
     t.record("build agent (cached by mtime)", builtMs)
-    const disk = await t.time("cidata disk (Cidata.linux + Image.write)", () => cidataDisk("linux", dir))
+    const relay = await t.time("build vsock relay (cached by mtime)", () => relayFiles())
+    const disk = await t.time("cidata disk (Cidata.linux + Image.write)", () =>
+      cidataDisk("linux", dir, relay),
+    )
     const vm = await bootForTest({
       kernel: assets.vmlinux,
       initrd: assets.initrd,
       disk,
       mode: "vtl0",
-      serialPorts: [Vm.Ports.agent],
-      watchdogMs: 150_000,
+      serialPorts: [Vm.Ports.agent, Vm.Ports.relay],
+      watchdogMs: 240_000,
     })
     try {
       await vm.waitForConsole(/E2E AGENT_START/, 30_000)
       t.record("boot to AGENT_START", performance.now() - vm.startedAt)
-      await agentChecks(vm, assets, dir, 64, t, true)
+      await agentChecks(vm, assets, dir, 64, t, true, (serialCopy) =>
+        vsockInGuest(vm, dir, t, serialCopy, relay),
+      )
       expect(vm.consoleText()).toMatch(/E2E CIDATA_MOUNTED dev=\/dev\/vda1? /)
     } finally {
       t.record("total since QEMU spawn", performance.now() - vm.startedAt)
@@ -163,6 +212,75 @@ describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", (
     }
   })
 })
+
+/**
+ * Real AF_VSOCK bytes without a host vsock transport: the guest loads vsock_loopback, the agent listens
+ * on vsock any:4919 as by default, and the relay (e2e/relay, Bun-compiled, Vsock.connect) joins the
+ * virtio-serial port org.cuvette.relay.0 to CID 1 port 4919, one vsock connection per host client. The
+ * ordinary CLI then runs through that port, each of its sessions carried over AF_VSOCK.
+ */
+const vsockInGuest = async (
+  vm: Vm.Vm,
+  dir: string,
+  t: Timings,
+  serialCopy: CopyRates,
+  relayDisk: ReadonlyArray<{ path: string }>,
+): Promise<void> => {
+  const MiB = 64
+  expect(vm.consoleText()).toMatch(/serving on [^\n]*vsock:any:4919/)
+  const agent = `serial:${vm.sockets[Vm.Ports.agent]}`
+  // Today's Bun route to vsock needs no addon; one that does finds it, with every library it links, on the disk.
+  const addonCheck = relayAddonCheck(relayDisk)
+  if (addonCheck === undefined) console.log("[e2e vsock] no built linux-x64 addon on this host: not shipped")
+  else {
+    const libs = (await cliOk(agent, ["exec", "--", "sh", "-c", addonCheck])).stdout.toString()
+    expect(libs).toMatch(/libstdc\+\+\.so\.6 => \/cidata\/relay\/lib\//)
+    expect(libs).not.toMatch(/not found/)
+  }
+  await t.time("start the vsock relay (exec, setsid)", () =>
+    cliOk(agent, ["exec", "--", "sh", "-c", relayCommand(`/dev/virtio-ports/${Vm.Ports.relay}`)]),
+  )
+  await vm.waitForConsole(/VSOCK-RELAY READY/, 30_000)
+  const relay = `serial:${vm.sockets[Vm.Ports.relay]}`
+
+  const mixed = await t.time("cuvette exec (stdout, stderr, exit 7) (vsock relay)", () =>
+    cli(relay, ["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]),
+  )
+  expect(mixed.stdout.toString(), mixed.stderr).toBe("out\n")
+  expect(mixed.stderr).toContain("err\n")
+  expect(mixed.code).toBe(7)
+  const input = randomBytes(256 * 1024)
+  const cat = await t.time("cuvette exec cat (256 KiB stdin) (vsock relay)", () =>
+    cliOk(relay, ["exec", "--", "cat"], { stdin: input }),
+  )
+  expect(cat.stdout.equals(input)).toBe(true)
+
+  const vsock = await copyBothWays(relay, dir, "vsock", MiB, t, " (vsock relay)")
+  // The relay logs what each vsock connection carried: the copies went over AF_VSOCK, not around it.
+  const carried = async (direction: "host->vsock" | "vsock->host") => {
+    const m = await vm.waitForConsole(
+      new RegExp(`vsock-relay: session \\d+ closed \\([^)]*\\): [^\\n]*${direction} (\\d{8,}) bytes`),
+      10_000,
+    )
+    return Number(m[1])
+  }
+  expect(await carried("host->vsock")).toBeGreaterThan(MiB * 2 ** 20)
+  expect(await carried("vsock->host")).toBeGreaterThan(MiB * 2 ** 20)
+
+  console.log(
+    vm
+      .consoleText()
+      .match(/^vsock-relay: .*$/gm)
+      ?.join("\n"),
+  )
+  const f = (x: number) => x.toFixed(1)
+  console.log(
+    `[e2e vsock] ${MiB} MiB cp, MiB/s (cp --json durationMs): ` +
+      `agent serial port up ${f(serialCopy.upMiBs)} down ${f(serialCopy.downMiBs)}; ` +
+      `vsock via relay up ${f(vsock.upMiBs)} down ${f(vsock.downMiBs)}; ` +
+      `vsock/serial up ${(vsock.upMiBs / serialCopy.upMiBs).toFixed(2)} down ${(vsock.downMiBs / serialCopy.downMiBs).toFixed(2)}`,
+  )
+}
 
 /**
  * `cuvette -H serial:<agent socket> deploy vtl2 --vm vsock:<diag socket> --ohcldiag e2e/bin/ohcldiag-dev`:

@@ -80,14 +80,22 @@ export const identity = () => ({
   hostname: os.hostname(),
 })
 
-/** Serves one established byte stream (a socket, a serial port, an in-memory pair). */
-export const serveStream = (stream: ByteStream.ByteStream, config: Config): Session.AgentSession =>
+/**
+ * Serves one established byte stream (a socket, a serial port, an in-memory pair). `tcp`: it came
+ * over TCP, where a session with a token is always sealed.
+ */
+export const serveStream = (
+  stream: ByteStream.ByteStream,
+  config: Config,
+  transport: { readonly tcp?: boolean } = {},
+): Session.AgentSession =>
   Session.startAgent(
     stream,
     {
       identity: identity(),
       handlers: handlers(config),
       ...(config.token ? { token: config.token } : {}),
+      ...(config.seal || transport.tcp ? { seal: true } : {}),
       ...(config.keepaliveMs !== undefined ? { keepaliveMs: config.keepaliveMs } : {}),
       ...(config.deadPeerMs !== undefined ? { deadPeerMs: config.deadPeerMs } : {}),
     },
@@ -134,8 +142,8 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
   const unavailable: Array<string> = []
   const abort = new AbortController()
 
-  const serve = (stream: ByteStream.ByteStream): Session.AgentSession => {
-    const session = serveStream(stream, config)
+  const serve = (stream: ByteStream.ByteStream, tcp = false): Session.AgentSession => {
+    const session = serveStream(stream, config, { tcp })
     sessions.add(session)
     void session.ended.then((error) => {
       sessions.delete(session)
@@ -143,8 +151,8 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     })
     return session
   }
-  const serveSocket = (socket: net.Socket, description: string) =>
-    serve(Streams.fromDuplex(socket, { description }))
+  const serveSocket = (socket: net.Socket, description: string, tcp = false) =>
+    serve(Streams.fromDuplex(socket, { description }), tcp)
 
   const stop = async () => {
     abort.abort()
@@ -158,7 +166,7 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     void connectLoop({
       describe,
       dial: () => dial(address, timeoutMs),
-      serve: async (socket) => void (await serveSocket(socket, describe).ended),
+      serve: async (socket) => void (await serveSocket(socket, describe, address._tag === "tcp").ended),
       log,
       signal: abort.signal,
     })
@@ -166,10 +174,11 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
 
   try {
     for (const text of options.listen ?? []) {
+      const address = Address.parse(text, "listen")
       const listener: Listener = await listen(
-        Address.parse(text, "listen"),
-        { token: options.token },
-        serveSocket,
+        address,
+        { token: options.token, socketMode: options.socketMode },
+        (socket, description) => serveSocket(socket, description, address._tag === "tcp"),
       )
       closers.push(listener.close)
       addresses.push(listener.address)

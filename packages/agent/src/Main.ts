@@ -18,12 +18,16 @@ export interface Flags {
   readonly connect: ReadonlyArray<string>
   readonly serial: ReadonlyArray<string>
   readonly tokenFile?: string
+  /** Seal the sessions of every transport, not only TCP's (`--seal`). */
+  readonly seal: boolean
   readonly logFile?: string
   /** Operations to serve (`--allow`); undefined: all. */
   readonly allow?: ReadonlyArray<string>
   readonly allowCrash: boolean
   readonly powerCommand?: string
   readonly crashCommand?: string
+  /** `--socket-mode`: permission bits of Unix listening sockets. */
+  readonly socketMode?: number
   readonly service: boolean
   readonly vsockConnect: boolean
   readonly help: boolean
@@ -45,7 +49,13 @@ when present (AF_HYPERV on Windows).
   --connect ADDR         unix:PATH | tcp:HOST[:PORT] | vsock:CID[:PORT]: dial the host, reconnect after a disconnect
                          (PORT defaults to ${Constants.DEFAULT_PORT}, as for cuvette --target)
   --serial PATH          serve a virtio-serial port (character device)   (repeatable)
-  --token-file FILE      require clients to prove this shared token (needed for TCP off loopback)
+  --socket-mode MODE     permission bits of --listen unix: sockets, octal (default 600: this user only,
+                         whatever the umask; 660 lets the socket's group in)
+  --token-file FILE      require clients to prove this shared token (needed for TCP off loopback);
+                         TCP sessions are then sealed: every frame after the handshake is encrypted and
+                         authenticated, and clients that cannot seal are refused
+  --seal                 with --token-file, seal the sessions of every transport (vsock, Unix sockets), not
+                         only TCP's
   --allow OPS            serve only these operations (comma-separated, repeatable; ping and info always),
                          e.g. --allow readFile,stat,list,kmsg for a read-only agent; others answer DENIED
   --no-vsock-connect     with the defaults, do not dial out to the host
@@ -62,6 +72,8 @@ const options = {
   connect: { type: "string", multiple: true },
   serial: { type: "string", multiple: true },
   "token-file": { type: "string" },
+  seal: { type: "boolean" },
+  "socket-mode": { type: "string" },
   "log-file": { type: "string" },
   allow: { type: "string", multiple: true },
   "no-vsock-connect": { type: "boolean" },
@@ -115,11 +127,17 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
       throw new UsageError({
         message: `--allow ${op}: not an operation; choose from ${Operations.names.join(", ")}`,
       })
+  const socketMode = values["socket-mode"]
+  if (socketMode !== undefined && !/^0?o?[0-7]{3}$/.test(socketMode))
+    throw new UsageError({
+      message: `--socket-mode ${socketMode}: give octal permission bits, e.g. 600 or 660`,
+    })
   return {
     listen: values.listen ?? [],
     connect: values.connect ?? [],
     serial: values.serial ?? [],
     allowCrash: values["allow-crash"] ?? false,
+    seal: values.seal ?? false,
     service: values.service ?? false,
     vsockConnect: !(values["no-vsock-connect"] ?? false),
     help: values.help ?? false,
@@ -129,6 +147,7 @@ export const parse = (argv: ReadonlyArray<string>): Flags => {
     ...(allow !== undefined && allow.length > 0 ? { allow } : {}),
     ...(values["power-command"] !== undefined ? { powerCommand: values["power-command"] } : {}),
     ...(values["crash-command"] !== undefined ? { crashCommand: values["crash-command"] } : {}),
+    ...(socketMode !== undefined ? { socketMode: parseInt(socketMode.replace(/^0?o?/, ""), 8) } : {}),
   }
 }
 
@@ -209,17 +228,21 @@ export const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
   try {
     const token = flags.tokenFile !== undefined ? readToken(flags.tokenFile) : undefined
+    if (flags.seal && !token)
+      throw new UsageError({ message: "--seal needs --token-file: the session keys come from the token" })
     const options: Agent.StartOptions = {
       listen: flags.listen,
       connect: flags.connect,
       serial: flags.serial,
       allowCrash: flags.allowCrash,
+      seal: flags.seal,
       vsockConnect: flags.vsockConnect,
       log,
       ...(flags.allow !== undefined ? { allow: flags.allow } : {}),
       ...(token ? { token } : {}),
       ...(flags.powerCommand !== undefined ? { powerCommand: flags.powerCommand } : {}),
       ...(flags.crashCommand !== undefined ? { crashCommand: flags.crashCommand } : {}),
+      ...(flags.socketMode !== undefined ? { socketMode: flags.socketMode } : {}),
     }
     log(
       `starting (${AGENT_VERSION}, ${process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`}, pid ${process.pid})`,

@@ -28,6 +28,7 @@ describe("parse", () => {
         "/dev/vport0p1",
         "--token-file",
         "/t",
+        "--seal",
         "--log-file=/l",
         "--allow",
         "stat, list",
@@ -46,6 +47,7 @@ describe("parse", () => {
       connect: ["vsock:2"],
       serial: ["/dev/vport0p1"],
       tokenFile: "/t",
+      seal: true,
       logFile: "/l",
       allow: ["stat", "list", "readFile"],
       vsockConnect: false,
@@ -61,6 +63,7 @@ describe("parse", () => {
       connect: [],
       serial: [],
       allowCrash: false,
+      seal: false,
       service: false,
       vsockConnect: true,
       help: false,
@@ -104,6 +107,14 @@ describe("the cuvette-agent command", () => {
     expect(bad.stderr).toBe("cuvette-agent: unknown option --listne (see --help)\n")
     // Exits 0 (execFileSync throws otherwise).
     expect(execFileSync(process.execPath, [BIN, "--help"], { encoding: "utf8" })).toBe(usage)
+  })
+})
+
+describe("--seal", () => {
+  it("needs --token-file: exit 2 with the reason", async () => {
+    const agent = await spawnAgent(["--listen", "tcp:127.0.0.1:0", "--seal"], { ready: false })
+    expect(await agent.exited).toEqual({ code: 2, signal: null })
+    expect(agent.stderr).toContain("--seal needs --token-file: the session keys come from the token")
   })
 })
 

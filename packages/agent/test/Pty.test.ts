@@ -129,6 +129,31 @@ describe.skipIf(!hasBun)("exec under a terminal (agent on Bun)", () => {
     await expect(timed.result).resolves.toMatchObject({ timedOut: true, signal: "SIGKILL" })
   })
 
+  it("a timeout signal the leader ignores is followed by SIGKILL; its background jobs end with it", async () => {
+    const call = s.open("exec", {
+      argv: ["sh", "-c", "trap '' TERM; sleep 300 & echo $!; sleep 20"],
+      pty: { rows: 24, cols: 80 },
+      timeoutMs: 300,
+      killSignal: "SIGTERM",
+      killAfterMs: 300,
+    })
+    const out = (await collect(call.stdout)).toString()
+    await expect(call.result).resolves.toMatchObject({
+      timedOut: true,
+      timeoutSignal: "SIGKILL",
+      signal: "SIGKILL",
+    })
+    const background = Number(out.trim())
+    await eventually(() => !alive(background), 5_000, "the background sleep to be killed")
+    const bg = s.open("exec", {
+      argv: ["sh", "-c", "sleep 300 & echo $!; exec sleep 0.5"],
+      pty: { rows: 24, cols: 80 },
+    })
+    const pid = Number((await collect(bg.stdout)).toString().trim())
+    await expect(bg.result).resolves.toMatchObject({ exitCode: 0 })
+    await eventually(() => !alive(pid), 5_000, "the background sleep to end with its leader")
+  })
+
   it("a missing program is ENOENT naming it", async () => {
     await expect(
       s.open("exec", { argv: ["no-such-program-x"], pty: { rows: 24, cols: 80 } }).result,

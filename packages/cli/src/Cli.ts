@@ -3,7 +3,6 @@
  * version, dispatch to one command per file in `commands/`, and the one place that turns failures
  * into messages and exit codes. `bin.ts` calls {@link run} and exits with what it returns.
  */
-import { isGuid } from "@cuvette/protocol/Address"
 import * as Args from "./internal/args.js"
 import type { Agent } from "./internal/client.js"
 import * as ClientApi from "./internal/client.js"
@@ -96,9 +95,10 @@ export const resolveTarget = (
     throw new UsageError({ detail: "give either --target or --vm, not both; see `cuvette --help`" })
   }
   if (vm !== undefined) {
-    if (vm.length === 0) throw new UsageError({ detail: "--vm needs a VM name or GUID" })
-    const guid = isGuid(vm)
-    return { target: `${guid ? "hyperv-id" : "hyperv"}:${vm}${vtl2 ? "?vtl=2" : ""}`, vtl2 }
+    if (vm.length === 0)
+      throw new UsageError({ detail: "--vm needs a VM name (for a VM id: -H hyperv-id:GUID)" })
+    // Always a name, even a GUID-shaped one: fleet hosts name their VMs with GUIDs that are not their ids.
+    return { target: `hyperv:${vm}${vtl2 ? "?vtl=2" : ""}`, vtl2 }
   }
   const target =
     flagTarget ??
@@ -270,9 +270,10 @@ const runCommand = async (
       agent ??= ClientApi.load().then((client) =>
         client
           .connect(target, {
-            // exec's --timeout bounds the guest process, and the connection too: never longer than D.
+            // exec's --timeout bounds the guest process, and the connection too: never longer than D (0: none).
             timeoutMs:
-              globals.timeoutMs === undefined
+              globals.timeoutMs === undefined ||
+              (command.timeoutKillsGuest === true && globals.timeoutMs === 0)
                 ? DEFAULT_CONNECT_MS
                 : command.timeoutKillsGuest === true
                   ? Math.min(globals.timeoutMs, DEFAULT_CONNECT_MS)

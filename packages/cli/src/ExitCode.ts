@@ -13,6 +13,8 @@ export const Usage = 2
 export const Unreachable = 3
 /** The agent refused us at the handshake: a missing or wrong token. */
 export const Denied = 4
+/** `exec --timeout`: the guest process exited by itself after the timeout's signal (as GNU timeout exits). */
+export const TimedOut = 124
 /** `exec` could not run the command or lost the agent (ssh uses 255 the same way). */
 export const ExecFailed = 255
 /** Interrupted by Ctrl-C (128 + SIGINT). */
@@ -29,6 +31,10 @@ export const table: ReadonlyArray<readonly [code: number, meaning: string]> = [
   [Usage, "usage error: unknown option, missing argument, no target"],
   [Unreachable, "the agent could not be reached (is it running? try `cuvette wait`)"],
   [Denied, "the agent refused the connection: missing or wrong token (--token-file, CUVETTE_TOKEN_FILE)"],
+  [
+    TimedOut,
+    "exec --timeout: the command timed out and exited on the signal (128+N when the signal ended it)",
+  ],
   [Interrupted, "interrupted (Ctrl-C)"],
   [BrokenPipe, "stdout was closed by its reader (`| head`); the guest work was cancelled"],
   [Terminated, "terminated (SIGTERM)"],

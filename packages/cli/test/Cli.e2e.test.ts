@@ -338,6 +338,37 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     }
   })
 
+  it("exec --timeout: above the maximum (600h) is a usage error; 0 is no timeout", async () => {
+    const long = await cli(["--timeout", "600h", "exec", "--", "sleep", "0.3"])
+    expect(long.code).toBe(2)
+    expect(long.stderr).toContain("above the longest guest timeout")
+    const none = await cli(["--timeout", "0", "exec", "--", "sh", "-c", "sleep 0.3; echo finished"])
+    expect(none).toMatchObject({ code: 0, stderr: "" })
+    expect(none.stdout.toString()).toBe("finished\n")
+  })
+
+  it("exec --detach prints the pid of a process that outlives the call; it takes no --timeout", async () => {
+    const r = await cli(["exec", "--detach", "--", "sleep", "300"])
+    const pid = Number(r.stdout.toString().trim())
+    try {
+      expect(r.code).toBe(0)
+      expect(pid).toBeGreaterThan(1)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(alive(pid)).toBe(true)
+    } finally {
+      if (pid > 1) process.kill(pid, "SIGKILL")
+    }
+    const json = await cli(["--json", "exec", "--detach", "--", "sleep", "300"])
+    const doc = JSON.parse(json.stdout.toString()) as { pid: number; detached: boolean }
+    process.kill(doc.pid, "SIGKILL")
+    expect(doc).toEqual({ pid: doc.pid, detached: true })
+    const clash = await cli(["--timeout", "1s", "exec", "--detach", "--", "true"])
+    expect(clash.code).toBe(2)
+    expect(clash.stderr).toContain(
+      "--detach starts something that outlives this call: it cannot take --timeout",
+    )
+  })
+
   it("exec --timeout 1s also bounds the connect wait on a port that never answers", async () => {
     const silent = net.createServer(() => undefined)
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))

@@ -100,9 +100,17 @@ describe("Cli.run", () => {
     const parse = (argv: Array<string>) =>
       Args.parse(argv, Object.values(Cli.globalOptions), { command: "cuvette" })
     expect(Cli.resolveTarget(parse(["--vm", "myvm", "--vtl2"]), {}).target).toBe("hyperv:myvm?vtl=2")
-    expect(Cli.resolveTarget(parse(["--vm", "6f2d3c1e-1111-2222-3333-444455556666"]), {}).target).toBe(
-      "hyperv-id:6f2d3c1e-1111-2222-3333-444455556666",
+    // A GUID-shaped --vm is still a name (fleet VMs are named with GUIDs); ids go through -H hyperv-id:GUID.
+    expect(Cli.resolveTarget(parse(["--vm", "6F2D3C1E-1111-2222-3333-444455556666"]), {}).target).toBe(
+      "hyperv:6F2D3C1E-1111-2222-3333-444455556666",
     )
+    expect(
+      Cli.resolveTarget(parse(["--vm", "{6f2d3c1e-1111-2222-3333-444455556666}", "--vtl2"]), {}),
+    ).toEqual({
+      target: "hyperv:{6f2d3c1e-1111-2222-3333-444455556666}?vtl=2",
+      vtl2: true,
+    })
+    expect(() => Cli.resolveTarget(parse(["--vm", ""]), {})).toThrow(/--vm needs a VM name.*hyperv-id:GUID/)
     expect(Cli.resolveTarget(parse([]), { CUVETTE_TARGET: "tcp:127.0.0.1:4919" }).target).toBe(
       "tcp:127.0.0.1:4919",
     )

@@ -15,9 +15,14 @@ describe("ExitCode", () => {
     expect(exitCodeOf({ exitCode: null, signal: "SIGTERM" })).toBe(143)
   })
 
+  it("a timed-out command never exits 0: 124 when it exited on the signal, 128+N when the signal ended it", () => {
+    expect(exitCodeOf({ exitCode: 0, signal: null, timedOut: true })).toBe(ExitCode.TimedOut)
+    expect(exitCodeOf({ exitCode: null, signal: "SIGKILL", timedOut: true })).toBe(137)
+  })
+
   it("has one table with distinct codes", () => {
     const codes = ExitCode.table.map(([c]) => c)
     expect(new Set(codes).size).toBe(codes.length)
-    expect(codes).toEqual([0, 1, 2, 3, 4, 130, 141, 143, 255])
+    expect(codes).toEqual([0, 1, 2, 3, 4, 124, 130, 141, 143, 255])
   })
 })

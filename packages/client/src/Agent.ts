@@ -5,13 +5,20 @@
  */
 import * as fs from "node:fs"
 import type { Readable, Writable } from "node:stream"
-import { Errors, Operations, Records, type Session } from "@cuvette/protocol"
+import { Errors, Operations, Path, Records, type Session } from "@cuvette/protocol"
 import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
-import { fileSink, hostFileError, writableSink } from "./internal/files.js"
+import { fileSink, type HostPath, hostFileError, writableSink } from "./internal/files.js"
 import { HostFileError } from "./HostError.js"
 import { cancelOn, collect, feed, orCallError, toBytes } from "./internal/streams.js"
 import { type KmsgRecord, parseKmsg } from "./Kmsg.js"
 import { type ExecOptions, type ExecResult, Process, type SpawnOptions } from "./Process.js"
+
+/**
+ * A guest path or file name: a string, or its bytes when it is not valid UTF-8 (a Latin-1 name such
+ * as `caf\xE9.txt`). Listings and stat return names the same way, so what they give can be passed
+ * back as is; bytes that are valid UTF-8 are sent as the string.
+ */
+export type GuestPath = Path.Path
 
 /** Progress callback: bytes done so far and the total when known. */
 export type OnProgress = (done: number, total: number | undefined) => void
@@ -55,6 +62,13 @@ const openSource = async (file: string) => {
   }
   return { handle, path: file, size: st.size }
 }
+
+/** The refusal to remove the root directory, as the agent words it. */
+const refuseRoot = (p: GuestPath) =>
+  Errors.make(
+    "DENIED",
+    `refusing to remove ${Path.display(p)}: it is the root directory (pass noPreserveRoot to remove it anyway)`,
+  )
 
 /** A connected agent. Every method maps to one protocol operation; failures are AgentErrors. */
 export class Agent {
@@ -156,13 +170,13 @@ export class Agent {
 
   /** Reads a guest file (or a range of it) into memory. Use {@link download} for big files. */
   async readFile(
-    guestPath: string,
+    guestPath: GuestPath,
     o: { readonly offset?: number; readonly length?: number } = {},
   ): Promise<Uint8Array> {
     checkOptions("readFile", o, optionKeys.readFile)
     const call = this.session.open(
       "readFile",
-      defined({ path: guestPath, offset: o.offset, length: o.length }),
+      defined({ path: Path.normalize(guestPath), offset: o.offset, length: o.length }),
     )
     const body = await orCallError(call, collect(call.stdout))
     await call.result
@@ -171,20 +185,24 @@ export class Agent {
 
   /**
    * Streams a guest file to a host file (written to a temporary name, renamed when complete) or to a
-   * Writable, with backpressure both ways.
+   * Writable, with backpressure both ways. A host path is a string, or a Buffer for a name that is not
+   * UTF-8 (as Node's fs takes it).
    */
   async download(
-    guestPath: string,
-    dest: string | Writable,
+    guestPath: GuestPath,
+    dest: HostPath | Writable,
     o: DownloadOptions = {},
   ): Promise<{ readonly bytes: number }> {
     checkOptions("download", o, optionKeys.download)
     // The host side first: a destination that cannot be written fails before the guest does any work.
-    const sink = typeof dest === "string" ? await fileSink(dest) : writableSink(dest, o.end ?? true)
+    const sink =
+      typeof dest === "string" || Buffer.isBuffer(dest)
+        ? await fileSink(dest)
+        : writableSink(dest, o.end ?? true)
     try {
       const call = this.session.open(
         "readFile",
-        defined({ path: guestPath, offset: o.offset, length: o.length }),
+        defined({ path: Path.normalize(guestPath), offset: o.offset, length: o.length }),
       )
       const uncancel = cancelOn(o.signal, () => call.cancel())
       if (o.signal?.aborted) call.cancel()
@@ -221,7 +239,7 @@ export class Agent {
 
   /** Writes bytes or text to a guest file (atomically by default). */
   writeFile(
-    guestPath: string,
+    guestPath: GuestPath,
     data: Uint8Array | string,
     o: UploadOptions = {},
   ): Promise<{ readonly bytes: number }> {
@@ -234,7 +252,7 @@ export class Agent {
    */
   async upload(
     source: string | Readable | Uint8Array,
-    guestPath: string,
+    guestPath: GuestPath,
     o: UploadOptions = {},
   ): Promise<{ readonly bytes: number }> {
     checkOptions("upload", o, optionKeys.upload)
@@ -244,7 +262,13 @@ export class Agent {
       const size = o.size ?? (file ? file.size : source instanceof Uint8Array ? source.byteLength : undefined)
       const call = this.session.open(
         "writeFile",
-        defined({ path: guestPath, mode: o.mode, createParents: o.createParents, atomic: o.atomic, size }),
+        defined({
+          path: Path.normalize(guestPath),
+          mode: o.mode,
+          createParents: o.createParents,
+          atomic: o.atomic,
+          size,
+        }),
       )
       const uncancel = cancelOn(o.signal, () => call.cancel())
       if (o.signal?.aborted) call.cancel()
@@ -301,8 +325,8 @@ export class Agent {
   }
 
   /** File metadata, of a symlink itself unless `follow` resolves it (then a dangling one is ENOENT). */
-  stat(guestPath: string, o: { readonly follow?: boolean } = {}): Promise<Operations.Result<"stat">> {
-    return this.run("stat", defined({ path: guestPath, follow: o.follow }))
+  stat(guestPath: GuestPath, o: { readonly follow?: boolean } = {}): Promise<Operations.Result<"stat">> {
+    return this.run("stat", defined({ path: Path.normalize(guestPath), follow: o.follow }))
   }
 
   /**
@@ -310,17 +334,20 @@ export class Agent {
    * of a million entries takes no more memory than one batch. Leaving the loop early, or `signal`,
    * cancels the listing.
    */
-  entries(guestPath: string, o: { readonly signal?: AbortSignal } = {}): AsyncIterable<Operations.DirEntry> {
+  entries(
+    guestPath: GuestPath,
+    o: { readonly signal?: AbortSignal } = {},
+  ): AsyncIterable<Operations.DirEntry> {
     const session = this.session
     return {
       async *[Symbol.asyncIterator]() {
-        const call = session.open("list", { path: guestPath })
+        const call = session.open("list", { path: Path.normalize(guestPath) })
         const onAbort = () => call.cancel()
         if (o.signal?.aborted) call.cancel()
         o.signal?.addEventListener("abort", onAbort, { once: true })
         try {
           // A failed listing ends the stream; its result then carries the agent's error.
-          yield* Records.decode(call.stdout, Operations.DirEntry, `listing of ${guestPath}`)
+          yield* Records.decode(call.stdout, Operations.DirEntry, `listing of ${Path.display(guestPath)}`)
           await call.result
         } finally {
           o.signal?.removeEventListener("abort", onAbort)
@@ -330,37 +357,53 @@ export class Agent {
     }
   }
 
-  /** All entries of a guest directory, sorted by name (see {@link entries} for large directories). */
-  async list(guestPath: string): Promise<ReadonlyArray<Operations.DirEntry>> {
+  /**
+   * All entries of a guest directory, sorted by their names' bytes (see {@link entries} for large
+   * directories). A name that is not UTF-8 is a Uint8Array.
+   */
+  async list(guestPath: GuestPath): Promise<ReadonlyArray<Operations.DirEntry>> {
     const all: Array<Operations.DirEntry> = []
     for await (const e of this.entries(guestPath)) all.push(e)
-    return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    return all.sort((a, b) => Buffer.compare(Path.toBytes(a.name), Path.toBytes(b.name)))
   }
 
   /** Creates a directory (`parents` like mkdir -p). */
   async mkdir(
-    guestPath: string,
+    guestPath: GuestPath,
     o: { readonly parents?: boolean; readonly mode?: number } = {},
   ): Promise<void> {
-    await this.run("mkdir", defined({ path: guestPath, parents: o.parents, mode: o.mode }))
+    await this.run("mkdir", defined({ path: Path.normalize(guestPath), parents: o.parents, mode: o.mode }))
   }
 
-  /** Removes a file or directory (`recursive` like rm -r, `force` ignores a missing path). */
+  /**
+   * Removes a file or directory (`recursive` like rm -r, `force` ignores a missing path). The root
+   * directory, however spelled (`/`, `//`, `/tmp/..`), is refused with DENIED unless `noPreserveRoot`,
+   * as GNU rm does: here before anything is sent, and by the agent for paths only it can resolve.
+   */
   async remove(
-    guestPath: string,
-    o: { readonly recursive?: boolean; readonly force?: boolean } = {},
+    guestPath: GuestPath,
+    o: { readonly recursive?: boolean; readonly force?: boolean; readonly noPreserveRoot?: boolean } = {},
   ): Promise<void> {
-    await this.run("remove", defined({ path: guestPath, recursive: o.recursive, force: o.force }))
+    if (o.noPreserveRoot !== true && Path.isRoot(guestPath)) throw refuseRoot(guestPath)
+    await this.run(
+      "remove",
+      defined({
+        path: Path.normalize(guestPath),
+        recursive: o.recursive,
+        force: o.force,
+        noPreserveRoot: o.noPreserveRoot,
+      }),
+    )
   }
 
   /** Renames a file or directory (exactly: `to` is the new name, never a directory to move into). */
-  async rename(from: string, to: string): Promise<void> {
-    await this.run("rename", { from, to })
+  async rename(from: GuestPath, to: GuestPath): Promise<void> {
+    await this.run("rename", { from: Path.normalize(from), to: Path.normalize(to) })
   }
 
   /** Sets the permission bits of a guest path exactly (no umask). */
-  async chmod(guestPath: string, mode: number): Promise<void> {
-    await this.run("chmod", { path: guestPath, mode })
+  async chmod(guestPath: GuestPath, mode: number): Promise<void> {
+    await this.run("chmod", { path: Path.normalize(guestPath), mode })
   }
 
   /** Kernel log records; with `follow` it keeps streaming until the signal aborts or the loop breaks. */

@@ -16,7 +16,7 @@
  * the agent confirmed: the guest process group is gone and temporary files are removed.
  */
 import type { Readable, Writable } from "node:stream"
-import { ByteStream, Errors, type Operations, Session } from "@cuvette/protocol"
+import { ByteStream, Errors, type Operations, Path, Session } from "@cuvette/protocol"
 import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as Client from "./Client.js"
 import type { ConnectError } from "./ConnectError.js"
@@ -44,47 +44,47 @@ export interface Service {
     options?: Client.SpawnOptions,
   ) => Effect.Effect<Client.Process, AgentError | OptionError, Scope.Scope>
   readonly readFile: (
-    path: string,
+    path: Client.GuestPath,
     options?: { readonly offset?: number; readonly length?: number },
   ) => Effect.Effect<Uint8Array, AgentError | OptionError>
   /** A guest file's body as a stream of chunks (flow-controlled: pulled as consumed). */
   readonly readFileStream: (
-    path: string,
+    path: Client.GuestPath,
     options?: { readonly offset?: number; readonly length?: number },
   ) => Stream.Stream<Uint8Array, AgentError>
   readonly writeFile: (
-    path: string,
+    path: Client.GuestPath,
     data: Uint8Array | string,
     options?: Client.UploadOptions,
   ) => Effect.Effect<{ readonly bytes: number }, CopyError>
   readonly upload: (
     source: string | Readable | Uint8Array,
-    path: string,
+    path: Client.GuestPath,
     options?: Client.UploadOptions,
   ) => Effect.Effect<{ readonly bytes: number }, CopyError>
   readonly download: (
-    path: string,
-    dest: string | Writable,
+    path: Client.GuestPath,
+    dest: string | Buffer | Writable,
     options?: Client.DownloadOptions,
   ) => Effect.Effect<{ readonly bytes: number }, CopyError>
   readonly stat: (
-    path: string,
+    path: Client.GuestPath,
     options?: { readonly follow?: boolean },
   ) => Effect.Effect<Operations.Stat, AgentError>
   /** All entries, sorted by name. */
-  readonly list: (path: string) => Effect.Effect<ReadonlyArray<Operations.DirEntry>, AgentError>
+  readonly list: (path: Client.GuestPath) => Effect.Effect<ReadonlyArray<Operations.DirEntry>, AgentError>
   /** Entries as they stream in, in directory order, with bounded memory; interrupting cancels the listing. */
-  readonly entries: (path: string) => Stream.Stream<Operations.DirEntry, AgentError>
+  readonly entries: (path: Client.GuestPath) => Stream.Stream<Operations.DirEntry, AgentError>
   readonly mkdir: (
-    path: string,
+    path: Client.GuestPath,
     options?: { readonly parents?: boolean; readonly mode?: number },
   ) => Effect.Effect<void, AgentError>
   readonly remove: (
-    path: string,
-    options?: { readonly recursive?: boolean; readonly force?: boolean },
+    path: Client.GuestPath,
+    options?: { readonly recursive?: boolean; readonly force?: boolean; readonly noPreserveRoot?: boolean },
   ) => Effect.Effect<void, AgentError>
-  readonly rename: (from: string, to: string) => Effect.Effect<void, AgentError>
-  readonly chmod: (path: string, mode: number) => Effect.Effect<void, AgentError>
+  readonly rename: (from: Client.GuestPath, to: Client.GuestPath) => Effect.Effect<void, AgentError>
+  readonly chmod: (path: Client.GuestPath, mode: number) => Effect.Effect<void, AgentError>
   /** Kernel log records; with `follow` the stream runs until interrupted. */
   readonly kmsg: (options?: { readonly follow?: boolean }) => Stream.Stream<Client.KmsgRecord, AgentError>
   readonly mount: (args: Operations.Args<"mount">) => Effect.Effect<void, AgentError>
@@ -155,7 +155,7 @@ export const make = (agent: Client.Agent): Service => {
         const call = agent.session.open(
           "readFile",
           Object.assign(
-            { path },
+            { path: Path.normalize(path) },
             o.offset !== undefined ? { offset: o.offset } : {},
             o.length !== undefined ? { length: o.length } : {},
           ),

@@ -24,7 +24,7 @@ import type { Runner } from "./internal/transports/hyperv.js"
 import * as Target from "./Target.js"
 
 // The rest of the Promise API, also reachable as `Client.*` (one import for the whole library).
-export { Agent, type DownloadOptions, type OnProgress, type UploadOptions } from "./Agent.js"
+export { Agent, type DownloadOptions, type GuestPath, type OnProgress, type UploadOptions } from "./Agent.js"
 export { type KmsgRecord, parseKmsg } from "./Kmsg.js"
 export { type Env, type ExecOptions, type ExecResult, Process, type SpawnOptions } from "./Process.js"
 
@@ -34,6 +34,12 @@ export interface ConnectOptions {
   readonly token?: Uint8Array
   /** File holding the token (surrounding whitespace ignored). */
   readonly tokenFile?: string
+  /**
+   * With a token, insist on a sealed session (every frame after the handshake encrypted and
+   * authenticated); an agent that does not seal is refused. Default: true for `tcp:` targets. False
+   * accepts an unsealed session; an agent that seals still gets one.
+   */
+  readonly seal?: boolean
   /** Overall deadline for connecting, including retries and the handshake (default 10 s). */
   readonly timeoutMs?: number
   /** Retry with backoff while the agent is not there yet (refused, missing socket, timeout). */
@@ -112,7 +118,7 @@ const openAgent = async (
   const { t, text } = resolveTarget(target, o.vtl2)
   const session = await open(t, text, {
     deadline: Date.now() + timeoutMs,
-    session: await sessionOptions(o, text),
+    session: { ...(await sessionOptions(o, text)), seal: o.seal ?? t._tag === "tcp" },
     retry,
     ping,
     signal: o.signal,
@@ -141,7 +147,7 @@ export const fromStream = async (
   const text = stream.description
   const session = await Session.openClient(
     stream,
-    defined({ ...(await sessionOptions(o, text)), handshakeTimeoutMs: o.timeoutMs }),
+    defined({ ...(await sessionOptions(o, text)), handshakeTimeoutMs: o.timeoutMs, seal: o.seal }),
   ).catch(async (e) => {
     stream.destroy()
     const { handshakeError } = await import("./internal/open.js")

@@ -26,10 +26,20 @@ export interface CommonProcessOptions {
   /** `{ set, unset, clear }`, or a plain `{ NAME: "value" }` record, which means `set`. */
   readonly env?: Env | Readonly<Record<string, string>>
   readonly cwd?: string
-  /** Kill the process group after this long (the result then has `timedOut: true`). */
+  /**
+   * Signal the process group after this long (the result then has `timedOut: true` and
+   * `timeoutSignal`); at most `Operations.MAX_TIMEOUT_MS` (about 24.8 days), 0 or absent for none.
+   */
   readonly timeoutMs?: number
-  /** Signal used on timeout or cancel (default SIGKILL). */
+  /** Signal sent on timeout (default SIGKILL). */
   readonly killSignal?: string
+  /** SIGKILL this long after a `killSignal` the process outlives (default 5000). */
+  readonly killAfterMs?: number
+  /**
+   * Start it to outlive the call (a daemon): the result comes once it started, with its `pid`; its
+   * stdio is /dev/null and no timeout applies. Otherwise its background jobs are killed when it exits.
+   */
+  readonly detach?: boolean
   /** Run under a pseudo-terminal of this size. */
   readonly pty?: { readonly rows: number; readonly cols: number; readonly term?: string }
 }

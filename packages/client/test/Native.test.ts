@@ -1,72 +1,12 @@
 // AF_VSOCK and AF_HYPERV targets. This machine has no vsock peer and no Hyper-V: data tests are
-// visible skips; what can run here does (name resolution with a stubbed runner, listen-vsock coming up).
+// visible skips; what can run here does (listen-vsock coming up; name resolution is in HypervName.test.ts).
 import { Vsock } from "@cuvette/native"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
-import { type Runner, resolveVmId } from "../src/internal/transports/hyperv.js"
 
 const GUID = "0f3b5c9e-1d2a-4b6c-8e7f-a1b2c3d4e5f6"
 
-const runner =
-  (
-    answers: Record<string, { code: number; stdout: string; stderr?: string } | Error>,
-    calls: Array<string> = [],
-  ): Runner =>
-  async (file, args) => {
-    calls.push([file, ...args].join(" "))
-    const a = answers[file]
-    if (a === undefined || a instanceof Error) throw a ?? new Error(`spawn ${file} ENOENT`)
-    return { stderr: "", ...a }
-  }
-
-describe("hyperv:NAME resolution", () => {
-  it("uses hvc.exe id NAME", async () => {
-    const calls: Array<string> = []
-    const id = await resolveVmId(
-      "my vm",
-      "hyperv:my vm",
-      runner({ "hvc.exe": { code: 0, stdout: `${GUID.toUpperCase()}\r\n` } }, calls),
-    )
-    expect(id).toBe(GUID)
-    expect(calls).toEqual(["hvc.exe id my vm"])
-  })
-
-  it("falls back to PowerShell Get-VM, quoting the name", async () => {
-    const calls: Array<string> = []
-    const id = await resolveVmId(
-      "o'brien",
-      "hyperv:o'brien",
-      runner(
-        {
-          "hvc.exe": new Error("spawn hvc.exe ENOENT"),
-          "powershell.exe": { code: 0, stdout: `${GUID}\r\n` },
-        },
-        calls,
-      ),
-    )
-    expect(id).toBe(GUID)
-    expect(calls[1]).toContain("(Get-VM -Name 'o''brien' -ErrorAction Stop).Id.ToString()")
-  })
-
-  it("fails with NOT_FOUND naming both attempts", async () => {
-    const e = await resolveVmId(
-      "ghost",
-      "hyperv:ghost",
-      runner({
-        "hvc.exe": { code: 1, stdout: "", stderr: "The virtual machine could not be found." },
-        "powershell.exe": {
-          code: 1,
-          stdout: "",
-          stderr: "Get-VM : Hyper-V was unable to find a virtual machine with name ghost.",
-        },
-      }),
-    ).catch((x) => x)
-    expect(e).toMatchObject({ _tag: "ConnectError", reason: "NOT_FOUND" })
-    expect(e.message).toContain('no VM named "ghost"')
-    expect(e.message).toContain("hvc.exe: The virtual machine could not be found.")
-    expect(e.message).toContain("hyperv-id:GUID")
-  })
-
+describe("hyperv", () => {
   it.skipIf(process.platform === "win32")(
     "hyperv targets are UNSUPPORTED on a non-Windows host",
     async () => {

@@ -79,3 +79,33 @@ describe("process options", () => {
     })
   })
 })
+
+describe("exec's timeout and detach options", () => {
+  it("timeoutMs above the maximum or not whole milliseconds is an OptionError; 0 is no timeout", async () => {
+    for (const timeoutMs of [2 ** 31, -1, 1.5])
+      await expect(a.exec(["true"], { timeoutMs })).rejects.toMatchObject({
+        _tag: "OptionError",
+        option: "timeoutMs",
+        message: expect.stringContaining("2147483647"),
+      })
+    expect(() => a.spawn(["true"], { timeoutMs: 2 ** 31 })).toThrow(/timeoutMs/)
+    await expect(a.exec(["sleep", "0.2"], { timeoutMs: 0 })).resolves.toMatchObject({
+      exitCode: 0,
+      timedOut: false,
+    })
+  })
+
+  it("detach: true returns once started, with the pid of a process that keeps running", async () => {
+    const r = await a.exec(["sleep", "300"], { detach: true })
+    try {
+      expect(r).toMatchObject({ detached: true, exitCode: null, stdout: new Uint8Array() })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(() => process.kill(r.pid!, 0)).not.toThrow()
+    } finally {
+      process.kill(r.pid!, "SIGKILL")
+    }
+    await expect(a.exec(["true"], { detach: true, timeoutMs: 1000 })).rejects.toMatchObject({
+      _tag: "OptionError",
+    })
+  })
+})

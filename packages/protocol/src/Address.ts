@@ -34,7 +34,10 @@ export interface Hybrid {
   readonly path: string
   readonly port: number
 }
-/** AF_HYPERV (Windows host): a VM by name (resolved with hvc.exe / Get-VM) or by id. */
+/**
+ * AF_HYPERV (Windows host): `hyperv:NAME` is a VM name (resolved with hvc.exe / Get-VM) even when it looks
+ * like a GUID, since fleet hosts name VMs with GUIDs that are not their ids; only `hyperv-id:GUID` is an id.
+ */
 export interface Hyperv {
   readonly _tag: "hyperv"
   /** The VM name, or its GUID (canonical: lowercase, no braces) when `byId`. */

@@ -19,6 +19,11 @@ export const ErrorCode = Schema.Literal(
   "EBUSY",
   "EROFS",
   "ETIMEDOUT",
+  "ENAMETOOLONG",
+  "ELOOP",
+  "EXDEV",
+  "E2BIG",
+  "ENXIO",
   /** A message is larger than the receiver's frame limit. */
   "EMSGSIZE",
   /** The agent refused: a token is wrong or missing, or the operation is disabled. */
@@ -45,25 +50,46 @@ export class AgentError extends Schema.TaggedError<AgentError>()("AgentError", {
   message: Schema.String,
 }) {}
 
-/** Builds an AgentError. */
-export const make = (code: ErrorCode, message: string): AgentError => new AgentError({ code, message })
+/** The longest message an AgentError carries: it says what failed, it never echoes a payload in full. */
+export const MAX_MESSAGE = 512
+
+/** A value quoted in a message: long ones keep their start and end around an ellipsis. */
+export const quote = (value: string, max = 160): string =>
+  value.length <= max ? value : `${value.slice(0, max - 41)}…${value.slice(-40)}`
+
+/** Builds an AgentError; the message is cut to {@link MAX_MESSAGE} characters. */
+export const make = (code: ErrorCode, message: string): AgentError =>
+  new AgentError({ code, message: quote(message, MAX_MESSAGE) })
 
 /** True when `u` is an AgentError. */
 export const isAgentError = (u: unknown): u is AgentError => u instanceof AgentError
 
 const errnoCodes = new Set<string>(ErrorCode.literals)
 
+// The runtime's own refusals of an argument (a NUL byte in a path, a mode out of range) are invalid
+// arguments, not bugs: Node and Bun throw these before making the system call.
+// (A wrong type, ERR_INVALID_ARG_TYPE, cannot come from a validated request: that one is a bug.)
+const invalidArgument = new Set(["ERR_INVALID_ARG_VALUE", "ERR_OUT_OF_RANGE"])
+
+/** The AgentError code of a thrown error: its errno, EINVAL for a refused argument, else undefined. */
+export const codeOf = (cause: unknown): ErrorCode | undefined => {
+  const code = (cause as { code?: unknown } | undefined)?.code
+  if (typeof code !== "string") return undefined
+  if (errnoCodes.has(code)) return code as ErrorCode
+  return invalidArgument.has(code) ? "EINVAL" : undefined
+}
+
 /**
  * Turns anything thrown by a handler into an AgentError: errno errors keep their code and say which
- * path; anything else becomes INTERNAL.
+ * path; anything else becomes INTERNAL. Values are quoted shortened, never echoed in full.
  */
 export const fromUnknown = (cause: unknown, context?: string): AgentError => {
   if (isAgentError(cause)) return cause
-  const err = cause as { code?: unknown; message?: unknown; path?: unknown; syscall?: unknown } | undefined
-  const code = typeof err?.code === "string" && errnoCodes.has(err.code) ? (err.code as ErrorCode) : undefined
-  const raw = typeof err?.message === "string" ? err.message : String(cause)
+  const err = cause as { message?: unknown; path?: unknown } | undefined
+  const code = codeOf(cause)
+  const raw = quote(typeof err?.message === "string" ? err.message : String(cause), MAX_MESSAGE)
   if (code) {
-    const where = typeof err?.path === "string" ? err.path : context
+    const where = typeof err?.path === "string" ? quote(err.path) : context
     return make(code, where ? `${describeErrno(code)}: ${where}` : raw)
   }
   return make("INTERNAL", context ? `${context}: ${raw}` : raw)
@@ -82,6 +108,11 @@ const errnoText: Partial<Record<ErrorCode, string>> = {
   ENOSPC: "no space left on device",
   EBUSY: "device or resource busy",
   EROFS: "read-only file system",
+  ENAMETOOLONG: "file name too long",
+  ELOOP: "too many levels of symbolic links",
+  EXDEV: "not on the same file system",
+  E2BIG: "argument list too long",
+  ENXIO: "no such device or address",
   EMSGSIZE: "message too long",
 }
 

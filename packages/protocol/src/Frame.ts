@@ -151,6 +151,13 @@ export class Decoder {
     }
   }
 
+  /** Hands back everything buffered and not decoded (it is read another way from here on). */
+  drain(): Array<Uint8Array> {
+    const chunks = this.chunks
+    this.reset()
+    return chunks
+  }
+
   /** Drops everything buffered (a new session on the same stream starts clean). */
   reset(): void {
     this.chunks = []

@@ -8,6 +8,7 @@ import { Effect, Either, Schema } from "effect"
 import * as C from "./Constants.js"
 import { AgentError } from "./Errors.js"
 import * as Messages from "./Messages.js"
+import * as Seal from "./Seal.js"
 
 const Bytes = Schema.Uint8ArrayFromSelf
 const Version = Schema.Number.pipe(Schema.int(), Schema.between(0, 0xffff))
@@ -144,10 +145,12 @@ export interface Negotiated {
   readonly version: number
   readonly peerWindow: number
   readonly peerMaxFrame: number
+  /** Present when the session is sealed from here on ({@link Seal}). */
+  readonly seal?: Seal.Keys
 }
 
 /** Features this build offers and accepts. */
-export const FEATURES: ReadonlyArray<string> = ["keepalive", "resync", "auth", "cancel"]
+export const FEATURES: ReadonlyArray<string> = ["keepalive", "resync", "auth", "cancel", Seal.FEATURE]
 
 /** Options of the client side. */
 export interface ClientOptions {
@@ -156,6 +159,11 @@ export interface ClientOptions {
   /** Versions offered (defaults to this build's range). */
   readonly minVersion?: number
   readonly maxVersion?: number
+  /**
+   * Insist on a sealed session: the agent must ask for the token and seal every frame after the
+   * handshake, or the connection fails. Off: the client still seals when the agent asks to.
+   */
+  readonly seal?: boolean
 }
 
 /** Options of the agent side. */
@@ -164,6 +172,8 @@ export interface AgentOptions {
   readonly identity: Welcome["agent"]
   readonly minVersion?: number
   readonly maxVersion?: number
+  /** Seal sessions that authenticate with the token; a client that cannot seal is refused. */
+  readonly seal?: boolean
 }
 
 /** Client side: offers, reads the Welcome, answers a challenge and checks the agent's proof. */
@@ -219,6 +229,19 @@ export const runClient = async (
       message: `the agent at ${where} chose protocol v${reply.version}, the client speaks v${hello.minVersion}..v${hello.maxVersion}`,
     })
   }
+  const sealed = reply.features.includes(Seal.FEATURE)
+  if (sealed && !reply.challenge)
+    throw new AgentError({
+      code: "PROTOCOL",
+      message: `${where} chose a sealed session without asking for the token`,
+    })
+  if (options.seal && io.token && !sealed)
+    throw new AgentError({
+      code: "UNSUPPORTED",
+      message: reply.challenge
+        ? `the agent at ${where} does not seal the session (an older agent?): use an agent from the same Cuvette release`
+        : `the agent at ${where} does not ask for the token, so the session cannot be sealed: give the agent the same --token-file, or connect without a token`,
+    })
   if (reply.challenge) {
     if (!io.token) {
       throw new AgentError({
@@ -237,6 +260,14 @@ export const runClient = async (
         message: `the agent at ${where} could not prove it knows the token: wrong agent, or a different token file`,
       })
     }
+    if (sealed)
+      return {
+        version: reply.version,
+        peerWindow: reply.window,
+        peerMaxFrame: reply.maxFrame,
+        welcome: reply,
+        seal: Seal.deriveKeys(io.token, reply.challenge, nonce, "client"),
+      }
   }
   return { version: reply.version, peerWindow: reply.window, peerMaxFrame: reply.maxFrame, welcome: reply }
 }
@@ -275,11 +306,20 @@ export const runAgent = async (
     ),
   )
   if (Either.isLeft(version)) throw refuse(version.left)
+  // A serial port is never sealed: its takeover rules read a new client's hello mid-session.
+  const sealed = options.seal === true && io.token !== undefined && !io.resync
+  if (sealed && !hello.features.includes(Seal.FEATURE))
+    throw refuse(
+      new AgentError({
+        code: "UNSUPPORTED",
+        message: `this agent seals its sessions on ${where} and the client cannot (no "${Seal.FEATURE}" feature): use a client from the same Cuvette release`,
+      }),
+    )
   const challenge = io.token ? randomBytes() : undefined
   io.send({
     _tag: "Welcome",
     version: version.right,
-    features: FEATURES.filter((f) => hello.features.includes(f)),
+    features: FEATURES.filter((f) => hello.features.includes(f) && (f !== Seal.FEATURE || sealed)),
     agent: options.identity,
     maxFrame: io.maxFrame,
     window: io.window,
@@ -299,7 +339,7 @@ export const runAgent = async (
   if (!equalProofs(answer.proof, expected))
     throw refuse(new AgentError({ code: "DENIED", message: "wrong token" }))
   io.send({ _tag: "AuthOk", proof: await run(proof(io.token, "agent", answer.nonce, challenge)) })
-  return agreed
+  return sealed ? { ...agreed, seal: Seal.deriveKeys(io.token, challenge, answer.nonce, "agent") } : agreed
 }
 
 const run = <A>(effect: Effect.Effect<A>): Promise<A> => Effect.runPromise(effect)

@@ -19,6 +19,10 @@ const byCode: Partial<Record<string, string>> = {
   UNSUPPORTED: "this agent or guest cannot do it; `cuvette info` lists its capabilities",
   VERSION: "update the agent or cuvette so both speak a common protocol version",
   ETIMEDOUT: "raise --timeout",
+  EXDEV: "rename works within one file system: copy it, then remove the original",
+  E2BIG: "pass large data on stdin or in a file instead of in arguments or the environment",
+  ELOOP: "a symbolic link on the path points back at itself: check it with `cuvette stat`",
+  ENAMETOOLONG: "a file name is limited to 255 bytes and a path to 4096",
 }
 
 /** The hint for an error code (an errno name or an AgentError code), if there is one. */

@@ -6,7 +6,17 @@
 import { Schema } from "effect"
 
 const opt = <S extends Schema.Schema.All>(s: S) => Schema.optionalWith(s, { exact: true })
-const Path = Schema.String.pipe(Schema.minLength(1, { message: () => "a path must not be empty" }))
+const notEmpty = { message: () => "a path must not be empty" }
+/** A path that must be text: a working directory or mount point, which processes receive as strings. */
+const TextPath = Schema.String.pipe(Schema.minLength(1, notEmpty))
+/**
+ * A path or file name (see the Path module): a string when it is valid UTF-8 (msgpack str), else
+ * its bytes (msgpack bin). Every path field of every operation is one.
+ */
+export const Path = Schema.Union(
+  TextPath,
+  Schema.Uint8ArrayFromSelf.pipe(Schema.filter((b) => b.byteLength > 0, notEmpty)),
+)
 const Empty = Schema.Struct({})
 const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
 
@@ -32,6 +42,11 @@ export const StdioMode = Schema.Literal("pipe", "null")
 /** stderr may also be merged into stdout. */
 export const StderrMode = Schema.Literal("pipe", "null", "stdout")
 
+/** The longest exec timeout, about 24.8 days (the largest delay a runtime timer takes). */
+export const MAX_TIMEOUT_MS = 2_147_483_647
+/** How long a process may outlive its timeout's signal before it gets SIGKILL. */
+export const DEFAULT_KILL_AFTER_MS = 5_000
+
 /** Arguments of `exec`. */
 export const ExecArgs = Schema.Struct({
   argv: Schema.NonEmptyArray(Schema.String),
@@ -43,16 +58,30 @@ export const ExecArgs = Schema.Struct({
       unset: opt(Schema.Array(Schema.String)),
     }),
   ),
-  cwd: opt(Path),
+  cwd: opt(TextPath),
   stdin: opt(StdioMode),
   stdout: opt(StdioMode),
   stderr: opt(StderrMode),
   /** Run under a pseudo-terminal of this size (stdout carries the terminal output). */
   pty: opt(Schema.Struct({ rows: Count, cols: Count, term: opt(Schema.String) })),
-  /** Kill the process group after this many milliseconds. */
+  /**
+   * Signal the process group after this many milliseconds (at most {@link MAX_TIMEOUT_MS}, else EINVAL);
+   * 0 or absent: no timeout.
+   */
   timeoutMs: opt(Count),
-  /** Signal used on timeout or cancel (default SIGKILL). */
+  /** Signal used on timeout (default SIGKILL). */
   killSignal: opt(Schema.String),
+  /**
+   * When the timeout's signal is not SIGKILL and the process is still running this many milliseconds
+   * later, the group gets SIGKILL (default {@link DEFAULT_KILL_AFTER_MS}).
+   */
+  killAfterMs: opt(Count),
+  /**
+   * Start it to outlive the call: the result comes as soon as it started, its stdio is /dev/null, and
+   * neither the call's end nor its leader's exit kills its group. Without it, the whole group is killed
+   * when the leader exits (or the call ends), so no background job outlives the command.
+   */
+  detach: opt(Schema.Boolean),
 })
 /** exec's arguments, as the {@link ExecArgs} schema decodes them. */
 export type ExecArgs = typeof ExecArgs.Type
@@ -68,9 +97,18 @@ export const ExecInput = Schema.Union(
 export const ExecResult = Schema.Struct({
   exitCode: Schema.NullOr(Schema.Number),
   signal: Schema.NullOr(Schema.String),
-  /** True when the agent killed it because `timeoutMs` passed. */
+  /** True when the agent signalled it because `timeoutMs` passed. */
   timedOut: Schema.Boolean,
+  /**
+   * After a timeout, the last signal the agent sent its group: `killSignal`, or SIGKILL when the
+   * process outlived `killAfterMs`. `signal` says whether one of them ended it.
+   */
+  timeoutSignal: opt(Schema.String),
   durationMs: Schema.Number,
+  /** The process's pid (the result of a detached exec comes once it started). */
+  pid: opt(Count),
+  /** True for a detached exec: it is still running, in its own session. */
+  detached: opt(Schema.Boolean),
 })
 /** exec's result, as the {@link ExecResult} schema decodes it. */
 export type ExecResult = typeof ExecResult.Type
@@ -82,7 +120,7 @@ export const FileType = Schema.Literal("file", "directory", "symlink", "other")
 
 /** Result of `stat`. */
 export const Stat = Schema.Struct({
-  path: Schema.String,
+  path: Path,
   type: FileType,
   size: Schema.Number,
   /** Permission bits (e.g. 0o644). */
@@ -91,20 +129,20 @@ export const Stat = Schema.Struct({
   uid: Schema.Number,
   gid: Schema.Number,
   /** Where a symlink points. */
-  target: opt(Schema.String),
+  target: opt(Path),
 })
 /** stat's result, as the {@link Stat} schema decodes it. */
 export type Stat = typeof Stat.Type
 
 /** One entry of `list`, as lstat sees it (a symlink is reported as one, with its target). */
 export const DirEntry = Schema.Struct({
-  name: Schema.String,
+  name: Path,
   type: FileType,
   size: Schema.Number,
   mode: Schema.Number,
   mtimeMs: Schema.Number,
   /** Where a symlink points. */
-  target: opt(Schema.String),
+  target: opt(Path),
 })
 /** One entry of a listing, as the {@link DirEntry} schema decodes it. */
 export type DirEntry = typeof DirEntry.Type
@@ -153,7 +191,7 @@ export const Time = Schema.Struct({ unixMs: Schema.Number, timezone: Schema.Stri
 /** Arguments of `mount` (Linux). */
 export const MountArgs = Schema.Struct({
   source: Schema.String,
-  target: Path,
+  target: TextPath,
   fstype: Schema.String,
   /** mount(2) flags, as numbers (MS_RDONLY = 1, ...). */
   flags: opt(Count),
@@ -180,8 +218,14 @@ export const operations = {
     args: Schema.Struct({ path: Path, parents: opt(Schema.Boolean), mode: opt(Schema.Number) }),
     result: Empty,
   }),
+  /** The root directory (however spelled) is refused with DENIED unless `noPreserveRoot`, as GNU rm does. */
   remove: op({
-    args: Schema.Struct({ path: Path, recursive: opt(Schema.Boolean), force: opt(Schema.Boolean) }),
+    args: Schema.Struct({
+      path: Path,
+      recursive: opt(Schema.Boolean),
+      force: opt(Schema.Boolean),
+      noPreserveRoot: opt(Schema.Boolean),
+    }),
     result: Empty,
   }),
   rename: op({ args: Schema.Struct({ from: Path, to: Path }), result: Empty }),

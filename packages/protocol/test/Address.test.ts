@@ -38,6 +38,22 @@ describe("Address.parse", () => {
     expect(Address.parse(Address.format(a))).toEqual(want)
   })
 
+  it("hyperv:NAME is a name even when it looks like a GUID, kept as written; hyperv-id:GUID is an id", () => {
+    const named = "{6F2D3C1E-1111-2222-3333-444455556666}"
+    for (const text of [`hyperv:${named}`, `HYPERV:${named}?vtl=0`]) {
+      const a = Address.parse(text)
+      expect(a).toEqual({ _tag: "hyperv", vm: named, byId: false, port: 4919, vtl2: false })
+      expect(Address.format(a)).toBe(`hyperv:${named}`)
+    }
+    expect(Address.parse(`hyperv-id:${named}`)).toMatchObject({
+      vm: "6f2d3c1e-1111-2222-3333-444455556666",
+      byId: true,
+    })
+    expect(() => Address.parse("hyperv-id:my-vm")).toThrow(
+      /"my-vm" is not a GUID \(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\)/,
+    )
+  })
+
   it("formats canonically", () => {
     expect(Address.format(Address.parse("vsock:3"))).toBe("vsock:3:4919")
     expect(Address.format(Address.parse("vsock"))).toBe("vsock:any:4919")

@@ -67,4 +67,31 @@ describe("Errors.fromUnknown", () => {
     const e = Errors.make("DENIED", "no")
     expect(Errors.fromUnknown(e)).toBe(e)
   })
+
+  it("ENAMETOOLONG, ELOOP, EXDEV, E2BIG and ENXIO keep their codes; refused argument values are EINVAL", () => {
+    for (const code of ["ENAMETOOLONG", "ELOOP", "EXDEV", "E2BIG", "ENXIO"])
+      expect(Errors.fromUnknown(Object.assign(new Error(code), { code }), "x").code).toBe(code)
+    const nul = Object.assign(new TypeError("must be a string without null bytes"), {
+      code: "ERR_INVALID_ARG_VALUE",
+    })
+    expect(Errors.fromUnknown(nul).code).toBe("EINVAL")
+    const range = Object.assign(new RangeError("mode out of range"), { code: "ERR_OUT_OF_RANGE" })
+    expect(Errors.fromUnknown(range).code).toBe("EINVAL")
+    // A wrong type cannot come from a validated request: a bug.
+    const type = Object.assign(new TypeError("wrong type"), { code: "ERR_INVALID_ARG_TYPE" })
+    expect(Errors.fromUnknown(type).code).toBe("INTERNAL")
+  })
+
+  it("messages are bounded and quote long values around an ellipsis", () => {
+    const path = `/${"p".repeat(1024 * 1024)}/end`
+    const e = Errors.fromUnknown(
+      Object.assign(new Error(`ENAMETOOLONG: ${path}`), { code: "ENAMETOOLONG", path }),
+    )
+    expect(e.message.length).toBeLessThanOrEqual(200)
+    expect(e.message).toMatch(/^file name too long: \/p+…p+\/end$/)
+    expect(Errors.make("INTERNAL", "x".repeat(1_000_000)).message.length).toBe(Errors.MAX_MESSAGE)
+    expect(Errors.fromUnknown(new Error("y".repeat(1_000_000))).message.length).toBeLessThanOrEqual(
+      Errors.MAX_MESSAGE,
+    )
+  })
 })

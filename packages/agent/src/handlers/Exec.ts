@@ -1,16 +1,17 @@
 /**
  * exec: runs a program in its own process group, streams its stdout/stderr with backpressure, feeds
- * its stdin, and kills the whole group when the operation is cancelled, times out, or the client
- * goes away (a scope finalizer), so nothing the command started outlives it unnoticed.
+ * its stdin, and kills the whole group when its leader exits, the operation is cancelled, or the client
+ * goes away (a scope finalizer), so nothing the command started outlives it; a timeout signals the
+ * group, then kills it if it lives on. Only a detached exec starts something meant to outlive the call.
  */
-import { Errors, type Operations, type Session } from "@cuvette/protocol"
+import { Errors, Hints, Operations, type Session } from "@cuvette/protocol"
 import { Effect, Exit } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
 import { type Config, logger } from "../internal/config.js"
-import { isSignal, signalGroup } from "../internal/processGroup.js"
+import { isSignal, signalGroup, startTimeout } from "../internal/processGroup.js"
 import { execPty } from "./Pty.js"
 
 /** After the main process exited, pipes still held open by a background child end the operation once quiet this long. */
@@ -42,7 +43,7 @@ const resolveProgram = (program: string, env: NodeJS.ProcessEnv, cwd: string): s
 const notFound = (program: string, env: NodeJS.ProcessEnv) =>
   Errors.make(
     "ENOENT",
-    `cannot run ${program}: program not found${program.includes("/") ? "" : ` in PATH=${env.PATH ?? "(unset)"}`}; check the name or give a full path`,
+    `cannot run ${Errors.quote(program)}: program not found${program.includes("/") ? "" : ` in PATH=${Errors.quote(env.PATH ?? "(unset)")}`}; check the name or give a full path`,
   )
 
 /** The working directory is the problem, not the program (spawn says ENOENT for both). */
@@ -69,8 +70,48 @@ const spawnError = (program: string, env: NodeJS.ProcessEnv, cwd: string, cause:
   }
   if (code === "ENOENT") return notFound(program, env)
   if (code === "EACCES")
-    return Errors.make("EACCES", `cannot run ${program}: permission denied (is it executable?)`)
-  return Errors.fromUnknown(cause, `cannot run ${program}`)
+    return Errors.make("EACCES", `cannot run ${Errors.quote(program)}: permission denied (is it executable?)`)
+  const known = Errors.codeOf(cause)
+  if (known === undefined) return Errors.fromUnknown(cause, `cannot run ${Errors.quote(program)}`)
+  const hint = Hints.forCode(known)
+  return Errors.make(
+    known,
+    `cannot run ${Errors.quote(program)}: ${Errors.describeErrno(known)}${hint ? ` (${hint})` : ""}`,
+  )
+}
+
+const invalid = (message: string) => Errors.make("EINVAL", message)
+
+/** Refuses what no process could be started with, before spawning: EINVAL naming the field. */
+const checkArgs = (args: Operations.Args<"exec">): Errors.AgentError | undefined => {
+  const nul = (text: string) => text.includes("\0")
+  if (args.argv[0] === "") return invalid("argv[0], the program, is empty: give a program name or path")
+  const arg = args.argv.findIndex(nul)
+  if (arg >= 0) return invalid(`argv[${arg}] contains a NUL byte, which no argument can hold`)
+  if (args.cwd !== undefined && nul(args.cwd)) return invalid("cwd contains a NUL byte")
+  for (const [name, value] of Object.entries(args.env?.set ?? {})) {
+    if (name === "" || name.includes("=") || nul(name))
+      return invalid(
+        `environment variable name ${JSON.stringify(Errors.quote(name, 60))} is invalid: a name is not empty and has no "=" or NUL byte`,
+      )
+    if (nul(value))
+      return invalid(`the value of environment variable ${Errors.quote(name, 60)} contains a NUL byte`)
+  }
+  for (const name of args.env?.unset ?? [])
+    if (name === "" || name.includes("=") || nul(name))
+      return invalid(`cannot unset ${JSON.stringify(Errors.quote(name, 60))}: not a variable name`)
+  if ((args.timeoutMs ?? 0) > Operations.MAX_TIMEOUT_MS)
+    return invalid(
+      `timeoutMs ${args.timeoutMs} is above the maximum of ${Operations.MAX_TIMEOUT_MS} ms (about 24.8 days); use 0 for no timeout`,
+    )
+  if ((args.killAfterMs ?? 0) > Operations.MAX_TIMEOUT_MS)
+    return invalid(`killAfterMs ${args.killAfterMs} is above the maximum of ${Operations.MAX_TIMEOUT_MS} ms`)
+  if (args.detach && args.pty) return invalid("a detached exec cannot have a terminal: drop pty or detach")
+  if (args.detach && args.stdin === "pipe")
+    return invalid("a detached exec has no stdin (it reads /dev/null): drop stdin or detach")
+  if (args.detach && args.timeoutMs)
+    return invalid("a detached exec outlives the call: it takes no timeoutMs")
+  return undefined
 }
 
 /** Copies a child's output to a channel, one chunk at a time: while a write waits for credit the pipe fills and the child blocks. */
@@ -118,10 +159,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Session.ServerCall<"exec">) =>
   Effect.gen(function* () {
     const program = args.argv[0]
+    const refused = checkArgs(args)
+    if (refused) return yield* Effect.fail(refused)
     const killSignal = args.killSignal ?? "SIGKILL"
     if (!isSignal(killSignal))
       return yield* Effect.fail(
-        Errors.make("EINVAL", `unknown killSignal ${killSignal}: use a name like SIGTERM`),
+        Errors.make("EINVAL", `unknown killSignal ${Errors.quote(killSignal, 40)}: use a name like SIGTERM`),
       )
     const env = buildEnv(args.env)
     const cwd = args.cwd ?? process.cwd()
@@ -129,7 +172,13 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
       const st = yield* Effect.promise(() => fs.promises.stat(cwd).catch(() => undefined))
       if (!st?.isDirectory()) return yield* Effect.fail(cwdError(cwd, st))
     }
-    if (args.pty) return yield* execPty(args, call, { env, cwd, killSignal, log: logger(config) })
+    const timeout = {
+      timeoutMs: args.timeoutMs ?? 0,
+      killSignal,
+      killAfterMs: args.killAfterMs ?? Operations.DEFAULT_KILL_AFTER_MS,
+    }
+    if (args.pty) return yield* execPty(args, call, { env, cwd, timeout, log: logger(config) })
+    if (args.detach) return yield* execDetached(args, call, env, cwd)
     const stdin = args.stdin ?? "null"
     const stdout = args.stdout ?? "pipe"
     const stderr = args.stderr ?? "pipe"
@@ -163,7 +212,7 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
         child.once("error", (cause) => resume(Effect.fail(spawnError(program, env, cwd, cause))))
         child.once("spawn", () => resume(Effect.succeed(child)))
       }),
-      // Cancelled, timed out or the client vanished: nothing of the command may stay behind.
+      // Cancelled or the client vanished: nothing of the command may stay behind.
       (child, exit) =>
         Effect.sync(() => {
           // Even if the leader already exited, its group may live on (`sleep 1000 &`).
@@ -187,14 +236,7 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
             resolve({ code: child.exitCode, signal: child.signalCode })
           child.once("exit", (code, signal) => resolve({ code, signal }))
         })
-        let timedOut = false
-        const timer =
-          args.timeoutMs !== undefined
-            ? setTimeout(() => {
-                timedOut = true
-                signalGroup(pid, killSignal)
-              }, args.timeoutMs)
-            : undefined
+        const timer = startTimeout(pid, timeout)
         const activity = { last: Date.now(), writing: 0 }
         const pumps: Array<Promise<void>> = []
         if (child.stdout) pumps.push(pump(child.stdout, call.stdout, activity))
@@ -205,7 +247,10 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
         drained.catch(() => {})
         try {
           const status = await exited
-          // Output still in the pipes is delivered; a background child holding them open does not hold the operation.
+          timer.clear()
+          // The rule for background jobs: they end with their leader. What they wrote is still delivered.
+          signalGroup(pid, "SIGKILL")
+          // Output still in the pipes is delivered; a child that left the group holding them does not hold the operation.
           let done = false
           void drained.then(
             () => (done = true),
@@ -217,15 +262,58 @@ export const exec = (config: Config) => (args: Operations.Args<"exec">, call: Se
           }
           await Promise.race([drained, sleep(0)])
           return {
+            ...timer.outcome(),
             exitCode: status.code,
             signal: status.signal,
-            timedOut,
             durationMs: Date.now() - started,
+            pid,
           }
         } finally {
-          if (timer) clearTimeout(timer)
+          timer.clear()
         }
       },
       catch: (cause) => Errors.fromUnknown(cause, `exec ${program}`),
+    })
+  })
+
+/**
+ * A detached exec: its own session with stdio on /dev/null, left running; the result comes once it
+ * started. The agent still reaps it when it exits, so it never lingers as a zombie.
+ */
+const execDetached = (
+  args: Operations.Args<"exec">,
+  call: Session.ServerCall<"exec">,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+) =>
+  Effect.async<Operations.ExecResult, Errors.AgentError>((resume) => {
+    const program = args.argv[0]
+    const started = Date.now()
+    let child: ChildProcess
+    try {
+      child = spawn(program, args.argv.slice(1), {
+        cwd,
+        env,
+        detached: true,
+        windowsHide: true,
+        stdio: "ignore",
+      })
+    } catch (cause) {
+      return resume(Effect.fail(spawnError(program, env, cwd, cause)))
+    }
+    child.once("error", (cause) => resume(Effect.fail(spawnError(program, env, cwd, cause))))
+    child.once("spawn", () => {
+      child.unref()
+      call.emit({ _tag: "Started", pid: child.pid! })
+      resume(
+        Effect.succeed({
+          exitCode: null,
+          signal: null,
+          timedOut: false,
+          durationMs: Date.now() - started,
+          pid: child.pid!,
+          detached: true,
+        }),
+      )
     })
   })

@@ -2,13 +2,23 @@
  * File handlers: readFile, writeFile, stat, list, mkdir, remove, rename, chmod. Bodies are streamed through
  * the operation's channels with their credit flow control, so a 10 GiB copy never sits in memory.
  */
-import { Errors, type Operations, Records, type Session } from "@cuvette/protocol"
+import { Errors, type Operations, Path, Records, type Session } from "@cuvette/protocol"
 import { Effect, Exit } from "effect"
 import { randomBytes } from "node:crypto"
 import type * as fsTypes from "node:fs"
 import * as fs from "node:fs/promises"
-import * as path from "node:path"
-import { fsError } from "../internal/errors.js"
+import { checkMode, fsError } from "../internal/errors.js"
+import {
+  basename,
+  dirname,
+  type FsPath,
+  fromFs,
+  join,
+  resolvesToRoot,
+  toFs,
+  wrap,
+} from "../internal/paths.js"
+import { O_NONBLOCK, specialReader, writeSpecial } from "../internal/nonBlocking.js"
 
 /** Bytes per read: one protocol data frame (DEFAULT_CHUNK), in a fresh buffer each time. */
 const READ_CHUNK = 256 * 1024
@@ -16,22 +26,40 @@ const READ_CHUNK = 256 * 1024
 const fileType = (s: fsTypes.Stats): Operations.Stat["type"] =>
   s.isFile() ? "file" : s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symlink" : "other"
 
-const attempt = <A>(what: string, where: string, f: (signal: AbortSignal) => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (cause) => fsError(what, where, cause) })
+/** Runs `f`, turning its failure into an AgentError about `where` (shown escaped when not UTF-8). */
+const attempt = <A>(what: string, where: Path.Path, f: (signal: AbortSignal) => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (cause) => fsError(what, Path.display(where), cause) })
+
+/** The fs form of a wire path, or its EINVAL (a name that is not UTF-8 on Windows). */
+const fsPath = (p: Path.Path) => Effect.try({ try: () => toFs(p), catch: (e) => e as Errors.AgentError })
+
+/** A wire path in a message: escaped when not UTF-8, shortened when long. */
+const quoted = (p: Path.Path) => Errors.quote(Path.display(p))
+
+/** FIFOs, terminals and other character devices: read and written as streams, without waiting in the pool. */
+const isStream = (s: fsTypes.Stats) => s.isFIFO() || s.isCharacterDevice() || s.isSocket()
 
 /** readFile: Opened {size, mode} first, then the bytes on stdout, at most `length` from `offset`. */
 export const readFile = (args: Operations.Args<"readFile">, call: Session.ServerCall<"readFile">) =>
   Effect.gen(function* () {
     const handle = yield* Effect.acquireRelease(
-      attempt("read", args.path, () => fs.open(args.path, "r")),
+      attempt("read", args.path, () => fs.open(toFs(args.path), fs.constants.O_RDONLY | O_NONBLOCK)),
       (h) => Effect.promise(() => h.close().catch(() => {})),
     )
     const st = yield* attempt("read", args.path, () => handle.stat())
     if (st.isDirectory())
       return yield* Effect.fail(
-        Errors.make("EISDIR", `cannot read ${args.path}: it is a directory (use list)`),
+        Errors.make("EISDIR", `cannot read ${quoted(args.path)}: it is a directory (use list)`),
       )
     const offset = args.offset ?? 0
+    const stream = isStream(st)
+    if (stream && offset > 0)
+      return yield* Effect.fail(
+        Errors.make(
+          "EINVAL",
+          `cannot read ${quoted(args.path)} from offset ${offset}: it is a FIFO or device`,
+        ),
+      )
     const available = Math.max(0, st.size - offset)
     const size = args.length === undefined ? available : Math.min(args.length, available)
     call.emit({ _tag: "Opened", size, mode: st.mode & 0o7777 })
@@ -40,10 +68,13 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
     return yield* attempt("read", args.path, async (signal) => {
       let done = 0
       let position = offset
+      const readStream = stream ? specialReader(handle, st.isFIFO(), signal) : undefined
       while (done < limit && !signal.aborted) {
         // A fresh buffer per chunk: the protocol queues it as is.
         const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, limit - done))
-        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position)
+        const bytesRead = readStream
+          ? await readStream(buffer)
+          : (await handle.read(buffer, 0, buffer.byteLength, position)).bytesRead
         if (bytesRead === 0) break
         done += bytesRead
         position += bytesRead
@@ -53,29 +84,49 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
     })
   })
 
-const tempName = (target: string) =>
-  path.join(path.dirname(target), `.${path.basename(target)}.cuvette-${randomBytes(6).toString("hex")}`)
+const tempName = (target: FsPath) =>
+  join(dirname(target), wrap(".", basename(target), `.cuvette-${randomBytes(6).toString("hex")}`))
 
 /**
  * writeFile: the body arrives on stdin. Atomic (default): written to `.<name>.cuvette-<random>` in the
  * same directory and renamed over the target, so readers see the old or the new file, never half of
- * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer).
+ * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer). A FIFO or
+ * device is written into, never replaced, and never waited for in open(2): a FIFO needs its reader.
  */
 export const writeFile = (args: Operations.Args<"writeFile">, call: Session.ServerCall<"writeFile">) =>
   Effect.gen(function* () {
-    const target = args.path
-    const atomic = args.atomic ?? true
-    const dir = path.dirname(target)
+    const target = yield* fsPath(args.path)
+    const shown = args.path
+    const badMode = checkMode(args.mode, "write", Path.display(shown))
+    if (badMode) return yield* Effect.fail(badMode)
+    const dir = dirname(target)
     if (args.createParents)
-      yield* attempt("create the parent directories of", target, () => fs.mkdir(dir, { recursive: true }))
+      yield* attempt("create the parent directories of", shown, () => fs.mkdir(dir, { recursive: true }))
     const existing = yield* Effect.promise(() => fs.stat(target).catch(() => undefined))
     if (existing?.isDirectory())
-      return yield* Effect.fail(Errors.make("EISDIR", `cannot write ${target}: it is a directory`))
+      return yield* Effect.fail(
+        Errors.make("EISDIR", `cannot write ${quoted(shown)}: it is a directory`),
+      )
+    const inPlace = existing !== undefined && !existing.isFile()
+    const stream = existing !== undefined && isStream(existing)
+    const atomic = !inPlace && (args.atomic ?? true)
     // An existing file keeps its mode unless one is given; a new one gets `mode` or 0644.
     const mode = args.mode ?? (existing ? existing.mode & 0o7777 : 0o644)
     const file = atomic ? tempName(target) : target
     const handle = yield* Effect.acquireRelease(
-      attempt("write into", target, () => fs.open(file, atomic ? "wx" : "w", mode)),
+      Effect.tryPromise({
+        try: () =>
+          inPlace
+            ? fs.open(target, fs.constants.O_WRONLY | O_NONBLOCK)
+            : fs.open(file, atomic ? "wx" : "w", mode),
+        catch: (cause) =>
+          (cause as NodeJS.ErrnoException).code === "ENXIO" && existing?.isFIFO()
+            ? Errors.make(
+                "ENXIO",
+                `cannot write into ${quoted(shown)}: no process has this FIFO open for reading`,
+              )
+            : fsError("write into", Path.display(shown), cause),
+      }),
       (h, exit) =>
         Effect.promise(async () => {
           await h.close().catch(() => {})
@@ -83,10 +134,15 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
           if (atomic && Exit.isFailure(exit)) await fs.rm(file, { force: true }).catch(() => {})
         }),
     )
-    const bytes = yield* attempt("write", target, async (signal) => {
+    const bytes = yield* attempt("write", shown, async (signal) => {
       let n = 0
       for await (const chunk of call.stdin) {
         if (signal.aborted) break
+        if (stream) {
+          await writeSpecial(handle, chunk, signal)
+          n += chunk.byteLength
+          continue
+        }
         let off = 0
         while (off < chunk.byteLength) {
           const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off)
@@ -100,22 +156,24 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
       return yield* Effect.fail(
         Errors.make(
           "EIO",
-          `write of ${target} incomplete: expected ${args.size} bytes, received ${bytes}; the destination was left unchanged${atomic ? "" : " (non-atomic: it holds the partial data)"}`,
+          `write of ${quoted(shown)} incomplete: expected ${args.size} bytes, received ${bytes}; the destination was left unchanged${atomic ? "" : " (non-atomic: it holds the partial data)"}`,
         ),
       )
-    // umask applies to open(); set the bits asked for explicitly.
-    yield* attempt("set the mode of", target, () => handle.chmod(mode))
+    // umask applies to open(); set the bits asked for explicitly. A device keeps its own.
+    if (!inPlace) yield* attempt("set the mode of", shown, () => handle.chmod(mode))
     if (atomic) {
       if (existing && process.platform !== "win32")
         yield* Effect.promise(() => handle.chown(existing.uid, existing.gid).catch(() => {}))
-      yield* attempt("replace", target, () => fs.rename(file, target))
+      yield* attempt("replace", shown, () => fs.rename(file, target))
     }
     return { bytes }
   })
 
 /** What stat and list report of one path; a symlink replaced in the meantime just has no target. */
-const describe = async (where: string, s: fsTypes.Stats) => {
-  const target = s.isSymbolicLink() ? await fs.readlink(where).catch(() => undefined) : undefined
+const describe = async (where: FsPath, s: fsTypes.Stats) => {
+  const target = s.isSymbolicLink()
+    ? await fs.readlink(where, { encoding: "buffer" }).then(fromFs, () => undefined)
+    : undefined
   return {
     type: fileType(s),
     size: s.size,
@@ -128,13 +186,15 @@ const describe = async (where: string, s: fsTypes.Stats) => {
 /** stat: lstat unless `follow` (a dangling symlink is still described); a symlink carries its target. */
 export const stat = (args: Operations.Args<"stat">) =>
   attempt("stat", args.path, async () => {
-    const s = args.follow === true ? await fs.stat(args.path) : await fs.lstat(args.path)
-    return { path: args.path, uid: s.uid, gid: s.gid, ...(await describe(args.path, s)) }
+    const where = toFs(args.path)
+    const s = args.follow === true ? await fs.stat(where) : await fs.lstat(where)
+    return { path: args.path, uid: s.uid, gid: s.gid, ...(await describe(where, s)) }
   })
 
-const entry = async (dir: string, name: string): Promise<Operations.DirEntry> => {
-  const where = path.join(dir, name)
+const entry = async (dir: FsPath, e: Entry): Promise<Operations.DirEntry> => {
+  const where = join(dir, e.name)
   const s = await fs.lstat(where).catch(() => undefined)
+  const name = fromFs(e.name)
   // Removed between readdir and lstat: still listed, without details.
   return s ? { name, ...(await describe(where, s)) } : { name, type: "other", size: 0, mode: 0, mtimeMs: 0 }
 }
@@ -145,8 +205,9 @@ const entry = async (dir: string, name: string): Promise<Operations.DirEntry> =>
  */
 export const list = (args: Operations.Args<"list">, call: Session.ServerCall<"list">) =>
   Effect.gen(function* () {
+    const where = yield* fsPath(args.path)
     const dir = yield* Effect.acquireRelease(
-      attempt("list", args.path, () => fs.opendir(args.path, { bufferSize: Records.BATCH_RECORDS })),
+      attempt("list", args.path, () => openDir(where)),
       (d) => Effect.promise(() => d.close().catch(() => {})),
     )
     return yield* attempt("list", args.path, async (signal) => {
@@ -154,7 +215,7 @@ export const list = (args: Operations.Args<"list">, call: Session.ServerCall<"li
       while (!signal.aborted) {
         const dirents = await readBatch(dir)
         if (dirents.length === 0) break
-        const batch = await Promise.all(dirents.map((e) => entry(args.path, e.name)))
+        const batch = await Promise.all(dirents.map((e) => entry(where, e)))
         await call.stdout.write(Records.encodeBatch(batch))
         count += batch.length
       }
@@ -162,13 +223,36 @@ export const list = (args: Operations.Args<"list">, call: Session.ServerCall<"li
     })
   })
 
+/** One directory entry: its name as the file system holds it; whether it is a directory, when known. */
+interface Entry {
+  readonly name: FsPath
+  readonly isDirectory: boolean | undefined
+}
+
+/**
+ * Opens a directory whose names come back as bytes (POSIX names are bytes, not necessarily UTF-8);
+ * Windows names are UTF-16, so text there.
+ */
+const openDir = (dir: FsPath): Promise<fsTypes.Dir> =>
+  fs.opendir(dir, {
+    bufferSize: Records.BATCH_RECORDS,
+    encoding: process.platform === "win32" ? "utf8" : "buffer",
+  } as fsTypes.OpenDirOptions)
+
 /** The next batch of entries of an open directory; fewer than a full batch only at its end. */
-const readBatch = async (dir: fsTypes.Dir): Promise<Array<fsTypes.Dirent>> => {
-  const batch: Array<fsTypes.Dirent> = []
+const readBatch = async (dir: fsTypes.Dir): Promise<Array<Entry>> => {
+  const batch: Array<Entry> = []
   while (batch.length < Records.BATCH_RECORDS) {
-    const e = await dir.read()
+    // Bun yields a bare Buffer (no type) for each entry of a directory opened with encoding "buffer".
+    const e = (await dir.read()) as fsTypes.Dirent | Buffer | null
     if (e === null) break
-    batch.push(e)
+    const name = (Buffer.isBuffer(e) ? e : e.name) as FsPath
+    // Names that are text stay strings: node:path's rules then apply to them (Windows too).
+    const text = fromFs(name)
+    batch.push({
+      name: typeof text === "string" ? text : name,
+      isDirectory: Buffer.isBuffer(e) ? undefined : e.isDirectory(),
+    })
   }
   return batch
 }
@@ -176,37 +260,62 @@ const readBatch = async (dir: fsTypes.Dir): Promise<Array<fsTypes.Dirent>> => {
 /** mkdir: `parents` creates missing ancestors and accepts an existing directory. */
 export const mkdir = (args: Operations.Args<"mkdir">) =>
   attempt("create directory", args.path, async () => {
-    await fs.mkdir(args.path, { recursive: args.parents ?? false, mode: args.mode ?? 0o755 })
+    const badMode = checkMode(args.mode, "create directory", Path.display(args.path))
+    if (badMode) throw badMode
+    await fs.mkdir(toFs(args.path), { recursive: args.parents ?? false, mode: args.mode ?? 0o755 })
     return {}
   })
 
-/** remove: a directory needs `recursive` unless empty (then ENOTEMPTY); `force` ignores a missing path. */
+const refuseRoot = (shown: string) =>
+  Errors.make(
+    "DENIED",
+    `refusing to remove ${shown}: it is the root directory (pass noPreserveRoot to remove it anyway)`,
+  )
+
+/** The root directory's device and inode, to recognise it under any other name (a symlink, a bind mount). */
+const isRootDirectory = async (s: fsTypes.Stats) => {
+  const root = await fs.stat("/").catch(() => undefined)
+  return root !== undefined && s.dev === root.dev && s.ino === root.ino
+}
+
+/**
+ * remove: a directory needs `recursive` unless empty (then ENOTEMPTY); `force` ignores a missing path.
+ * The root directory is refused unless `noPreserveRoot`, as GNU rm does: a path that spells it (`/`,
+ * `/tmp/..`) before any file system call, and one that leads to it otherwise (a symlink to `/` with a
+ * trailing slash) before anything is removed.
+ */
 export const remove = (args: Operations.Args<"remove">) =>
-  attempt("remove", args.path, async (signal) => {
-    const s = await fs.lstat(args.path).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT" && args.force) return undefined
-      throw e
-    })
-    if (!s) return {}
-    if (!s.isDirectory()) await removeFile(args.path)
-    else if (args.recursive) await removeTree(args.path, signal)
-    else {
-      try {
-        await fs.rmdir(args.path)
-      } catch (e) {
-        if (!isNotEmpty(e)) throw e
-        throw Errors.make(
-          "ENOTEMPTY",
-          `cannot remove ${args.path}: directory not empty (pass recursive to remove its contents too)`,
-        )
+  Effect.gen(function* () {
+    const shown = quoted(args.path)
+    if (!args.noPreserveRoot && resolvesToRoot(args.path)) return yield* Effect.fail(refuseRoot(shown))
+    return yield* attempt("remove", args.path, async (signal) => {
+      const where = toFs(args.path)
+      const s = await fs.lstat(where).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT" && args.force) return undefined
+        throw e
+      })
+      if (!s) return {}
+      if (s.isDirectory() && !args.noPreserveRoot && (await isRootDirectory(s))) throw refuseRoot(shown)
+      if (!s.isDirectory()) await removeFile(where)
+      else if (args.recursive) await removeTree(where, signal)
+      else {
+        try {
+          await fs.rmdir(where)
+        } catch (e) {
+          if (!isNotEmpty(e)) throw e
+          throw Errors.make(
+            "ENOTEMPTY",
+            `cannot remove ${shown}: directory not empty (pass recursive to remove its contents too)`,
+          )
+        }
       }
-    }
-    return {}
+      return {}
+    })
   })
 
 const isNotEmpty = (e: unknown) => ["ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")
 
-const removeFile = async (file: string): Promise<void> => {
+const removeFile = async (file: FsPath): Promise<void> => {
   try {
     await fs.unlink(file)
   } catch (e) {
@@ -224,20 +333,20 @@ const REMOVE_PASSES = 3
  * Removes a tree one batch of entries at a time (opendir), files of a batch in parallel: no list of a
  * million names is ever built. One open directory per level of depth.
  */
-const removeTree = async (dir: string, signal: AbortSignal): Promise<void> => {
+const removeTree = async (dir: FsPath, signal: AbortSignal): Promise<void> => {
   for (let pass = 1; ; pass++) {
-    const handle = await fs.opendir(dir, { bufferSize: Records.BATCH_RECORDS })
+    const handle = await openDir(dir)
     try {
       for (let batch = await readBatch(handle); batch.length > 0; batch = await readBatch(handle)) {
         if (signal.aborted) return
-        const subdirs: Array<string> = []
+        const subdirs: Array<FsPath> = []
         await Promise.all(
           batch.map(async (e) => {
-            const where = path.join(dir, e.name)
-            if (e.isDirectory()) return void subdirs.push(where)
+            const where = join(dir, e.name)
+            if (e.isDirectory) return void subdirs.push(where)
             await removeFile(where).catch(async (error: NodeJS.ErrnoException) => {
               if (error.code === "ENOENT") return
-              // A directory the entry's type did not tell (file systems without d_type).
+              // A directory the entry's type did not tell (file systems without d_type, Bun).
               if ((await fs.lstat(where).catch(() => undefined))?.isDirectory()) subdirs.push(where)
               else throw error
             })
@@ -260,7 +369,9 @@ const removeTree = async (dir: string, signal: AbortSignal): Promise<void> => {
 /** chmod: exactly these permission bits. */
 export const chmod = (args: Operations.Args<"chmod">) =>
   attempt("set the mode of", args.path, async () => {
-    await fs.chmod(args.path, args.mode)
+    const badMode = checkMode(args.mode, "set the mode of", Path.display(args.path))
+    if (badMode) throw badMode
+    await fs.chmod(toFs(args.path), args.mode)
     return {}
   })
 
@@ -268,13 +379,14 @@ export const chmod = (args: Operations.Args<"chmod">) =>
 export const rename = (args: Operations.Args<"rename">) =>
   Effect.tryPromise({
     try: async () => {
-      await fs.rename(args.from, args.to)
+      await fs.rename(toFs(args.from), toFs(args.to))
       return {}
     },
     catch: (cause) => {
-      const e = fsError(`rename ${args.from} to`, args.to, cause)
+      const [from, to] = [quoted(args.from), quoted(args.to)]
+      const e = fsError(`rename ${from} to`, Path.display(args.to), cause)
       return (cause as NodeJS.ErrnoException).code === "ENOENT"
-        ? Errors.make("ENOENT", `cannot rename ${args.from} to ${args.to}: no such file or directory`)
+        ? Errors.make("ENOENT", `cannot rename ${from} to ${to}: no such file or directory`)
         : e
     },
   })

@@ -8,7 +8,7 @@
 import { Errors, type Operations, type Session } from "@cuvette/protocol"
 import { Effect, Exit } from "effect"
 import * as fs from "node:fs"
-import { isSignal, signalGroup } from "../internal/processGroup.js"
+import { isSignal, signalGroup, startTimeout } from "../internal/processGroup.js"
 import { runFile } from "../internal/runFile.js"
 
 // The bits of Bun's API used here, declared locally so the package typechecks against Node's types.
@@ -53,7 +53,7 @@ const MAX_DRAIN_MS = 2_000
 export interface Prepared {
   readonly env: NodeJS.ProcessEnv
   readonly cwd: string
-  readonly killSignal: NodeJS.Signals
+  readonly timeout: Parameters<typeof startTimeout>[1]
   readonly log: (line: string) => void
 }
 
@@ -183,7 +183,7 @@ const endOfInput = async (proc: Subprocess, terminal: Terminal): Promise<void> =
 export const execPty = (
   args: Operations.Args<"exec">,
   call: Session.ServerCall<"exec">,
-  { env, cwd, killSignal, log }: Prepared,
+  { env, cwd, timeout, log }: Prepared,
 ) =>
   Effect.gen(function* () {
     const size = args.pty!
@@ -223,9 +223,9 @@ export const execPty = (
           return code === "ENOENT"
             ? Errors.make(
                 "ENOENT",
-                `cannot run ${program}: program not found in PATH=${env.PATH ?? "(unset)"}`,
+                `cannot run ${Errors.quote(program)}: program not found in PATH=${Errors.quote(env.PATH ?? "(unset)")}`,
               )
-            : Errors.fromUnknown(cause, `cannot run ${program} under a terminal`)
+            : Errors.fromUnknown(cause, `cannot run ${Errors.quote(program)} under a terminal`)
         },
       }),
       (proc, exit) =>
@@ -250,19 +250,14 @@ export const execPty = (
     })()
 
     return yield* Effect.promise(async () => {
-      let timedOut = false
-      const timer =
-        args.timeoutMs !== undefined
-          ? setTimeout(() => {
-              timedOut = true
-              signalGroup(proc.pid, killSignal)
-            }, args.timeoutMs)
-          : undefined
+      const timer = startTimeout(proc.pid, timeout)
       try {
         await proc.exited
       } finally {
-        if (timer) clearTimeout(timer)
+        timer.clear()
       }
+      // As for exec: background jobs end with their leader.
+      signalGroup(proc.pid, "SIGKILL")
       const exitedAt = Date.now()
       while (Date.now() - lastOutput < QUIET_AFTER_EXIT_MS && Date.now() - exitedAt < MAX_DRAIN_MS)
         await sleep(QUIET_AFTER_EXIT_MS / 2)
@@ -270,8 +265,9 @@ export const execPty = (
       return {
         exitCode: proc.exitCode,
         signal: proc.signalCode,
-        timedOut,
+        ...timer.outcome(),
         durationMs: Date.now() - started,
+        pid: proc.pid,
       } satisfies Operations.ExecResult
     })
   })

@@ -59,13 +59,26 @@ const track = (
   return sockets
 }
 
+/** Permission bits of a Unix listening socket unless the agent is told otherwise: its owner only. */
+export const DEFAULT_SOCKET_MODE = 0o600
+
+/** Sets the umask, where this thread may (a worker thread may not); returns the previous one. */
+const setUmask = (mask: number): number | undefined => {
+  try {
+    return process.umask(mask)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Listens on a Unix, TCP or vsock address. TCP off loopback needs a token: anyone who reaches the port
- * could otherwise run commands as the agent's user.
+ * could otherwise run commands as the agent's user. A Unix socket is created owner-only whatever the
+ * umask (anyone who can connect to it drives the agent), then set to `socketMode` when one is given.
  */
 export const listen = async (
   address: Address,
-  options: { readonly token?: Uint8Array | undefined },
+  options: { readonly token?: Uint8Array | undefined; readonly socketMode?: number | undefined },
   onSocket: (socket: net.Socket, description: string) => void,
 ): Promise<Listener> => {
   const where = format(address)
@@ -80,7 +93,14 @@ export const listen = async (
         })
       const server = net.createServer()
       const sockets = track(server, onSocket, where)
-      await listening(server, { path: address.path }, where)
+      const mode = options.socketMode ?? DEFAULT_SOCKET_MODE
+      const umask = setUmask(0o177)
+      try {
+        await listening(server, { path: address.path }, where)
+      } finally {
+        if (umask !== undefined) process.umask(umask)
+      }
+      if (process.platform !== "win32") fs.chmodSync(address.path, mode)
       return {
         address: where,
         close: async () => {

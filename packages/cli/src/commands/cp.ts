@@ -4,13 +4,25 @@
 // rate, ETA) on stderr when it is a terminal, never in --json mode.
 import * as fs from "node:fs"
 import * as hostPath from "node:path"
+import * as Path from "@cuvette/protocol/Path"
 import type { Agent } from "../internal/client.js"
 import { define, type AgentContext } from "../internal/command.js"
 import * as Opt from "../internal/option.js"
 import { CliError, UsageError } from "../internal/errors.js"
 import * as Missing from "../internal/missing.js"
 import * as Progress from "../internal/progress.js"
-import { guestBasename, guestJoin, guestPath, isGuest } from "../internal/paths.js"
+import {
+  asHost,
+  guestBasename,
+  guestJoin,
+  type GuestPath,
+  guestPathArg,
+  ESCAPED_HELP,
+  hostJoin,
+  isGuest,
+  shown,
+  shownHost,
+} from "../internal/paths.js"
 import * as Tree from "../internal/tree.js"
 import * as ExitCode from "../ExitCode.js"
 
@@ -22,15 +34,21 @@ const notDir = (ctx: AgentContext, shown: string, path: string | undefined): Cli
     ...(path !== undefined ? { path } : {}),
   })
 
-/** Entries of a host directory, a batch at a time (opendir), with the lstat details a copy needs. */
-async function* hostEntries(dir: string): AsyncGenerator<Tree.Entry> {
-  const handle = await fs.promises.opendir(dir, { bufferSize: 256 })
+/**
+ * Entries of a host directory, a batch at a time (opendir), with the lstat details a copy needs. Names
+ * are read as bytes on POSIX hosts, so one that is not UTF-8 is copied as it is.
+ */
+async function* hostEntries(dir: Path.Path, platform: NodeJS.Platform): AsyncGenerator<Tree.Entry> {
+  const handle = await fs.promises.opendir(asHost(dir), {
+    bufferSize: 256,
+    encoding: platform === "win32" ? "utf8" : "buffer",
+  } as fs.OpenDirOptions)
   try {
-    let batch: Array<fs.Dirent> = []
-    const details = (d: fs.Dirent) =>
-      fs.promises.lstat(hostPath.join(dir, d.name)).then(
+    let batch: Array<Path.Path> = []
+    const details = (name: Path.Path) =>
+      fs.promises.lstat(asHost(hostJoin(asHost(dir), name, platform))).then(
         (s): Tree.Entry => ({
-          name: d.name,
+          name,
           type: s.isFile()
             ? "file"
             : s.isDirectory()
@@ -42,8 +60,10 @@ async function* hostEntries(dir: string): AsyncGenerator<Tree.Entry> {
           mode: s.mode & 0o7777,
         }),
       )
-    for await (const d of handle) {
-      batch.push(d)
+    for await (const d of handle as AsyncIterable<fs.Dirent | Buffer>) {
+      // Bun yields a bare Buffer for each entry of a directory opened with encoding "buffer".
+      const name = (Buffer.isBuffer(d) ? d : d.name) as string | Buffer
+      batch.push(typeof name === "string" ? name : Path.fromBytes(name))
       if (batch.length < 256) continue
       yield* await Promise.all(batch.map(details))
       batch = []
@@ -55,12 +75,12 @@ async function* hostEntries(dir: string): AsyncGenerator<Tree.Entry> {
 }
 
 /** A destination that does not exist because a directory above it is missing (or a file): say which. */
-const checkDestination = async (ctx: AgentContext, side: Missing.Side, dest: string) => {
+const checkDestination = async <P>(ctx: AgentContext, side: Missing.Side<P>, dest: P) => {
   const why = await Missing.whyMissing(side, dest, "destination")
   if (why !== undefined)
     throw new CliError({
       code: "ENOENT",
-      detail: `cannot copy to ${side.show(dest)}${side === Missing.host ? ": host:" : ` on ${ctx.target}:`} ${why}`,
+      detail: `cannot copy to ${side.show(dest)}${(side as unknown) === Missing.host ? ": host:" : ` on ${ctx.target}:`} ${why}`,
       exitCode: ExitCode.Failed,
     })
 }
@@ -82,14 +102,14 @@ const finishTree = (ctx: AgentContext, counts: Tree.Counts, firstSkipped: Readon
 const runTree = async (
   ctx: AgentContext,
   sides: Tree.Sides,
-  from: string,
-  to: string,
+  from: Path.Path,
+  to: Path.Path,
   mode: number,
   label: string,
 ): Promise<Tree.Counts> => {
-  const shown = ctx.io.stderr.isTTY === true && !ctx.out.json
-  const total = shown ? await Tree.measure(sides, from) : undefined
-  const progress = Progress.make(ctx.io.stderr, shown, label, total)
+  const bar = ctx.io.stderr.isTTY === true && !ctx.out.json
+  const total = bar ? await Tree.measure(sides, from) : undefined
+  const progress = Progress.make(ctx.io.stderr, bar, label, total)
   let done = 0
   const skipped: Array<string> = []
   const counts = await Tree.copyTree(
@@ -98,7 +118,7 @@ const runTree = async (
     to,
     mode,
     (n) => progress.update((done += n), total),
-    (p) => void (skipped.length < 10 && skipped.push(p)),
+    (p) => void (skipped.length < 10 && skipped.push(shown(p))),
   )
   progress.finish()
   finishTree(ctx, counts, skipped)
@@ -132,7 +152,7 @@ const upload = async (
   ctx: AgentContext,
   agent: Agent,
   src: string,
-  dstArg: string,
+  dstArg: GuestPath,
   recursive: boolean,
 ): Promise<Copied> => {
   const srcStat = await ctx.attempt({ action: "copy", hostPath: src }, () => fs.promises.stat(src))
@@ -142,71 +162,86 @@ const upload = async (
   if (!into) await checkDestination(ctx, guest, dest)
   const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) =>
     ctx
-      .attempt({ action: "copy to", path: f.to, hostPath: f.from }, () =>
-        agent.upload(f.from, f.to, { mode: f.mode, size: f.size, onProgress: increments(onBytes) }),
+      .attempt({ action: "copy to", path: shown(f.to), hostPath: shown(f.from) }, () =>
+        agent.upload(
+          // A host name that is not UTF-8: read through a stream (a string source is a path, bytes are content).
+          typeof f.from === "string"
+            ? f.from
+            : fs.createReadStream(asHost(f.from), { highWaterMark: 1024 * 1024 }),
+          f.to,
+          { mode: f.mode, size: f.size, onProgress: increments(onBytes) },
+        ),
       )
       .then(() => {})
   if (srcStat.isDirectory()) {
     if (!recursive) throw notDir(ctx, src, undefined)
     const sides: Tree.Sides = {
-      entries: hostEntries,
-      sourceJoin: hostPath.join,
+      entries: (dir) => hostEntries(dir, ctx.io.platform),
+      sourceJoin: (dir, name) => hostJoin(asHost(dir), name, ctx.io.platform),
       destinationJoin: guestJoin,
       makeDirectory: (dir) =>
-        ctx.attempt({ action: "create directory", path: dir }, () =>
+        ctx.attempt({ action: "create directory", path: shown(dir) }, () =>
           agent.mkdir(dir, { parents: true, mode: 0o700 }),
         ),
       setMode: (dir, mode) =>
-        ctx.attempt({ action: "set the mode of", path: dir }, () => agent.chmod(dir, mode)),
+        ctx.attempt({ action: "set the mode of", path: shown(dir) }, () => agent.chmod(dir, mode)),
       copyFile,
     }
     const counts = await ctx.attempt({ action: "copy", hostPath: src }, () =>
-      runTree(ctx, sides, src, dest, srcStat.mode & 0o777, `${hostPath.basename(src)} → :${dest}`),
+      runTree(ctx, sides, src, dest, srcStat.mode & 0o777, `${hostPath.basename(src)} → :${shown(dest)}`),
     )
-    return { dest: `:${dest}`, counts }
+    return { dest: `:${shown(dest)}`, counts }
   }
   const job = { from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }
-  const counts = await copySingle(ctx, `${hostPath.basename(src)} → :${dest}`, job, copyFile)
-  return { dest: `:${dest}`, counts }
+  const counts = await copySingle(ctx, `${hostPath.basename(src)} → :${shown(dest)}`, job, copyFile)
+  return { dest: `:${shown(dest)}`, counts }
 }
 
 const download = async (
   ctx: AgentContext,
   agent: Agent,
-  src: string,
+  src: GuestPath,
   dstArg: string,
   recursive: boolean,
 ): Promise<Copied> => {
-  const srcStat = await ctx.attempt({ action: "copy", path: src }, () => agent.stat(src, { follow: true }))
+  const srcStat = await ctx.attempt({ action: "copy", path: shown(src) }, () =>
+    agent.stat(src, { follow: true }),
+  )
   const into = (await Missing.host.kind(dstArg)) === "directory"
-  const dest = into ? hostPath.join(dstArg, guestBasename(src)) : dstArg
-  if (!into) await checkDestination(ctx, Missing.host, dest)
+  const dest = into ? hostJoin(dstArg, guestBasename(src), ctx.io.platform) : dstArg
+  if (!into) await checkDestination(ctx, Missing.host, dstArg)
   const copyFile = (f: Tree.FileJob, onBytes: (n: number) => void) =>
-    ctx.attempt({ action: "copy", path: f.from, hostPath: f.to }, async () => {
-      await agent.download(f.from, f.to, { onProgress: increments(onBytes) })
-      await fs.promises.chmod(f.to, f.mode)
+    ctx.attempt({ action: "copy", path: shown(f.from), hostPath: shownHost(asHost(f.to)) }, async () => {
+      await agent.download(f.from, asHost(f.to), { onProgress: increments(onBytes) })
+      await fs.promises.chmod(asHost(f.to), f.mode)
     })
   if (srcStat.type === "directory") {
-    if (!recursive) throw notDir(ctx, `:${src}`, src)
+    if (!recursive) throw notDir(ctx, `:${shown(src)}`, shown(src))
     const sides: Tree.Sides = {
       entries: (dir) => agent.entries(dir),
       sourceJoin: guestJoin,
-      destinationJoin: hostPath.join,
+      // A name this host cannot have (not UTF-8 on Windows) fails the copy, naming it.
+      destinationJoin: (dir, name) => hostJoin(asHost(dir), name, ctx.io.platform),
       makeDirectory: (dir) =>
-        ctx.attempt({ action: "create directory", hostPath: dir }, async () => {
-          await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 })
+        ctx.attempt({ action: "create directory", hostPath: shown(dir) }, async () => {
+          await fs.promises.mkdir(asHost(dir), { recursive: true, mode: 0o700 })
         }),
       setMode: (dir, mode) =>
-        ctx.attempt({ action: "set the mode of", hostPath: dir }, () => fs.promises.chmod(dir, mode)),
+        ctx.attempt({ action: "set the mode of", hostPath: shown(dir) }, () =>
+          fs.promises.chmod(asHost(dir), mode),
+        ),
       copyFile,
     }
-    const counts = await ctx.attempt({ action: "list", path: src }, () =>
-      runTree(ctx, sides, src, dest, srcStat.mode & 0o777, `:${src} → ${dest}`),
+    const counts = await ctx.attempt({ action: "list", path: shown(src) }, () =>
+      runTree(ctx, sides, src, dest, srcStat.mode & 0o777, `:${shown(src)} → ${shownHost(dest)}`),
     )
-    return { dest, counts }
+    return { dest: shownHost(dest), counts }
   }
   const job = { from: src, to: dest, size: srcStat.size, mode: srcStat.mode & 0o777 }
-  return { dest, counts: await copySingle(ctx, `:${src} → ${dest}`, job, copyFile) }
+  return {
+    dest: shownHost(dest),
+    counts: await copySingle(ctx, `:${shown(src)} → ${shownHost(dest)}`, job, copyFile),
+  }
 }
 
 export const command = define({
@@ -217,7 +252,10 @@ export const command = define({
     "Exactly one of SRC and DST is a guest path, written :PATH. When DST is an existing directory the copy\n" +
     "goes inside it. File and directory modes are kept. With -r, symlinks and special files are skipped\n" +
     "(and counted). A progress bar shows on stderr when it is a terminal.",
-  options: { recursive: Opt.flag("recursive", "copy a directory tree", { short: "r" }) },
+  options: {
+    recursive: Opt.flag("recursive", "copy a directory tree", { short: "r" }),
+    escaped: Opt.flag("escaped", ESCAPED_HELP.replace("PATH is", "the guest :PATH is"), { short: "b" }),
+  },
   args: ["SRC", "DST"],
   needsAgent: true,
   examples: [
@@ -225,7 +263,7 @@ export const command = define({
     "cuvette -H unix:/tmp/agent.sock cp :/var/log/syslog ./syslog",
     "cuvette -H unix:/tmp/agent.sock cp -r ./tree :/tmp/tree",
   ],
-  run: async (ctx, { recursive }) => {
+  run: async (ctx, { recursive, escaped }) => {
     const [a, b] = ctx.args
     if (isGuest(a) === isGuest(b)) {
       throw new UsageError({
@@ -237,8 +275,8 @@ export const command = define({
     const agent = await ctx.connect()
     const start = Date.now()
     const r = isGuest(b)
-      ? await upload(ctx, agent, a, guestPath(b, ctx.command), recursive)
-      : await download(ctx, agent, guestPath(a, ctx.command), b, recursive)
+      ? await upload(ctx, agent, a, guestPathArg(b, ctx.command, escaped), recursive)
+      : await download(ctx, agent, guestPathArg(a, ctx.command, escaped), b, recursive)
     ctx.out.result({
       target: ctx.target,
       source: a,

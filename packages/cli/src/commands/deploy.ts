@@ -1,8 +1,10 @@
 // `cuvette deploy image|vtl2`: puts the agent into a guest that has nothing yet, through @cuvette/deploy.
-// `image` writes a cidata disk (FAT32 in GPT, raw or VHD); `vtl2` drives ohcldiag-dev to mount that disk
-// in OpenHCL, start the agent there, and waits until it answers.
+// `image` writes a cidata disk (FAT32 in GPT, raw or VHD); `vtl2` puts that disk on the VM's VTL2 SCSI
+// controller (Hyper-V, --disk), drives ohcldiag-dev to mount it in OpenHCL, start the agent there, and
+// waits until it answers.
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { canonicalGuid, isGuid } from "@cuvette/protocol/Address"
 import * as Client from "../internal/client.js"
 import { type Context, define, type Group } from "../internal/command.js"
 import { CliError, UsageError } from "../internal/errors.js"
@@ -14,7 +16,14 @@ const DEFAULT_WAIT_MS = 120_000
 
 // @cuvette/deploy's tagged errors already say what failed, where and what to try: print them as they are
 // (not inside a second "cannot ..."), with the tag as the --json code.
-const DEPLOY_ERRORS = new Set(["BundleError", "CidataError", "GptError", "ImageError", "OhcldiagError"])
+const DEPLOY_ERRORS = new Set([
+  "BundleError",
+  "CidataError",
+  "GptError",
+  "ImageError",
+  "OhcldiagError",
+  "Vtl2DiskError",
+])
 const attempt = <A>(
   ctx: Pick<Context, "attempt">,
   what: Parameters<Context["attempt"]>[0],
@@ -138,43 +147,99 @@ export const vtl2Target = (vm: string, listen: string | undefined): string => {
   if (listen !== undefined) return `listen-unix:${listen}`
   // OpenVMM: the agent connects out to the host's <vtl2 vsock path>_4919, as the VMM relays it.
   if (vm.startsWith("vsock:")) return `listen-unix:${vm.slice("vsock:".length)}_4919`
-  if (vm.startsWith("hyperv-id:")) return `${vm}?vtl=2`
+  if (vm.startsWith("hyperv-id:") || vm.startsWith("hyperv:")) return `${vm}?vtl=2`
   return `hyperv:${vm}?vtl=2`
+}
+
+/** Why each PowerShell step runs, for --dry-run. */
+const WHEN: Record<string, string> = {
+  query: "read the VM's state and SCSI storage",
+  "add-controller": "only if no SCSI controller with TargetVtl 2 has room (the VM must be off)",
+  attach: "unless the disk is on a VTL2 controller already (the VM must be off)",
+  "start-vm": "only if the VM is off or saved",
+}
+
+/** The Hyper-V VM of `--vm` for --disk: hyperv-id:GUID by id, NAME or hyperv:NAME by name; else a usage error. */
+export const hypervVm = (vm: string): { readonly name: string } | { readonly id: string } => {
+  if (vm.startsWith("vsock:"))
+    throw new UsageError({
+      detail:
+        "--disk is for Hyper-V VMs: on OpenVMM, attach the disk with OpenVMM's own VTL2 storage options",
+    })
+  if (!vm.startsWith("hyperv-id:"))
+    return { name: vm.startsWith("hyperv:") ? vm.slice("hyperv:".length) : vm }
+  const id = vm.slice("hyperv-id:".length)
+  if (!isGuid(id)) throw new UsageError({ detail: `--vm ${vm}: ${JSON.stringify(id)} is not a GUID` })
+  return { id: canonicalGuid(id) }
+}
+
+const parseLun = (text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined
+  const n = /^\d+$/.test(text) ? Number(text) : NaN
+  if (!(n >= 0 && n <= 63)) throw new UsageError({ detail: `--lun ${text}: use a SCSI LUN, 0 to 63` })
+  return n
 }
 
 const vtl2 = define({
   name: "vtl2",
-  summary: "start the agent in VTL2 (OpenHCL) through ohcldiag-dev and wait for it",
-  usage: "--vm ID [--ohcldiag PATH] [--listen PATH] [--dry-run]",
+  summary:
+    "put the agent disk on VTL2 (Hyper-V), start the agent in OpenHCL through ohcldiag-dev, and wait for it",
+  usage: "--vm ID [--disk FILE [--lun N]] [--ohcldiag PATH] [--listen PATH] [--dry-run]",
   description:
-    "ID is the VM as ohcldiag-dev takes it: a Hyper-V NAME, hyperv-id:GUID, or vsock:PATH (OpenVMM's VTL2\n" +
-    "vsock socket). The cidata disk (`cuvette deploy image`) must be attached to VTL2. Then: wait for the diag\n" +
-    "server, mount the disk by label, start the agent detached, and wait for it (--timeout, default 2m) on\n" +
-    "hyperv:NAME?vtl=2, or on Unix socket PATH_4919 for OpenVMM (--listen PATH or -H T to choose).",
+    "ID is the VM as ohcldiag-dev takes it: a Hyper-V NAME (always a name, even GUID-shaped), hyperv:NAME,\n" +
+    "hyperv-id:GUID, or vsock:PATH (OpenVMM's VTL2 vsock socket). With --disk (Hyper-V, as Administrator): put\n" +
+    "that cidata disk (`cuvette deploy image`) on a SCSI controller whose TargetVtl is 2, through WMI, adding\n" +
+    "the controller if the VM has none (the VM must be off for a change; already there: nothing to do), and\n" +
+    "start the VM if it is off. Then: wait for the diag server, mount the disk by label, start the agent\n" +
+    "detached, and wait for it (--timeout, default 2m) on hyperv:NAME?vtl=2 (AF_HYPERV, high VTL), or on Unix\n" +
+    "socket PATH_4919 for OpenVMM (--listen PATH or -H T to choose).",
   options: {
-    vm: Opt.text("vm", "ID", "the VM: NAME, hyperv-id:GUID or vsock:PATH"),
+    vm: Opt.text("vm", "ID", "the VM: NAME, hyperv:NAME, hyperv-id:GUID or vsock:PATH"),
+    disk: Opt.text("disk", "FILE", "Hyper-V: first put this disk on the VM's VTL2 SCSI controller"),
+    lun: Opt.text("lun", "N", "the disk's LUN on that controller (default: the first free one)"),
     ohcldiag: Opt.text("ohcldiag", "PATH", "the ohcldiag-dev executable (default: on PATH)"),
     listen: Opt.text("listen", "PATH", "OpenVMM: accept the agent's connection on this Unix socket"),
-    dryRun: Opt.flag("dry-run", "print the exact commands instead of running them"),
+    dryRun: Opt.flag(
+      "dry-run",
+      "print the exact PowerShell and ohcldiag-dev commands instead of running them",
+    ),
   },
   args: [],
   needsAgent: false,
-  examples: ["cuvette deploy vtl2 --vm vsock:/tmp/vm-vtl2.sock --dry-run"],
-  run: async (ctx, { vm, ohcldiag, listen, dryRun }) => {
+  examples: [
+    "cuvette deploy vtl2 --vm myvm --disk C:\\vms\\cidata.vhd --ohcldiag C:\\tools\\ohcldiag-dev.exe",
+    "cuvette deploy vtl2 --vm vsock:/tmp/vm-vtl2.sock --dry-run",
+  ],
+  run: async (ctx, { vm, disk, lun: lunText, ohcldiag, listen, dryRun }) => {
     if (vm === undefined)
       throw new UsageError({
         detail: "missing --vm ID for `cuvette deploy vtl2`; see `cuvette deploy vtl2 --help`",
       })
+    const lun = parseLun(lunText)
+    if (lun !== undefined && disk === undefined)
+      throw new UsageError({ detail: "--lun goes with --disk FILE" })
     const target = ctx.globals.target ?? vtl2Target(vm, listen)
     const timeoutMs = ctx.globals.timeoutMs ?? DEFAULT_WAIT_MS
-    const Ohcldiag = await import("@cuvette/deploy/Ohcldiag")
+    const [Ohcldiag, Vtl2Disk] = await Promise.all([
+      import("@cuvette/deploy/Ohcldiag"),
+      import("@cuvette/deploy/Vtl2Disk"),
+    ])
+    const note = (step: string, detail: string) => {
+      if (!ctx.out.json) ctx.out.note(`${step}: ${detail}`)
+    }
+    const diskOptions =
+      disk !== undefined
+        ? { vm: hypervVm(vm), disk, ...(lun !== undefined ? { lun } : {}), onStep: note }
+        : undefined
+    if (diskOptions !== undefined && !dryRun && !fs.existsSync(diskOptions.disk))
+      throw new UsageError({
+        detail: `no disk at ${diskOptions.disk}: write one with \`cuvette deploy image --out ${diskOptions.disk}\``,
+      })
     const options = {
       vm,
       ...(ohcldiag !== undefined ? { ohcldiag } : {}),
       dryRun,
-      onStep: (step: string, detail: string) => {
-        if (!ctx.out.json) ctx.out.note(`${step}: ${detail}`)
-      },
+      onStep: note,
       waitForAgent: async () => {
         const client = await Client.load()
         const agent = await client.wait(target, {
@@ -189,20 +254,54 @@ const vtl2 = define({
         }
       },
     }
+    const scripts = diskOptions !== undefined ? Vtl2Disk.commands(diskOptions) : []
+    const placed =
+      diskOptions !== undefined && !dryRun
+        ? await attempt(ctx, { action: `put ${diskOptions.disk} on VTL2 of ${vm}` }, () =>
+            Vtl2Disk.ensure(diskOptions),
+          )
+        : undefined
+    if (placed !== undefined)
+      note(
+        placed.plan.kind === "attached" ? "disk" : "attach",
+        `${placed.plan.kind === "attached" ? "already on" : "now on"} SCSI controller ${placed.controller} (TargetVtl 2) at LUN ${placed.lun}` +
+          `${placed.plan.kind === "attached" ? ": nothing to do" : ""}${placed.started ? "; started the VM" : ""}`,
+      )
     const result = await attempt(ctx, { action: `deploy the agent into VTL2 of ${vm}` }, () =>
       Ohcldiag.deploy(options),
     )
     const lines = result.commands.map((c) => Ohcldiag.formatCommand(c.argv))
+    const powershell = scripts.flatMap((c, i) => [
+      `# ${i + 1}. ${c.step}: ${WHEN[c.step]}; runs as ${c.argv.slice(0, -1).join(" ")} <this script, base64 of UTF-16LE>`,
+      c.script,
+    ])
     ctx.out.result(
       {
         vm,
         target,
         dryRun,
+        ...(diskOptions !== undefined
+          ? {
+              disk: {
+                path: Vtl2Disk.hostPath(diskOptions.disk),
+                powershell: scripts.map((c) => ({ step: c.step, script: c.script, argv: c.argv })),
+                ...(placed !== undefined
+                  ? {
+                      ran: placed.commands.map((c) => c.step),
+                      alreadyAttached: placed.plan.kind === "attached",
+                      controller: placed.controller,
+                      lun: placed.lun,
+                      startedVm: placed.started,
+                    }
+                  : {}),
+              },
+            }
+          : {}),
         commands: result.commands.map((c) => ({ step: c.step, argv: c.argv })),
         diagAttempts: result.diagAttempts,
       },
       dryRun
-        ? [...lines, `# then wait for the agent on ${target}`]
+        ? [...powershell, ...lines, `# then wait for the agent on ${target}`]
         : `the agent answers in VTL2 of ${vm}: try \`cuvette -H '${target}' info\``,
     )
     return ExitCode.Ok

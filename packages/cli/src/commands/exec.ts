@@ -3,10 +3,10 @@
 // Ctrl-C cancels the guest process (the agent kills its process group) and exits 130.
 import type { Readable } from "node:stream"
 import type { ExecOptions, Process, SpawnOptions } from "../internal/client.js"
-import { define, type Context } from "../internal/command.js"
+import { type AgentContext, define, type Context } from "../internal/command.js"
 import * as Opt from "../internal/option.js"
 import { UsageError } from "../internal/errors.js"
-import { execFailure, exitCodeOf } from "../internal/guestProcess.js"
+import { execFailure, exitCodeOf, guestTimeout } from "../internal/guestProcess.js"
 import { encodeBytes, writeAll } from "../internal/output.js"
 import * as ExitCode from "../ExitCode.js"
 import { runTerminal } from "./shell.js"
@@ -37,16 +37,37 @@ const pump = async (from: Readable | null, to: Context["io"]["stdout"]): Promise
   for await (const chunk of from) await writeAll(to, chunk as Uint8Array)
 }
 
+/** `exec --detach`: starts PROG in its own session on the guest and prints its pid. */
+const runDetached = async (
+  ctx: AgentContext<unknown>,
+  argv: ReadonlyArray<string>,
+  opts: Pick<ExecOptions, "env" | "cwd">,
+) => {
+  const agent = await ctx.connect().catch((e: unknown) => {
+    throw execFailure(e, ctx, argv[0]!)
+  })
+  const r = await agent.exec(argv, { ...opts, detach: true }).catch((e: unknown) => {
+    throw execFailure(e, ctx, argv[0]!)
+  })
+  if (ctx.out.json) ctx.out.result({ pid: r.pid, detached: true })
+  else await writeAll(ctx.io.stdout, new TextEncoder().encode(`${r.pid}\n`))
+  return ExitCode.Ok
+}
+
 export const command = define({
   name: "exec",
   summary: "run a command in the guest, streaming its output; exits with its exit code",
   usage:
-    "[-e K=V]... [--unset K]... [--clear-env] [--cwd D] [-t] [-i] [--stderr-to-stdout] [--timeout D] -- PROG ARGS...",
+    "[-e K=V]... [--unset K]... [--clear-env] [--cwd D] [-t] [-i] [--stderr-to-stdout] [--timeout D | --detach] -- PROG ARGS...",
   description:
     "stdout and stderr stream live to this terminal's stdout and stderr; stdin is forwarded when it is piped\n" +
     "(not a terminal), or with -i. -t runs it under a terminal, as `ssh -t` and `docker exec -it` do. The exit\n" +
     "code is the guest command's own, 128+N when signal N ended it, and 255 when cuvette itself failed (3 when\n" +
-    "the agent is unreachable). Ctrl-C kills the guest process group and exits 130.",
+    "the agent is unreachable). Ctrl-C kills the guest process group and exits 130.\n" +
+    "Background jobs end with the command: when PROG exits, its process group is killed. --detach starts\n" +
+    "PROG to outlive this call instead (a daemon): stdio on /dev/null, its pid printed, exit 0.\n" +
+    "--timeout D sends the guest process group SIGKILL after D (0: no timeout; at most 596h); a command that\n" +
+    "exits by itself after it exits 124, as GNU timeout does.",
   options: {
     env: Opt.list("env", "K=V", "set an environment variable (repeatable)", { short: "e" }),
     unset: Opt.list("unset", "K", "remove an environment variable (repeatable)"),
@@ -59,6 +80,7 @@ export const command = define({
       short: "i",
     }),
     stderrToStdout: Opt.flag("stderr-to-stdout", "merge the command's stderr into its stdout"),
+    detach: Opt.flag("detach", "start it to outlive this call (a daemon): print its pid and exit 0"),
   },
   args: "argv",
   needsAgent: true,
@@ -71,6 +93,7 @@ export const command = define({
     "cuvette -H unix:/tmp/agent.sock exec -e GREETING=hi -- sh -c 'echo $GREETING from $(hostname)'",
     "printf 'a\\nb\\n' | cuvette -H unix:/tmp/agent.sock exec -- wc -l",
     "cuvette -H unix:/tmp/agent.sock --json exec -- cat /etc/hostname",
+    "cuvette -H unix:/tmp/agent.sock exec --detach -- sh -c 'exec my-server >/var/log/my-server.log 2>&1'",
   ],
   run: async (ctx, options) => {
     const argv = ctx.args
@@ -81,6 +104,24 @@ export const command = define({
     }
     const env = envOption(options.env, options.unset, options.clearEnv)
     const cwd = options.cwd
+    const timeout = guestTimeout(ctx.globals.timeoutMs)
+    if (options.detach) {
+      const clash = options.tty
+        ? "--tty"
+        : options.interactive
+          ? "-i"
+          : timeout.timeoutMs
+            ? "--timeout"
+            : undefined
+      if (clash !== undefined)
+        throw new UsageError({
+          detail: `--detach starts something that outlives this call: it cannot take ${clash}`,
+        })
+      return runDetached(ctx, argv, {
+        ...(env !== undefined ? { env } : {}),
+        ...(cwd !== undefined ? { cwd } : {}),
+      })
+    }
     if (options.tty) {
       if (options.stderrToStdout)
         throw new UsageError({
@@ -89,14 +130,14 @@ export const command = define({
       return runTerminal(ctx, argv, {
         ...(env !== undefined ? { env } : {}),
         ...(cwd !== undefined ? { cwd } : {}),
-        ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
+        ...timeout,
       })
     }
     const forwardStdin = options.interactive || ctx.io.stdin.isTTY !== true
     const opts: Pick<ExecOptions, "env" | "cwd" | "timeoutMs"> & Pick<SpawnOptions, "stderr"> = {
       ...(env !== undefined ? { env } : {}),
       ...(cwd !== undefined ? { cwd } : {}),
-      ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
+      ...timeout,
       ...(options.stderrToStdout ? { stderr: "stdout" as const } : {}),
     }
     const target = ctx.target
@@ -123,6 +164,7 @@ export const command = define({
         exitCode: r.exitCode,
         signal: r.signal,
         timedOut: r.timedOut,
+        ...(r.timeoutSignal !== undefined ? { timeoutSignal: r.timeoutSignal } : {}),
         durationMs: r.durationMs,
         stdout: out.text,
         stderr: err.text,
@@ -171,8 +213,9 @@ export const command = define({
       await streams.catch(() => undefined)
       if (result === undefined) return ExitCode.ExecFailed
       if (result.timedOut) {
+        const end = result.signal !== null ? `ended by ${result.signal}` : `exited ${result.exitCode ?? "?"}`
         ctx.out.note(
-          `\`${argv[0]}\` timed out after ${ctx.globals.timeoutMs ?? 0} ms on ${target} and was killed (${result.signal ?? "exit"})`,
+          `\`${argv[0]}\` timed out after ${timeout.timeoutMs ?? 0} ms on ${target}: sent ${result.timeoutSignal ?? "a signal"}, ${end}`,
         )
       }
       return exitCodeOf(result)

@@ -3,7 +3,8 @@
 import type { Entry } from "../internal/client.js"
 import { define } from "../internal/command.js"
 import * as Opt from "../internal/option.js"
-import { guestPath } from "../internal/paths.js"
+import { pathJson } from "../internal/output.js"
+import { ESCAPED_HELP, guestPathArg, shown } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
 const typeChar: Record<Entry["type"], string> = { file: "-", directory: "d", symlink: "l", other: "?" }
@@ -19,7 +20,19 @@ const date = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace("T"
 /** Listings up to this many entries are sorted by name; longer ones print in the guest's order. */
 export const SORTED_MAX = 10_000
 
-const byName = (a: Entry, b: Entry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+/** By the names' bytes (a name that is not UTF-8 is bytes). */
+const byName = (a: Entry, b: Entry) => Buffer.compare(nameBytes(a.name), nameBytes(b.name))
+const nameBytes = (name: Entry["name"]) => (typeof name === "string" ? Buffer.from(name) : name)
+
+/**
+ * An entry as printed: a name that is not UTF-8 shown with `ls -b` escapes, and in --json also as
+ * `nameBase64`, its exact bytes (the same for a symlink's target).
+ */
+const printable = (e: Entry) => ({
+  ...e,
+  ...pathJson("name", e.name),
+  ...(e.target !== undefined ? pathJson("target", e.target) : {}),
+})
 
 /**
  * The entries to print: the first SORTED_MAX held back and sorted when that is all there is, else
@@ -53,17 +66,19 @@ export const command = define({
   description:
     "Entries are sorted by name. A directory of more than 10,000 entries is printed in the order the\n" +
     "guest lists it, as it streams in, so memory stays bounded whatever its size. Symlinks show their\n" +
-    "target with -l (name -> target).",
+    "target with -l (name -> target). A name that is not UTF-8 is shown with ls -b escapes (caf\\351.txt),\n" +
+    "and with --json also as nameBase64, its exact bytes.",
   options: {
     long: Opt.flag("long", "show type, mode, size, modification time and link targets", { short: "l" }),
+    escaped: Opt.flag("escaped", ESCAPED_HELP, { short: "b" }),
   },
   args: ["PATH?"],
   needsAgent: true,
   streamsStdout: true,
   examples: ["cuvette -H unix:/tmp/agent.sock ls -l /etc"],
-  run: async (ctx, { long }) => {
+  run: async (ctx, { long, escaped }) => {
     const [arg] = ctx.args
-    const path = guestPath(arg ?? "/", ctx.command)
+    const path = guestPathArg(arg ?? "/", ctx.command, escaped)
     const agent = await ctx.connect()
     // Printing starts once the held entries are all in, so their widest size sets the column.
     let width = 1
@@ -73,16 +88,19 @@ export const command = define({
         yield e
       }
     }
-    const line = (e: Entry) => {
+    const line = (e: ReturnType<typeof printable>) => {
       if (!long) return `${e.name}${e.type === "directory" ? "/" : ""}`
       const name = e.target !== undefined ? `${e.name} -> ${e.target}` : e.name
       return `${modeString(e.type, e.mode)} ${String(e.size).padStart(width)} ${date(e.mtimeMs)} ${name}`
     }
     const entries = ordered(measured(), () =>
-      ctx.out.note(`more than ${SORTED_MAX} entries in :${path}: printed in the guest's order`),
+      ctx.out.note(`more than ${SORTED_MAX} entries in :${shown(path)}: printed in the guest's order`),
     )
-    await ctx.attempt({ action: "list", path }, () =>
-      ctx.out.resultStream({ target: ctx.target, path }, "entries", entries, line),
+    async function* printed() {
+      for await (const e of entries) yield printable(e)
+    }
+    await ctx.attempt({ action: "list", path: shown(path) }, () =>
+      ctx.out.resultStream({ target: ctx.target, ...pathJson("path", path) }, "entries", printed(), line),
     )
     return ExitCode.Ok
   },

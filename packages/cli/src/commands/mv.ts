@@ -3,7 +3,9 @@
 import { define } from "../internal/command.js"
 import { CliError } from "../internal/errors.js"
 import * as Missing from "../internal/missing.js"
-import { guestBasename, guestJoin, guestPath } from "../internal/paths.js"
+import * as Opt from "../internal/option.js"
+import { pathJson } from "../internal/output.js"
+import { ESCAPED_HELP, guestBasename, guestJoin, guestPathArg, shown } from "../internal/paths.js"
 import * as ExitCode from "../ExitCode.js"
 
 export const command = define({
@@ -11,21 +13,21 @@ export const command = define({
   summary: "rename or move a guest path",
   usage: "SRC DST",
   description: "When DST is an existing directory, SRC moves inside it (DST/NAME), as mv(1) does.",
-  options: {},
+  options: { escaped: Opt.flag("escaped", ESCAPED_HELP, { short: "b" }) },
   args: ["SRC", "DST"],
   needsAgent: true,
   examples: [
     "cuvette -H unix:/tmp/agent.sock mv /tmp/demo/hello.txt /tmp/demo/hi.txt",
     "cuvette -H unix:/tmp/agent.sock mv /tmp/demo/hi.txt /tmp",
   ],
-  run: async (ctx) => {
+  run: async (ctx, { escaped }) => {
     const [a, b] = ctx.args
-    const from = guestPath(a, ctx.command)
-    const dst = guestPath(b, ctx.command)
+    const from = guestPathArg(a, ctx.command, escaped)
+    const dst = guestPathArg(b, ctx.command, escaped)
     const agent = await ctx.connect()
     const guest = Missing.guest(agent)
     const to = (await guest.kind(dst)) === "directory" ? guestJoin(dst, guestBasename(from)) : dst
-    await ctx.attempt({ action: `move (to :${to})`, path: from }, async () => {
+    await ctx.attempt({ action: `move (to :${shown(to)})`, path: shown(from) }, async () => {
       try {
         await agent.rename(from, to)
       } catch (error) {
@@ -37,13 +39,13 @@ export const command = define({
         if (why === undefined) throw error
         throw new CliError({
           code: (error as { code: string }).code,
-          detail: `cannot move :${from} to :${to} on ${ctx.target}: ${why}`,
+          detail: `cannot move :${shown(from)} to :${shown(to)} on ${ctx.target}: ${why}`,
           exitCode: ExitCode.Failed,
-          path: from,
+          path: shown(from),
         })
       }
     })
-    ctx.out.result({ target: ctx.target, from, to })
+    ctx.out.result({ target: ctx.target, ...pathJson("from", from), ...pathJson("to", to) })
     return ExitCode.Ok
   },
 })

@@ -8,7 +8,7 @@ import * as Opt from "../internal/option.js"
 import { UsageError } from "../internal/errors.js"
 import { writeAll } from "../internal/output.js"
 import * as ExitCode from "../ExitCode.js"
-import { execFailure, exitCodeOf } from "../internal/guestProcess.js"
+import { execFailure, exitCodeOf, guestTimeout } from "../internal/guestProcess.js"
 
 /** The guest's login shell: bash where it exists, else sh (busybox, VTL2). */
 export const DEFAULT_SHELL = [
@@ -108,7 +108,7 @@ export const command = define({
     const argv = ctx.args.length > 0 ? ctx.args : DEFAULT_SHELL
     return runTerminal(ctx, argv, {
       ...(cwd !== undefined ? { cwd } : {}),
-      ...(ctx.globals.timeoutMs !== undefined ? { timeoutMs: ctx.globals.timeoutMs } : {}),
+      ...guestTimeout(ctx.globals.timeoutMs),
     })
   },
 })

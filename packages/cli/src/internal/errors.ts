@@ -61,6 +61,9 @@ const hintFor = (code: string, ctx: FailureContext): string | undefined => {
   switch (code) {
     case "ENOENT":
     case "ENOTDIR":
+      // The shell passed bytes that are not UTF-8, and they reached us as U+FFFD.
+      if (guest?.includes("\ufffd"))
+        return `a name that is not UTF-8 cannot be typed as it is: pass -b and write it as \`cuvette ls\` shows it (caf\\351.txt)`
       if (guest !== undefined && (ctx.action === "write" || ctx.action === "copy to"))
         return `does the directory exist? create it with \`cuvette mkdir -p :${path.dirname(guest)}\`${ctx.action === "write" ? " or pass -p" : ""}`
       if (guest !== undefined) return `check the path with \`cuvette ls :${path.dirname(guest)}\``

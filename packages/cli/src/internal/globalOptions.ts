@@ -7,10 +7,14 @@ export const globalOptions = {
   target: Opt.text(
     "target",
     "T",
-    "the agent: unix:PATH, tcp:HOST[:PORT], vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, serial:PATH, listen-unix:PATH, ...",
+    "the agent: unix:PATH, tcp:HOST[:PORT], vsock:CID[:PORT], hybrid:PATH[:PORT], hyperv:NAME, hyperv-id:GUID, serial:PATH, listen-unix:PATH, ...",
     { short: "H", env: "CUVETTE_TARGET" },
   ),
-  vm: Opt.text("vm", "NAME", "Hyper-V VM by name (same as --target hyperv:NAME)"),
+  vm: Opt.text(
+    "vm",
+    "NAME",
+    "Hyper-V VM by name, even a GUID-shaped one (same as --target hyperv:NAME; by id: -H hyperv-id:GUID)",
+  ),
   vtl2: Opt.flag("vtl2", "talk to the agent in VTL2 (OpenHCL) instead of VTL0 (Hyper-V targets)"),
   json: Opt.flag("json", "print exactly one JSON document on stdout (errors as {error: {...}})"),
   timeout: Opt.duration(

@@ -1,6 +1,7 @@
 // All output goes through here: human text or exactly one JSON document on stdout, messages and
 // progress on stderr, raw bytes to stdout with backpressure, and errors in one format.
 import type { Readable, Writable } from "node:stream"
+import * as Path from "@cuvette/protocol/Path"
 import type { Failure } from "./errors.js"
 
 /** The process's streams and environment, injectable for tests. */
@@ -41,6 +42,17 @@ export const encodeBytes = (
       encoding: "base64",
     }
   }
+}
+
+/**
+ * A path field for --json, lossless: `{ [key]: text }`, and for a name that is not UTF-8 the shown
+ * form (`ls -b` escapes) plus `[key]Base64`, its exact bytes.
+ */
+export const pathJson = (key: string, p: Path.Path): Record<string, string> => {
+  const q = Path.normalize(p)
+  return typeof q === "string"
+    ? { [key]: q }
+    : { [key]: Path.display(q), [`${key}Base64`]: Buffer.from(q).toString("base64") }
 }
 
 /** The CLI's output channel. */

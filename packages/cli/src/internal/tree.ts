@@ -2,10 +2,12 @@
 // stream in: a few files in flight at a time, no list of the tree ever built, so memory stays
 // bounded for a directory of a million files. Directories are made writable for the copy and get
 // their source mode once everything inside them is in (a 0500 directory can still be filled).
+// Paths and names are text, or bytes for a name that is not UTF-8: each side joins them its own way.
+import type * as Path from "@cuvette/protocol/Path"
 
 /** A source entry, as a listing yields it. */
 export interface Entry {
-  readonly name: string
+  readonly name: Path.Path
   readonly type: "file" | "directory" | "symlink" | "other"
   readonly size: number
   readonly mode: number
@@ -13,21 +15,22 @@ export interface Entry {
 
 /** What a tree copy needs from its source and destination. */
 export interface Sides {
-  readonly entries: (dir: string) => AsyncIterable<Entry>
-  readonly sourceJoin: (dir: string, name: string) => string
-  readonly destinationJoin: (dir: string, name: string) => string
+  readonly entries: (dir: Path.Path) => AsyncIterable<Entry>
+  readonly sourceJoin: (dir: Path.Path, name: Path.Path) => Path.Path
+  /** Throws (naming the file) when the destination cannot have such a name. */
+  readonly destinationJoin: (dir: Path.Path, name: Path.Path) => Path.Path
   /** Creates `dir` (and its parents), writable by us; an existing directory is fine. */
-  readonly makeDirectory: (dir: string) => Promise<void>
+  readonly makeDirectory: (dir: Path.Path) => Promise<void>
   /** Sets a directory's permission bits exactly. */
-  readonly setMode: (dir: string, mode: number) => Promise<void>
+  readonly setMode: (dir: Path.Path, mode: number) => Promise<void>
   /** Copies one file, reporting each new byte count through `onBytes`, with its permission bits. */
   readonly copyFile: (file: FileJob, onBytes: (n: number) => void) => Promise<void>
 }
 
 /** One file to copy. */
 export interface FileJob {
-  readonly from: string
-  readonly to: string
+  readonly from: Path.Path
+  readonly to: Path.Path
   readonly size: number
   readonly mode: number
 }
@@ -98,15 +101,15 @@ const settle = (p: Pending) => {
 /** Copies the directory `from` (mode `mode`) to `to`. `onBytes` receives each new byte count. */
 export const copyTree = async (
   sides: Sides,
-  from: string,
-  to: string,
+  from: Path.Path,
+  to: Path.Path,
   mode: number,
   onBytes: (n: number) => void,
-  onSkip: (path: string) => void,
+  onSkip: (path: Path.Path) => void,
 ): Promise<Counts> => {
   const pool = new Pool(CONCURRENCY)
   const counts: Counts = { files: 0, directories: 0, bytes: 0, skipped: 0 }
-  const copyDir = async (src: string, dst: string, dirMode: number, parent: Pending | undefined) => {
+  const copyDir = async (src: Path.Path, dst: Path.Path, dirMode: number, parent: Pending | undefined) => {
     await sides.makeDirectory(dst)
     counts.directories++
     if (parent) parent.count++
@@ -164,7 +167,10 @@ export const copyTree = async (
 }
 
 /** The files and bytes under `dir`, read the same streaming way (for a progress bar's total). */
-export const measure = async (sides: Pick<Sides, "entries" | "sourceJoin">, dir: string): Promise<number> => {
+export const measure = async (
+  sides: Pick<Sides, "entries" | "sourceJoin">,
+  dir: Path.Path,
+): Promise<number> => {
   let bytes = 0
   for await (const e of sides.entries(dir)) {
     if (e.type === "directory") bytes += await measure(sides, sides.sourceJoin(dir, e.name))

@@ -1,7 +1,7 @@
 // Operation arguments from user options. Every option key is checked against the ones the operation
 // knows (a misspelt or misplaced option fails with an OptionError instead of doing nothing), and
 // optional fields are dropped rather than sent empty, since the exact schemas reject `undefined`.
-import type { Operations } from "@cuvette/protocol"
+import { Operations } from "@cuvette/protocol"
 import { Readable } from "node:stream"
 import { OptionError } from "../HostError.js"
 import type { CommonProcessOptions, Env } from "../Process.js"
@@ -18,8 +18,19 @@ const isRecord = (u: unknown): u is Record<string, unknown> =>
 
 /** The option keys each operation takes (an undefined value counts as absent). */
 export const optionKeys = {
-  exec: ["env", "cwd", "timeoutMs", "killSignal", "pty", "stdin", "stderr"],
-  spawn: ["env", "cwd", "timeoutMs", "killSignal", "pty", "stdin", "stdout", "stderr"],
+  exec: ["env", "cwd", "timeoutMs", "killSignal", "killAfterMs", "detach", "pty", "stdin", "stderr"],
+  spawn: [
+    "env",
+    "cwd",
+    "timeoutMs",
+    "killSignal",
+    "killAfterMs",
+    "detach",
+    "pty",
+    "stdin",
+    "stdout",
+    "stderr",
+  ],
   readFile: ["offset", "length"],
   download: ["offset", "length", "onProgress", "end", "signal"],
   upload: ["mode", "createParents", "atomic", "size", "onProgress", "signal"],
@@ -71,13 +82,33 @@ export const processArgs = (
 ) => {
   checkOptions(operation, o, optionKeys[operation])
   checkOptions(operation, o.pty, ["rows", "cols", "term"], "pty")
+  checkDuration(operation, "timeoutMs", o.timeoutMs)
+  checkDuration(operation, "killAfterMs", o.killAfterMs)
+  if (o.detach === true && o.timeoutMs !== undefined && o.timeoutMs > 0)
+    throw new OptionError({
+      operation,
+      option: "timeoutMs",
+      detail: "a detached process outlives the call: drop timeoutMs or detach",
+    })
   return defined({
     argv: argv as [string, ...Array<string>],
     env: o.env ? (defined({ ...toEnv(operation, o.env) }) as Operations.ExecArgs["env"]) : undefined,
     cwd: o.cwd,
     timeoutMs: o.timeoutMs,
     killSignal: o.killSignal,
+    killAfterMs: o.killAfterMs,
+    detach: o.detach,
     pty: o.pty ? defined({ ...o.pty }) : undefined,
+  })
+}
+
+/** A duration option: whole milliseconds from 0 (none) to the protocol's maximum. */
+const checkDuration = (operation: string, option: string, ms: number | undefined): void => {
+  if (ms === undefined || (Number.isInteger(ms) && ms >= 0 && ms <= Operations.MAX_TIMEOUT_MS)) return
+  throw new OptionError({
+    operation,
+    option,
+    detail: `must be whole milliseconds from 0 (none) to ${Operations.MAX_TIMEOUT_MS} (about 24.8 days); got ${String(ms).slice(0, 40)}`,
   })
 }
 

@@ -6,8 +6,28 @@ import { once } from "node:events"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
-import { Errors } from "@cuvette/protocol"
+import { Errors, Path } from "@cuvette/protocol"
 import { HostFileError } from "../HostError.js"
+
+/**
+ * A host path: a string, or a Buffer for a name that is not UTF-8 (POSIX names are bytes; Node's fs
+ * passes a Buffer to the kernel as is).
+ */
+export type HostPath = string | Buffer
+
+// Path arithmetic on byte paths: Latin-1 keeps each byte one character, so node:path finds the
+// separators and the round trip gives back the same bytes.
+const latin1 = (p: HostPath) => (typeof p === "string" ? Buffer.from(p) : p).toString("latin1")
+const fromLatin1 = (s: string) => Buffer.from(s, "latin1")
+const dirnameOf = (p: HostPath): HostPath =>
+  typeof p === "string" ? path.dirname(p) : fromLatin1(path.dirname(latin1(p)))
+/** `dir` joined with a name made of text around `p`'s last component. */
+const besideIt = (p: HostPath, name: (base: string) => string): HostPath =>
+  typeof p === "string"
+    ? path.join(path.dirname(p), name(path.basename(p)))
+    : fromLatin1(path.join(path.dirname(latin1(p)), name(path.basename(latin1(p)))))
+/** How a host path is named in messages. */
+export const shownHost = (p: HostPath): string => (typeof p === "string" ? p : Path.display(p))
 
 const errnoOf = (cause: unknown): string => {
   const code = (cause as { code?: unknown } | undefined)?.code
@@ -17,14 +37,14 @@ const errnoOf = (cause: unknown): string => {
 /** A host file system failure as a HostFileError about `userPath` (never a temporary name). */
 export const hostFileError = (
   operation: "upload" | "download",
-  userPath: string,
+  userPath: HostPath,
   cause: unknown,
 ): HostFileError => {
   const code = errnoOf(cause)
   const text = Errors.describeErrno(code as Errors.ErrorCode)
   return new HostFileError({
     operation,
-    path: userPath,
+    path: shownHost(userPath),
     code,
     detail: text !== code ? text : `${(cause as Error)?.message ?? String(cause)}`,
     cause,
@@ -32,8 +52,8 @@ export const hostFileError = (
 }
 
 /** Why the temporary file beside `dest` cannot be created: the fault is the directory's. */
-const createError = (dest: string, cause: unknown): HostFileError => {
-  const dir = path.dirname(dest)
+const createError = (dest: HostPath, cause: unknown): HostFileError => {
+  const dir = dirnameOf(dest)
   const code = errnoOf(cause)
   const detail =
     code === "ENOENT"
@@ -42,7 +62,7 @@ const createError = (dest: string, cause: unknown): HostFileError => {
         ? "permission denied (cannot create a file in this directory)"
         : undefined
   if (detail === undefined) return hostFileError("download", code === "ENOTDIR" ? dir : dest, cause)
-  return new HostFileError({ operation: "download", path: dir, code, detail, cause })
+  return new HostFileError({ operation: "download", path: shownHost(dir), code, detail, cause })
 }
 
 /** A download destination: written chunk by chunk, then committed or abandoned. */
@@ -55,22 +75,22 @@ export interface Sink {
 const FILE_WRITE_BATCH = 1024 * 1024
 
 /** `.NAME.cuvette-PID-MS`: the pid says whether its download may still be running. */
-const tempName = (dest: string) =>
-  path.join(path.dirname(dest), `.${path.basename(dest)}.cuvette-${process.pid}-${Date.now()}`)
+const tempName = (dest: HostPath) => besideIt(dest, (base) => `.${base}.cuvette-${process.pid}-${Date.now()}`)
 const TEMP_NAME = /^\..+\.cuvette-(\d+)-\d+$/
 
-/** Temporary files of this process's downloads in progress. */
-const inProgress = new Set<string>()
+/** Temporary files of this process's downloads in progress, by their bytes (as Latin-1). */
+const inProgress = new Map<string, HostPath>()
+const key = latin1
 let exitHook = false
-const track = (temp: string) => {
+const track = (temp: HostPath) => {
   if (!exitHook) {
     exitHook = true
     // Synchronous: nothing asynchronous runs once "exit" fires.
     process.on("exit", () => {
-      for (const t of inProgress) fs.rmSync(t, { force: true })
+      for (const t of inProgress.values()) fs.rmSync(t, { force: true })
     })
   }
-  inProgress.add(temp)
+  inProgress.set(key(temp), temp)
 }
 
 const isAlive = (pid: number): boolean => {
@@ -86,17 +106,26 @@ const isAlive = (pid: number): boolean => {
 const swept = new Set<string>()
 
 /** Removes temporary files left in `dir` by downloads whose process is gone (SIGKILL, a crash). */
-const removeStale = async (dir: string): Promise<void> => {
-  if (swept.has(dir)) return
-  swept.add(dir)
-  // Streamed (opendir): a directory of a million entries is read with bounded memory.
-  const entries = await fs.promises.opendir(dir).catch(() => undefined)
+const removeStale = async (dir: HostPath): Promise<void> => {
+  if (swept.has(key(dir))) return
+  swept.add(key(dir))
+  // Streamed (opendir): a directory of a million entries is read with bounded memory; names as bytes,
+  // so a temporary file named after a name that is not UTF-8 is found too.
+  const entries = await fs.promises
+    .opendir(dir, { encoding: process.platform === "win32" ? "utf8" : "buffer" } as fs.OpenDirOptions)
+    .catch(() => undefined)
   if (entries === undefined) return
   try {
     for await (const entry of entries) {
-      const pid = Number(TEMP_NAME.exec(entry.name)?.[1])
-      const file = path.join(dir, entry.name)
-      if (!pid || inProgress.has(file) || (pid !== process.pid && isAlive(pid))) continue
+      // Bun yields bare Buffers for a directory opened with encoding "buffer".
+      const name = (Buffer.isBuffer(entry) ? entry : entry.name) as HostPath
+      const pid = Number(TEMP_NAME.exec(latin1(name))?.[1])
+      if (!pid) continue
+      const file =
+        typeof name === "string" && typeof dir === "string"
+          ? path.join(dir, name)
+          : fromLatin1(path.join(latin1(dir), latin1(name)))
+      if (inProgress.has(key(file)) || (pid !== process.pid && isAlive(pid))) continue
       await fs.promises.rm(file, { force: true }).catch(() => {})
     }
   } catch {
@@ -105,12 +134,12 @@ const removeStale = async (dir: string): Promise<void> => {
 }
 
 /** A host file, written to a temporary name and renamed over `dest` on commit. */
-export const fileSink = async (dest: string): Promise<Sink> => {
-  await removeStale(path.resolve(path.dirname(dest)))
-  const temp = tempName(path.resolve(dest))
+export const fileSink = async (dest: HostPath): Promise<Sink> => {
+  await removeStale(typeof dest === "string" ? path.resolve(path.dirname(dest)) : dirnameOf(dest))
+  const temp = tempName(typeof dest === "string" ? path.resolve(dest) : dest)
   track(temp)
   const fh = await fs.promises.open(temp, "w").catch((e: unknown) => {
-    inProgress.delete(temp)
+    inProgress.delete(key(temp))
     throw createError(dest, e)
   })
   let closed = false
@@ -152,12 +181,12 @@ export const fileSink = async (dest: string): Promise<Sink> => {
       await fs.promises.rename(temp, dest).catch((e: unknown) => {
         throw hostFileError("download", dest, e)
       })
-      inProgress.delete(temp)
+      inProgress.delete(key(temp))
     },
     abort: async () => {
       await close().catch(() => {})
       await fs.promises.rm(temp, { force: true })
-      inProgress.delete(temp)
+      inProgress.delete(key(temp))
     },
   }
 }

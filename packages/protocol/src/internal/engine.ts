@@ -12,6 +12,7 @@ import { AgentError, ErrorCode } from "../Errors.js"
 import * as Frame from "../Frame.js"
 import * as Handshake from "../Handshake.js"
 import * as Messages from "../Messages.js"
+import * as Seal from "../Seal.js"
 import { Call, type CallHost } from "./call.js"
 import { Resync } from "./resync.js"
 import * as Timers from "./timers.js"
@@ -71,6 +72,10 @@ export class Engine implements CallHost {
   private helloWaiter: ((payload: Uint8Array | undefined) => void) | undefined
   private state: "handshake" | "open" | "closed" = "handshake"
   private magicSent = false
+  /** The decoder stopped after a handshake message: what follows it may already be sealed. */
+  private held = false
+  /** Opens inbound records once the session is sealed. */
+  private opener: Seal.Opener | undefined
   private pongWaiters: Array<() => void> = []
   private lastHeard: number
   private stopKeepalive: (() => void) | undefined
@@ -85,7 +90,8 @@ export class Engine implements CallHost {
   opened: Promise<void>
 
   constructor(
-    readonly stream: ByteStream,
+    /** The transport; after a sealing handshake, the same transport behind {@link Seal.sealing}. */
+    public stream: ByteStream,
     private readonly role: Role,
     options: EngineOptions,
   ) {
@@ -226,6 +232,10 @@ export class Engine implements CallHost {
 
   /** Next Hello payload, or undefined on timeout or end. */
   private nextHello(timeoutMs = this.handshakeTimeoutMs): Promise<Uint8Array | undefined> {
+    if (this.held) {
+      this.held = false
+      this.decode()
+    }
     const queued = this.hellos.shift()
     if (queued) return Promise.resolve(queued)
     if (this.state === "closed") return Promise.resolve(undefined)
@@ -262,9 +272,21 @@ export class Engine implements CallHost {
     this.decoder.setMaxFrame(this.maxFrame)
     this.lastHeard = this.timers.now()
     this.startKeepalive()
+    this.held = false
+    if (agreed.seal) this.seal(agreed.seal)
+    else this.decode()
+  }
+
+  /** From here on every byte is sealed; bytes that followed the last handshake message are records. */
+  private seal(keys: Seal.Keys): void {
+    this.stream = Seal.sealing(this.stream, keys)
+    this.opener = new Seal.Opener(keys.receive, this.stream.description)
+    for (const chunk of this.decoder.drain()) this.onBytes(chunk)
   }
 
   private deliverHello(frame: Frame.Frame): void {
+    // One handshake message at a time (connections): the handshake decides how to read what follows.
+    if (this.state === "handshake" && !this.resync) this.held = true
     const payload = frame.payload.slice()
     const w = this.helloWaiter
     this.helloWaiter = undefined
@@ -292,13 +314,17 @@ export class Engine implements CallHost {
   private onBytes(chunk: Uint8Array): void {
     if (this.state === "closed") return
     this.lastHeard = this.timers.now()
-    this.decoder.push(chunk)
+    const plain = this.opener ? this.opener.open(chunk) : [chunk]
+    if (plain instanceof AgentError) return this.close(plain)
+    for (const p of plain) this.decoder.push(p)
     this.decode()
     if (!this.isClosed) this.resync?.watchStall()
   }
 
   private decode(): void {
-    for (let r = this.decoder.next(); r !== undefined && !this.isClosed; r = this.decoder.next()) {
+    while (!this.held && !this.isClosed) {
+      const r = this.decoder.next()
+      if (r === undefined) return
       if (r._tag === "Oversize") this.onOversize(r)
       else if (r._tag === "BadMagic") {
         const error = new AgentError({

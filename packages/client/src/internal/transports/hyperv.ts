@@ -1,5 +1,5 @@
-// hyperv:NAME / hyperv-id:GUID — AF_HYPERV through @cuvette/native (Windows hosts). A VM name is
-// resolved to its GUID with `hvc.exe id NAME`, falling back to PowerShell `(Get-VM -Name NAME).Id`.
+// hyperv:NAME / hyperv-id:GUID — AF_HYPERV through @cuvette/native (Windows hosts). A VM name (always a
+// name, even a GUID-shaped one) is resolved to its id with `hvc.exe id NAME`, then with PowerShell Get-VM.
 import { execFile } from "node:child_process"
 import type * as net from "node:net"
 import { Address, ByteStream } from "@cuvette/protocol"
@@ -23,43 +23,70 @@ const execRunner: Runner = (file, args, timeoutMs) =>
     }),
   )
 
-/** Resolves a VM name to its GUID: hvc.exe first, then PowerShell Get-VM. */
+/** A PowerShell single-quoted literal: every quote PowerShell reads as one (also ‘ ’ ‚ ‛) is doubled. */
+const psQuote = (s: string): string => `'${s.replace(/['\u2018\u2019\u201a\u201b]/g, "$&$&")}'`
+
+/** The PowerShell that prints the id of each VM with exactly this name (`Get-VM -Name` reads [ ] * ? as wildcards). */
+export const getVmCommand = (name: string): string =>
+  `$ErrorActionPreference = 'Stop'; Get-VM | Where-Object Name -eq ${psQuote(name)} | ForEach-Object { $_.Id.ToString() }`
+
+const firstLine = (r: { code: number; stdout: string; stderr: string }): string =>
+  (r.stderr || r.stdout).trim().split(/\r?\n/)[0] || `exit code ${r.code}`
+
+/** Resolves a VM name to its id: `hvc.exe id NAME` first, then Get-VM; the error tells what each said. */
 export const resolveVmId = async (
   name: string,
   target: string,
   runner: Runner = execRunner,
   timeoutMs = 10_000,
 ): Promise<string> => {
-  const failures: Array<string> = []
-  const tries: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
-    ["hvc.exe", ["id", name]],
-    [
-      "powershell.exe",
-      [
-        "-NoProfile",
-        "-NonInteractive",
-        "-Command",
-        `(Get-VM -Name '${name.replace(/'/g, "''")}' -ErrorAction Stop).Id.ToString()`,
-      ],
-    ],
-  ]
-  for (const [file, args] of tries) {
+  const said: Array<string> = []
+  const attempt = async (label: string, file: string, args: ReadonlyArray<string>) => {
     try {
-      const r = await runner(file, args, timeoutMs)
-      const id = Address.findGuid(r.stdout)
-      if (r.code === 0 && id !== undefined) return id
-      failures.push(`${file}: ${(r.stderr || r.stdout).trim().split("\n")[0] || `exit code ${r.code}`}`)
+      return await runner(file, args, timeoutMs)
     } catch (e) {
-      failures.push(`${file}: ${(e as Error).message}`)
+      said.push(`${label}: ${(e as Error).message}`)
+      return undefined
     }
+  }
+  const hvc = await attempt("hvc.exe id", "hvc.exe", ["id", name])
+  if (hvc !== undefined) {
+    const id = Address.findGuid(hvc.stdout)
+    if (hvc.code === 0 && id !== undefined) return id
+    said.push(`hvc.exe id: ${firstLine(hvc)}`)
+  }
+  const ps = await attempt("Get-VM", "powershell.exe", [
+    "-NoProfile",
+    "-NonInteractive",
+    "-Command",
+    getVmCommand(name),
+  ])
+  if (ps !== undefined) {
+    const ids = [...ps.stdout.matchAll(/\S+/g)].map((m) => m[0]).filter(Address.isGuid)
+    if (ps.code === 0 && ids.length === 1) return Address.canonicalGuid(ids[0]!)
+    if (ps.code === 0 && ids.length > 1)
+      throw new ConnectError({
+        reason: "NOT_FOUND",
+        target,
+        detail: `${ids.length} VMs are named ${JSON.stringify(name)} (ids ${ids.map(Address.canonicalGuid).join(", ")})`,
+        hint: "name the one you mean by its id: hyperv-id:GUID",
+      })
+    said.push(`Get-VM: ${ps.code === 0 ? "no VM has this name" : firstLine(ps)}`)
   }
   throw new ConnectError({
     reason: "NOT_FOUND",
     target,
-    detail: `no VM named ${JSON.stringify(name)} (${failures.join("; ")})`,
-    hint: "check the name with `Get-VM` (run as a Hyper-V administrator), or give the id: hyperv-id:GUID",
+    detail: `cannot find the VM named ${JSON.stringify(name)} (${said.join("; ")})`,
+    hint: "check the name with `Get-VM` in an elevated PowerShell, or give the id: hyperv-id:GUID",
   })
 }
+
+/** The VM id a hyperv target names: `hyperv-id:` gives it; `hyperv:` is a name to resolve, whatever it looks like. */
+export const vmIdOf = (
+  t: { readonly vm: string; readonly byId: boolean },
+  target: string,
+  runner?: Runner,
+): Promise<string> => (t.byId ? Promise.resolve(t.vm) : resolveVmId(t.vm, target, runner))
 
 /** Connects to the VM's agent service over AF_HYPERV (VTL2 with HVSOCKET_HIGH_VTL). */
 export const dial = async (
@@ -74,7 +101,7 @@ export const dial = async (
       detail: `Hyper-V sockets are not available on ${process.platform}`,
     })
   const { Hvsock } = await native.load(target)
-  const vmId = t.byId ? t.vm : await resolveVmId(t.vm, target, options.runner)
+  const vmId = await vmIdOf(t, target, options.runner)
   let socket: net.Socket
   try {
     socket = await Hvsock.connect({
