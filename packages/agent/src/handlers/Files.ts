@@ -104,9 +104,7 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
       yield* attempt("create the parent directories of", shown, () => fs.mkdir(dir, { recursive: true }))
     const existing = yield* Effect.promise(() => fs.stat(target).catch(() => undefined))
     if (existing?.isDirectory())
-      return yield* Effect.fail(
-        Errors.make("EISDIR", `cannot write ${quoted(shown)}: it is a directory`),
-      )
+      return yield* Effect.fail(Errors.make("EISDIR", `cannot write ${quoted(shown)}: it is a directory`))
     const inPlace = existing !== undefined && !existing.isFile()
     const stream = existing !== undefined && isStream(existing)
     const atomic = !inPlace && (args.atomic ?? true)
