@@ -4,6 +4,7 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
+import { MAX_ERROR_TEXT } from "./Constants.js"
 import { AgentError, ErrorCode } from "./Errors.js"
 
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: "number", mapsAsObjects: true })
@@ -19,7 +20,9 @@ export const unpack = (bytes: Uint8Array, what: string): Either.Either<unknown, 
     return Either.left(
       new AgentError({
         code: "PROTOCOL",
-        message: `malformed ${what}: not valid msgpack (${String((cause as Error)?.message ?? cause)})`,
+        message: bounded(
+          `malformed ${what}: not valid msgpack (${String((cause as Error)?.message ?? cause)})`,
+        ),
       }),
     )
   }
@@ -47,19 +50,37 @@ export const AgentMessage = Schema.Union(
 /** A control message from the agent, as the {@link AgentMessage} schema decodes it. */
 export type AgentMessage = typeof AgentMessage.Type
 
-/** Formats a schema failure as `field.path: problem` lines. */
-export const formatIssue = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
-    .join("; ")
+/**
+ * Cuts text made from a peer's input to {@link MAX_ERROR_TEXT} characters, so an error message or a
+ * log line never carries a payload back (a 1 MiB value gives a message of a few hundred bytes).
+ */
+export const bounded = (text: string, max = MAX_ERROR_TEXT): string =>
+  text.length <= max ? text : `${text.slice(0, max - 1)}…`
 
-/** Validates `value` against `schema`, failing with a PROTOCOL error that names the field. */
+/** Formats a schema failure as `field.path: problem` lines, at most {@link MAX_ERROR_TEXT} characters. */
+export const formatIssue = (error: ParseResult.ParseError): string => {
+  const lines: Array<string> = []
+  let length = 0
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    if (length > MAX_ERROR_TEXT) break
+    const line = bounded(issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message)
+    lines.push(line)
+    length += line.length + 2
+  }
+  return bounded(lines.join("; "))
+}
+
+/**
+ * Validates `value` against `schema`, failing with a PROTOCOL error that names the field. It stops at
+ * the first problem: a message with a million bad values costs no more than one with a single one.
+ */
 export const decode =
   <A, I>(schema: Schema.Schema<A, I>, what: string) =>
   (value: unknown): Either.Either<A, AgentError> =>
     Either.mapLeft(
-      Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })(value),
-      (error) => new AgentError({ code: "PROTOCOL", message: `invalid ${what}: ${formatIssue(error)}` }),
+      Schema.decodeUnknownEither(schema, { errors: "first", onExcessProperty: "ignore" })(value),
+      (error) =>
+        new AgentError({ code: "PROTOCOL", message: bounded(`invalid ${what}: ${formatIssue(error)}`) }),
     )
 
 /** Encodes `value` with `schema` and packs it. Throws only on a programming error (a value of the wrong type). */
