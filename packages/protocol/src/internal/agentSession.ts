@@ -77,11 +77,12 @@ export const start = <R>(
   )
   // A serial port has one session, which waits for its client as long as it takes.
   if (!stream.resync) {
-    const done = (options.pendingHandshakes ?? Pending.shared).admit(() =>
+    const pending = options.pendingHandshakes ?? Pending.shared
+    const done = pending.admit(() =>
       engine.close(
         new AgentError({
           code: "PROTOCOL",
-          message: `too many connections are in their handshake (the limit is ${C.MAX_PENDING_HANDSHAKES}); the oldest was dropped`,
+          message: `too many connections are in their handshake (the limit is ${pending.max}); the oldest was dropped`,
         }),
         false,
       ),
