@@ -17,16 +17,33 @@ export const BUN = path.join(root, "node_modules", "bun", "bin", "bun.exe")
  * Starts the agent on a Unix socket in a fresh temp dir. Random input may name any operation, so it
  * serves only ping, info, exec and readFile (`allow`): never shutdown, crash, remove or mount.
  */
-export const startAgent = async ({ runtime = "bun", allow = "exec,readFile", args = [] } = {}) => {
+export const startAgent = async ({ runtime = "bun", allow = "exec,readFile", args = [], user } = {}) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-hostile-"))
+  // As root, `user` runs the agent unprivileged (setpriv), so nothing random input execs can harm.
+  const drop = user && process.getuid?.() === 0
+  if (drop) fs.chmodSync(dir, 0o777)
   const sock = path.join(dir, "agent.sock")
   const bin = path.join(root, "packages", "agent", "src", "bin.ts")
   const [cmd, pre] =
     runtime === "bun"
       ? [BUN, ["--conditions=@cuvette/source", bin]]
       : [process.execPath, ["--conditions=@cuvette/source", "--import", "tsx", bin]]
-  const child = spawn(cmd, [...pre, "--listen", `unix:${sock}`, "--allow", allow, ...args], {
+  const agentArgs = [...pre, "--listen", `unix:${sock}`, "--allow", allow, ...args]
+  const [file, fileArgs] = drop
+    ? [
+        "setpriv",
+        [
+          `--reuid=${user}`,
+          `--regid=${user === "nobody" ? "nogroup" : user}`,
+          "--clear-groups",
+          cmd,
+          ...agentArgs,
+        ],
+      ]
+    : [cmd, agentArgs]
+  const child = spawn(file, fileArgs, {
     cwd: root,
+    env: drop ? { ...process.env, HOME: dir, TMPDIR: dir } : process.env,
     stdio: ["ignore", "ignore", "pipe"],
   })
   let stderr = ""
