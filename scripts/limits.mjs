@@ -28,7 +28,7 @@ if (!process.env.CUVETTE_SCRIPT_CHILD) {
 }
 
 const H = await import("./lib/hostile.mjs")
-const { Frame, Messages } = await import("@cuvette/protocol")
+const { Frame } = await import("@cuvette/protocol")
 const T = Frame.FrameType
 
 const args = process.argv.slice(2)
@@ -37,7 +37,6 @@ const quick = args.includes("--quick")
 
 const bigHello = () => H.opening(H.hello({ features: new Array(1_000_000 - 100).fill(7) }))
 
-/** Ping round trips of an idle session, before the attack, to compare with. */
 const scenarios = {
   hello: async (agent) => attackHello(agent, 1),
   hello3: async (agent) => attackHello(agent, 3),
