@@ -62,7 +62,10 @@ export const MAX_ERROR_TEXT = 300
 export const MAX_OPEN_CALLS = 256
 /** Channel data the agent holds unread for one session (64 MiB); beyond it the session is closed. */
 export const MAX_SESSION_UNREAD = 64 * 1024 * 1024
-/** Bytes written to a session's stream and not yet drained (1 MiB) above which it stops reading. */
+/**
+ * Bytes the agent wrote to a session and the client has not drained (1 MiB) above which the agent
+ * stops reading that session. The client never does: if both did, each could wait on the other.
+ */
 export const MAX_UNDRAINED = 1024 * 1024
 /** Frames one session decodes in one turn before it yields to other sessions. */
 export const MAX_FRAMES_PER_TURN = 1024

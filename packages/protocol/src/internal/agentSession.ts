@@ -72,6 +72,7 @@ export const start = <R>(
       cancel: (call) => call.onCancel(),
       inbound: [C.Channel.stdin],
       maxUnread: C.MAX_SESSION_UNREAD,
+      maxUndrained: C.MAX_UNDRAINED,
     },
     options,
   )

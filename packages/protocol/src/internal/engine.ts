@@ -52,6 +52,12 @@ export interface Role {
    * agent: {@link C.MAX_SESSION_UNREAD}); unlimited when unset.
    */
   readonly maxUnread?: number
+  /**
+   * Bytes written and not drained above which this side stops reading (the agent:
+   * {@link C.MAX_UNDRAINED}). Only one side may do this: two sides that both stopped reading until
+   * the other drains would wait for each other forever.
+   */
+  readonly maxUndrained?: number
 }
 
 /** Why a session ended. */
@@ -353,7 +359,8 @@ export class Engine implements CallHost {
    */
   private mustPause(): boolean {
     if (this.isClosed) return true
-    if (this.undrained > C.MAX_UNDRAINED) return this.hold("drain")
+    if (this.role.maxUndrained !== undefined && this.undrained > this.role.maxUndrained)
+      return this.hold("drain")
     if (++this.turnFrames >= C.MAX_FRAMES_PER_TURN || this.turnOpens >= C.MAX_OPENS_PER_TURN)
       return this.hold("yield")
     return false
