@@ -162,6 +162,8 @@ for (const name of chosen.length > 0 ? chosen : Object.keys(scenarios)) {
       peakMiB: Math.round(peak),
       idleWorstPingMs: +before.worstPingMs.toFixed(1),
       worstPingMs: +watched.worstPingMs.toFixed(1),
+      p50PingMs: +watched.p50PingMs.toFixed(1),
+      p99PingMs: +watched.p99PingMs.toFixed(1),
       pings: watched.pings,
       execs: watched.execs,
       failures: watched.failures.slice(0, 3),

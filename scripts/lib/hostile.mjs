@@ -124,6 +124,7 @@ export const opening = (payload = hello()) =>
  */
 export const watch = (session, { everyMs = 10, execEveryMs = 500 } = {}) => {
   let worst = 0
+  const samples = []
   let pings = 0
   let execs = 0
   const failures = []
@@ -131,7 +132,9 @@ export const watch = (session, { everyMs = 10, execEveryMs = 500 } = {}) => {
   const pinger = (async () => {
     while (!stopped) {
       try {
-        worst = Math.max(worst, await withTimeout(session.ping(), 30_000))
+        const rtt = await withTimeout(session.ping(), 30_000)
+        worst = Math.max(worst, rtt)
+        samples.push(rtt)
         pings++
       } catch (e) {
         failures.push(`ping: ${e.message}`)
@@ -161,7 +164,9 @@ export const watch = (session, { everyMs = 10, execEveryMs = 500 } = {}) => {
     stop: async () => {
       stopped = true
       await Promise.all([pinger, execer])
-      return { worstPingMs: worst, pings, execs, failures }
+      const sorted = samples.sort((a, b) => a - b)
+      const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+      return { worstPingMs: worst, p50PingMs: at(0.5), p99PingMs: at(0.99), pings, execs, failures }
     },
   }
 }

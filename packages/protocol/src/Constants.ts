@@ -70,4 +70,4 @@ export const MAX_UNDRAINED = 1024 * 1024
 /** Frames one session decodes in one turn before it yields to other sessions. */
 export const MAX_FRAMES_PER_TURN = 1024
 /** Operations one session opens in one turn before it yields to other sessions. */
-export const MAX_OPENS_PER_TURN = 4
+export const MAX_OPENS_PER_TURN = 1

@@ -369,8 +369,9 @@ export class Engine implements CallHost {
   private hold(reason: "drain" | "yield"): true {
     this.holding = reason
     this.stream.pause?.()
-    // After the I/O of other connections: a macrotask, not a microtask.
-    if (reason === "yield") setTimeout(() => this.unhold(), 0)
+    // After the I/O of other connections: a macrotask, not a microtask (setImmediate where the
+    // runtime has it, as Node and Bun do: setTimeout would wait at least a millisecond).
+    if (reason === "yield") nextTurn(() => this.unhold())
     return true
   }
 
@@ -608,6 +609,9 @@ export class Engine implements CallHost {
     this.endedResolve(error ? { error } : {})
   }
 }
+
+const nextTurn: (f: () => void) => void =
+  typeof globalThis.setImmediate === "function" ? (f) => void setImmediate(f) : (f) => void setTimeout(f, 0)
 
 const closedError = () => new AgentError({ code: "DISCONNECTED", message: "the session is closed" })
 
