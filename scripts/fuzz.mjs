@@ -175,7 +175,13 @@ const connection = async (handshake, frames) => {
 }
 
 const started = Date.now()
+const rssAt = []
+let nextReport = 0
 while (counts.frames < FRAMES) {
+  if (counts.frames >= nextReport) {
+    rssAt.push(`${counts.frames}:${Math.round(agent.memory().rssMiB)}`)
+    nextReport += Math.max(1000, Math.round(FRAMES / 5))
+  }
   const batch = []
   for (let c = 0; c < 8 && counts.frames < FRAMES; c++) {
     const post = random() < 0.6
@@ -195,6 +201,7 @@ const summary = {
   seconds: Math.round((Date.now() - started) / 100) / 10,
   agentAlive: agent.alive(),
   peakMiB: Math.round(peakMiB),
+  rssMiBAfterFrames: rssAt.join(" "),
   rssBoundMiB: RSS_BOUND_MIB,
   healthyPings: watched.pings,
   healthyExecs: watched.execs,

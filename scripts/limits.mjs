@@ -77,14 +77,20 @@ const scenarios = {
     socket.destroy()
   },
   channel: async (agent) => {
+    // Execs whose stdin nobody reads (sleep), and data on every channel of them, as fast as it goes.
     const { socket } = await H.client(agent.sock)
     socket.pause()
+    let closedByAgent = false
+    socket.on("close", () => (closedByAgent = true))
     const chunk = new Uint8Array(256 * 1024)
     const started = Date.now()
-    for (let id = 1; id <= 64 && Date.now() - started < 20_000; id++) {
-      socket.write(H.control(id, { _tag: "Open", op: "exec", args: { argv: ["sleep", "30"], stdin: null } }))
-      for (let ch = 0; ch < 256 && !socket.destroyed; ch += 4)
-        for (let i = 0; i < 8; i++)
+    let sent = 0
+    for (let id = 1; id <= 256 && !closedByAgent && Date.now() - started < (quick ? 6000 : 12_000); id++) {
+      socket.write(
+        H.control(id, { _tag: "Open", op: "exec", args: { argv: ["sleep", "30"], stdin: "pipe" } }),
+      )
+      for (let ch = 0; ch < 256 && !closedByAgent; ch += 1)
+        for (let i = 0; i < 8 && !closedByAgent; i++) {
           if (
             !(await Promise.race([
               H.writeAll(socket, H.frame(T.Data, id, chunk, ch)),
@@ -92,9 +98,12 @@ const scenarios = {
             ]))
           )
             break
+          sent += chunk.byteLength
+        }
     }
-    await H.sleep(2000)
+    await H.sleep(1000)
     socket.destroy()
+    return { sentMiB: Math.round(sent / 2 ** 20), closedByAgent }
   },
   pending: async (agent) => {
     const sockets = []

@@ -70,6 +70,12 @@ describe.skipIf(!hasBun)("the Bun agent under hostile input", () => {
     expect(o.peakMiB).toBeLessThan(400) // 1.6 GiB before the open-call cap
   }, 60_000)
 
+  it("bounds data sent on channels no operation reads", () => {
+    const o = scenario("channel")
+    healthy(o)
+    expect(o.peakMiB).toBeLessThan(400) // 5 GiB sent took it to 5.3 GiB
+  }, 60_000)
+
   it("survives a seeded fuzz run pre- and post-auth with the healthy session answering", () => {
     const o = run("fuzz.mjs", ["--frames", "2000", "--seed", "7", "--json"])
     expect(o).toMatchObject({ ok: true, agentAlive: true, healthySessionOpen: true, healthyFailures: [] })

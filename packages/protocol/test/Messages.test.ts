@@ -32,6 +32,16 @@ describe("Messages", () => {
     expect(Either.isLeft(r2) && r2.left.message).toContain("cwd: a path must not be empty")
   })
 
+  it("refuses a length that runs past the message before msgpackr allocates for it", () => {
+    // Six bytes announcing an array of 50 million elements: msgpackr would allocate ~400 MB first.
+    const r = Messages.unpack(Uint8Array.from([0xdd, 0x03, 0x00, 0x00, 0x00, 0x01]), "control message")
+    expect(Either.isLeft(r) && r.left.message).toBe(
+      "malformed control message: not valid msgpack (a length runs past the end of the message)",
+    )
+    for (const value of [{ a: [1, -2, 1.5, 2 ** 40, "x".repeat(70_000)], b: { c: true } }, [], null])
+      expect(Messages.unpack(Messages.pack(value), "m")).toEqual(Either.right(value))
+  })
+
   it("a message with a million invalid values gives one short error that echoes none of them", () => {
     const features = new Array(1_000_000).fill(7)
     const bytes = Messages.pack({ _tag: "Hello", minVersion: 1, maxVersion: 1, features, client: {} })
