@@ -361,8 +361,9 @@ export class Engine implements CallHost {
     if (this.isClosed) return true
     if (this.role.maxUndrained !== undefined && this.undrained > this.role.maxUndrained)
       return this.hold("drain")
-    if (++this.turnFrames >= C.MAX_FRAMES_PER_TURN || this.turnOpens >= C.MAX_OPENS_PER_TURN)
-      return this.hold("yield")
+    // Yielding matters only when more is waiting: a lone Open must not wait for the next turn.
+    const turnOver = ++this.turnFrames >= C.MAX_FRAMES_PER_TURN || this.turnOpens >= C.MAX_OPENS_PER_TURN
+    if (turnOver && this.decoder.pending > 0) return this.hold("yield")
     return false
   }
 
