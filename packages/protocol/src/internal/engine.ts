@@ -359,7 +359,9 @@ export class Engine implements CallHost {
    */
   private mustPause(): boolean {
     if (this.isClosed) return true
-    if (this.role.maxUndrained !== undefined && this.undrained > this.role.maxUndrained)
+    // Not on a serial port: there the host's next client must be heard even while the last one's
+    // bytes wait (a port with no host attached does not drain).
+    if (!this.resync && this.role.maxUndrained !== undefined && this.undrained > this.role.maxUndrained)
       return this.hold("drain")
     // Yielding matters only when more is waiting: a lone Open must not wait for the next turn.
     const turnOver = ++this.turnFrames >= C.MAX_FRAMES_PER_TURN || this.turnOpens >= C.MAX_OPENS_PER_TURN
