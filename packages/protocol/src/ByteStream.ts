@@ -25,6 +25,9 @@ export interface ByteStream {
   readonly end: () => void
   /** Tears the stream down now. */
   readonly destroy: () => void
+  /** Stops delivering inbound bytes until `resume` (the session is not reading for now). */
+  readonly pause?: () => void
+  readonly resume?: () => void
   /**
    * True for transports without connection semantics (virtio-serial): the agent does not end the
    * session on EOF alone and resynchronises on the magic when a new client appears.
@@ -45,6 +48,8 @@ export interface DuplexLike {
   cork?(): void
   uncork?(): void
   setNoDelay?(noDelay?: boolean): unknown
+  pause?(): unknown
+  resume?(): unknown
 }
 
 /** Adapts a Node.js Duplex (a `net.Socket`, a `tls.TLSSocket`, a PassThrough pair) to a ByteStream. */
@@ -101,6 +106,9 @@ export const fromDuplex = (
     onDrain: (listener) => void socket.on("drain", listener),
     end: () => void socket.end(),
     destroy: () => void socket.destroy(),
+    ...(socket.pause && socket.resume
+      ? { pause: () => void socket.pause!(), resume: () => void socket.resume!() }
+      : {}),
   }
 }
 

@@ -49,3 +49,25 @@ export const Channel = {
   /** agent → client: exec stderr */
   stderr: 2,
 } as const
+
+// ---- Limits that keep one peer from taking the agent down (docs/protocol.md, "Limits")
+
+/** Largest frame accepted before the handshake completed (4 KiB): a Hello is a few hundred bytes. */
+export const PREAUTH_MAX_FRAME = 4 * 1024
+/** Handshakes an agent lets wait at once; a new connection beyond it drops the oldest waiting one. */
+export const MAX_PENDING_HANDSHAKES = 64
+/** Longest error message made from a peer's input (characters): the message never echoes a payload. */
+export const MAX_ERROR_TEXT = 300
+/** Operations one session may have open at once on the agent; an Open beyond fails with EBUSY. */
+export const MAX_OPEN_CALLS = 256
+/** Channel data the agent holds unread for one session (64 MiB); beyond it the session is closed. */
+export const MAX_SESSION_UNREAD = 64 * 1024 * 1024
+/**
+ * Bytes the agent wrote to a session and the client has not drained (1 MiB) above which the agent
+ * stops reading that session. The client never does: if both did, each could wait on the other.
+ */
+export const MAX_UNDRAINED = 1024 * 1024
+/** Frames one session decodes in one turn before it yields to other sessions. */
+export const MAX_FRAMES_PER_TURN = 1024
+/** Operations one session opens in one turn before it yields to other sessions. */
+export const MAX_OPENS_PER_TURN = 1

@@ -32,17 +32,25 @@ export const ClientHello = Schema.TaggedStruct("Hello", {
 /** A client's hello, as the {@link ClientHello} schema decodes it. */
 export type ClientHello = typeof ClientHello.Type
 
-/** Agent → client: the chosen version and the agent's identity. */
+/** Who the agent is; told only to a client that may use it (after the token was proved). */
+export const AgentIdentity = Schema.Struct({
+  name: Schema.String,
+  version: Schema.String,
+  os: Schema.String,
+  arch: Schema.String,
+  hostname: Schema.String,
+})
+/** The agent's identity, as the {@link AgentIdentity} schema decodes it. */
+export type AgentIdentity = typeof AgentIdentity.Type
+
+/**
+ * Agent → client: the chosen version and limits. Its identity comes here only when no token is
+ * required; otherwise in AuthOk, so a peer that has proved nothing learns nothing about the guest.
+ */
 export const Welcome = Schema.TaggedStruct("Welcome", {
   version: Version,
   features: Schema.Array(Schema.String),
-  agent: Schema.Struct({
-    name: Schema.String,
-    version: Schema.String,
-    os: Schema.String,
-    arch: Schema.String,
-    hostname: Schema.String,
-  }),
+  agent: Schema.optionalWith(AgentIdentity, { exact: true }),
   maxFrame: Schema.Number,
   window: Schema.Number,
   /** Present when the agent requires a token: random bytes to prove knowledge of it. */
@@ -50,11 +58,16 @@ export const Welcome = Schema.TaggedStruct("Welcome", {
 })
 /** The agent's welcome, as the {@link Welcome} schema decodes it. */
 export type Welcome = typeof Welcome.Type
+/** The Welcome as the client keeps it: with the identity, whichever message carried it. */
+export type Welcomed = Welcome & { readonly agent: AgentIdentity }
 
 /** Client → agent: HMAC proof over the challenge, and a nonce for the agent's proof. */
 export const Auth = Schema.TaggedStruct("Auth", { proof: Bytes, nonce: Bytes })
-/** Agent → client: the agent's proof over the client's nonce. */
-export const AuthOk = Schema.TaggedStruct("AuthOk", { proof: Bytes })
+/** Agent → client: the agent's proof over the client's nonce, and who it is. */
+export const AuthOk = Schema.TaggedStruct("AuthOk", {
+  proof: Bytes,
+  agent: Schema.optionalWith(AgentIdentity, { exact: true }),
+})
 /** Either side: the handshake failed. */
 export const Refusal = Schema.TaggedStruct("Refusal", { code: Schema.String, message: Schema.String })
 
@@ -168,8 +181,8 @@ export interface ClientOptions {
 
 /** Options of the agent side. */
 export interface AgentOptions {
-  /** Identity announced in the Welcome. */
-  readonly identity: Welcome["agent"]
+  /** Identity announced once the client may hear it (Welcome without a token, AuthOk with one). */
+  readonly identity: AgentIdentity
   readonly minVersion?: number
   readonly maxVersion?: number
   /** Seal sessions that authenticate with the token; a client that cannot seal is refused. */
@@ -180,7 +193,7 @@ export interface AgentOptions {
 export const runClient = async (
   io: HelloIo,
   options: ClientOptions,
-): Promise<Negotiated & { readonly welcome: Welcome }> => {
+): Promise<Negotiated & { readonly welcome: Welcomed }> => {
   const hello: Message = {
     _tag: "Hello",
     minVersion: options.minVersion ?? C.PROTOCOL_VERSION_MIN,
@@ -242,6 +255,8 @@ export const runClient = async (
         ? `the agent at ${where} does not seal the session (an older agent?): use an agent from the same Cuvette release`
         : `the agent at ${where} does not ask for the token, so the session cannot be sealed: give the agent the same --token-file, or connect without a token`,
     })
+  let agent = reply.agent
+  let seal: Seal.Keys | undefined
   if (reply.challenge) {
     if (!io.token) {
       throw new AgentError({
@@ -260,16 +275,18 @@ export const runClient = async (
         message: `the agent at ${where} could not prove it knows the token: wrong agent, or a different token file`,
       })
     }
-    if (sealed)
-      return {
-        version: reply.version,
-        peerWindow: reply.window,
-        peerMaxFrame: reply.maxFrame,
-        welcome: reply,
-        seal: Seal.deriveKeys(io.token, reply.challenge, nonce, "client"),
-      }
+    agent ??= answer.agent
+    if (sealed) seal = Seal.deriveKeys(io.token, reply.challenge, nonce, "client")
   }
-  return { version: reply.version, peerWindow: reply.window, peerMaxFrame: reply.maxFrame, welcome: reply }
+  if (!agent)
+    throw new AgentError({ code: "PROTOCOL", message: `the agent at ${where} did not say who it is` })
+  return {
+    version: reply.version,
+    peerWindow: reply.window,
+    peerMaxFrame: reply.maxFrame,
+    welcome: { ...reply, agent },
+    ...(seal ? { seal } : {}),
+  }
 }
 
 /**
@@ -282,8 +299,12 @@ export const runAgent = async (
   options: AgentOptions,
 ): Promise<Negotiated & { readonly answered: Uint8Array }> => {
   const where = io.where
+  const started = io.now()
   // A serial port waits for a client as long as it takes.
   const payload = await io.next(io.resync ? 2 ** 31 - 1 : io.timeoutMs)
+  // One deadline for the whole handshake (on a serial port, from the hello on), so a client that
+  // answers slowly holds its pending slot no longer.
+  const deadline = (io.resync ? io.now() : started) + io.timeoutMs
   if (!payload)
     throw new AgentError({
       code: "ETIMEDOUT",
@@ -320,7 +341,7 @@ export const runAgent = async (
     _tag: "Welcome",
     version: version.right,
     features: FEATURES.filter((f) => hello.features.includes(f) && (f !== Seal.FEATURE || sealed)),
-    agent: options.identity,
+    ...(challenge ? {} : { agent: options.identity }),
     maxFrame: io.maxFrame,
     window: io.window,
     ...(challenge ? { challenge } : {}),
@@ -332,13 +353,17 @@ export const runAgent = async (
     answered: payload,
   }
   if (!challenge || !io.token) return agreed
-  const answer = parse(await io.next(), where)
+  const answer = parse(await io.next(Math.max(0, deadline - io.now())), where)
   if (answer._tag !== "Auth")
     throw refuse(new AgentError({ code: "DENIED", message: "this agent requires a token" }))
   const expected = await run(proof(io.token, "client", challenge, answer.nonce))
   if (!equalProofs(answer.proof, expected))
     throw refuse(new AgentError({ code: "DENIED", message: "wrong token" }))
-  io.send({ _tag: "AuthOk", proof: await run(proof(io.token, "agent", answer.nonce, challenge)) })
+  io.send({
+    _tag: "AuthOk",
+    proof: await run(proof(io.token, "agent", answer.nonce, challenge)),
+    agent: options.identity,
+  })
   return sealed ? { ...agreed, seal: Seal.deriveKeys(io.token, challenge, answer.nonce, "agent") } : agreed
 }
 
@@ -357,5 +382,5 @@ const refusalCodes = new Set<string>(["DENIED", "VERSION", "PROTOCOL", "UNSUPPOR
 const refusal = (r: { readonly code: string; readonly message: string }, where: string) =>
   new AgentError({
     code: (refusalCodes.has(r.code) ? r.code : "PROTOCOL") as AgentError["code"],
-    message: `${where} refused the session: ${r.message}`,
+    message: Messages.bounded(`${where} refused the session: ${r.message}`),
   })

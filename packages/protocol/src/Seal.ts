@@ -210,6 +210,10 @@ export const sealing = (stream: ByteStream, keys: Keys): ByteStream => {
     write: (chunk) => write([chunk]),
     writev: write,
     onDrain: (listener) => stream.onDrain(listener),
+    // The session pauses reading while the peer does not drain: the transport underneath must hear it.
+    ...(stream.pause && stream.resume
+      ? { pause: () => stream.pause?.(), resume: () => stream.resume?.() }
+      : {}),
     end: () => stream.end(),
     destroy: () => stream.destroy(),
   }

@@ -13,6 +13,7 @@ import * as ClientSide from "./internal/clientSession.js"
 export type { Incoming, Outgoing } from "./internal/channel.js"
 export type { AgentOptions, AgentSession, Handlers, ServerCall } from "./internal/agentSession.js"
 export { ClientCall, type ClientOptions, ClientSession } from "./internal/clientSession.js"
+export { PendingHandshakes } from "./internal/pending.js"
 
 /** Runs the client handshake over `stream` and resolves with the open session. */
 export const openClient = (

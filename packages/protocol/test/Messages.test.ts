@@ -1,7 +1,7 @@
 import { Either } from "effect"
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
-import { Errors, Messages, Operations } from "../src/index.js"
+import { Constants, Errors, Handshake, Messages, Operations } from "../src/index.js"
 
 describe("Messages", () => {
   it("round-trips control messages through msgpack", () => {
@@ -16,7 +16,7 @@ describe("Messages", () => {
     expect(Either.isLeft(r) && r.left.message).toMatch(/^malformed control message: not valid msgpack/)
   })
 
-  it("names every invalid field with its path", () => {
+  it("names the first invalid field with its path, and stops there", () => {
     const r = Messages.decode(
       Operations.operations.exec.args,
       "exec request",
@@ -27,9 +27,35 @@ describe("Messages", () => {
     })
     expect(Either.isLeft(r) && r.left.code).toBe("PROTOCOL")
     const message = Either.isLeft(r) ? r.left.message : ""
-    expect(message).toContain("argv.0: is missing")
-    expect(message).toContain("cwd: a path must not be empty")
-    expect(message).toContain("pty.rows:")
+    expect(message).toBe("invalid exec request: argv.0: is missing")
+    const r2 = Messages.decode(Operations.operations.exec.args, "exec request")({ argv: ["x"], cwd: "" })
+    expect(Either.isLeft(r2) && r2.left.message).toContain("cwd: a path must not be empty")
+  })
+
+  it("refuses a length that runs past the message before msgpackr allocates for it", () => {
+    // Six bytes announcing an array of 50 million elements: msgpackr would allocate ~400 MB first.
+    const r = Messages.unpack(Uint8Array.from([0xdd, 0x03, 0x00, 0x00, 0x00, 0x01]), "control message")
+    expect(Either.isLeft(r) && r.left.message).toBe(
+      "malformed control message: not valid msgpack (a length runs past the end of the message)",
+    )
+    for (const value of [{ a: [1, -2, 1.5, 2 ** 40, "x".repeat(70_000)], b: { c: true } }, [], null])
+      expect(Messages.unpack(Messages.pack(value), "m")).toEqual(Either.right(value))
+  })
+
+  it("a message with a million invalid values gives one short error that echoes none of them", () => {
+    const features = new Array(1_000_000).fill(7)
+    const bytes = Messages.pack({ _tag: "Hello", minVersion: 1, maxVersion: 1, features, client: {} })
+    const started = performance.now()
+    const r = Messages.unpackAs(Handshake.ClientHello, "hello")(bytes)
+    const elapsed = performance.now() - started
+    const message = Either.isLeft(r) ? r.left.message : ""
+    expect(message).toBe("invalid hello: features.0: Expected string, actual 7")
+    expect(elapsed).toBeLessThan(2000) // It used to format every issue: seconds, and a 40 MB message.
+    const huge = Messages.decode(
+      Operations.operations.stat.args,
+      "stat request",
+    )({ path: "/x", follow: "y".repeat(1 << 20) })
+    expect(Either.isLeft(huge) && huge.left.message.length).toBeLessThanOrEqual(Constants.MAX_ERROR_TEXT)
   })
 
   it("rejects a Failure with an unknown error code", () => {

@@ -13,9 +13,13 @@ import * as Ops from "../Operations.js"
 import { encodeWith, finishedError } from "./call.js"
 import type { Incoming, Outgoing } from "./channel.js"
 import { Engine, type EngineOptions } from "./engine.js"
+import * as Pending from "./pending.js"
 
 /** Options of an agent session. */
-export interface AgentOptions extends EngineOptions, Handshake.AgentOptions {}
+export interface AgentOptions extends EngineOptions, Handshake.AgentOptions {
+  /** Where this agent counts the handshakes still waiting (default: one count per process). */
+  readonly pendingHandshakes?: Pending.PendingHandshakes
+}
 
 /** A running operation, agent side, as handlers see it. */
 export interface ServerCall<N extends Ops.Name> {
@@ -66,9 +70,26 @@ export const start = <R>(
       handshake: (io) => Handshake.runAgent(io, options),
       unknownCall: (engine, id, payload) => dispatcher.open(engine, id, payload),
       cancel: (call) => call.onCancel(),
+      inbound: [C.Channel.stdin],
+      maxUnread: C.MAX_SESSION_UNREAD,
+      maxUndrained: C.MAX_UNDRAINED,
     },
     options,
   )
+  // A serial port has one session, which waits for its client as long as it takes.
+  if (!stream.resync) {
+    const pending = options.pendingHandshakes ?? Pending.shared
+    const done = pending.admit(() =>
+      engine.close(
+        new AgentError({
+          code: "PROTOCOL",
+          message: `too many connections are in their handshake (the limit is ${pending.max}); the oldest was dropped`,
+        }),
+        false,
+      ),
+    )
+    void engine.opened.then(done, done)
+  }
   engine.opened.catch(() => {})
   return {
     ended: engine.ended.then((e) => e.error),
@@ -112,11 +133,22 @@ class Dispatcher<R> {
         failure(
           new AgentError({
             code: "UNSUPPORTED",
-            message: `unknown operation "${op}"; this agent serves: ${this.served.join(", ")}`,
+            message: `unknown operation "${Messages.bounded(op, 40)}"; this agent serves: ${this.served.join(", ")}`,
           }),
         ),
       )
     }
+    if (engine.calls.size >= C.MAX_OPEN_CALLS)
+      return reply(
+        engine,
+        id,
+        failure(
+          new AgentError({
+            code: "EBUSY",
+            message: `${op}: this session has ${C.MAX_OPEN_CALLS} operations open, the most an agent runs for one session; wait for some to finish`,
+          }),
+        ),
+      )
     const spec = Ops.operations[op]
     const args = Messages.decode(spec.args as any, `${op} request`)(message.args)
     if (Either.isLeft(args)) return reply(engine, id, failure(args.left))

@@ -86,6 +86,9 @@ export class Outgoing {
   }
 }
 
+const SMALL_CHUNK = 16 * 1024
+const CHUNK_COST = 256
+
 /** The receiving half of a channel: a bounded queue the consumer reads from. */
 export class Incoming implements AsyncIterable<Uint8Array> {
   private queue: Array<Uint8Array> = []
@@ -127,7 +130,10 @@ export class Incoming implements AsyncIterable<Uint8Array> {
       this.consumed(bytes.byteLength)
       return undefined
     }
-    this.queue.push(bytes)
+    // A small frame is usually a view of a much larger read: keeping the view would keep the read.
+    this.queue.push(
+      bytes.byteLength < SMALL_CHUNK && bytes.buffer.byteLength > 2 * SMALL_CHUNK ? bytes.slice() : bytes,
+    )
     this.buffered += bytes.byteLength
     this.wake()
     return undefined
@@ -168,6 +174,11 @@ export class Incoming implements AsyncIterable<Uint8Array> {
     this.queue = []
     this.buffered = 0
     this.consumed(n)
+  }
+
+  /** Memory the queue costs: its bytes and a bookkeeping cost per chunk (a flood of 1-byte frames counts). */
+  get held(): number {
+    return this.buffered + this.queue.length * CHUNK_COST
   }
 
   /** True once the sender ended the stream and everything was read. */

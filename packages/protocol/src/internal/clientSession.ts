@@ -23,7 +23,7 @@ export class ClientSession {
   constructor(
     /** @internal */ readonly engine: Engine,
     /** The agent's Welcome: its version, identity and limits. */
-    readonly welcome: Handshake.Welcome,
+    readonly welcome: Handshake.Welcomed,
   ) {}
 
   /** Starts an operation. */
@@ -181,7 +181,7 @@ export const open = async (
   stream: ConstructorParameters<typeof Engine>[0],
   options: ClientOptions = {},
 ): Promise<ClientSession> => {
-  let welcome: Handshake.Welcome | undefined
+  let welcome: Handshake.Welcomed | undefined
   const engine = new Engine(
     stream,
     {
@@ -192,6 +192,7 @@ export const open = async (
       },
       // A late event for an operation that already settled (e.g. after a cancel): nothing to do.
       unknownCall: () => {},
+      inbound: [C.Channel.stdout, C.Channel.stderr],
     },
     options,
   )

@@ -46,6 +46,19 @@ export interface Role {
   readonly unknownCall: (engine: Engine, id: number, payload: Uint8Array) => void
   /** The client cancelled a call (agent only). */
   readonly cancel?: (call: Call) => void
+  /** The channels the peer may send Data on; Data on any other is a protocol error for its call. */
+  readonly inbound: ReadonlyArray<number>
+  /**
+   * Channel data this side holds unread for the whole session before it closes the session (the
+   * agent: {@link C.MAX_SESSION_UNREAD}); unlimited when unset.
+   */
+  readonly maxUnread?: number
+  /**
+   * Bytes written and not drained above which this side stops reading (the agent:
+   * {@link C.MAX_UNDRAINED}). Only one side may do this: two sides that both stopped reading until
+   * the other drains would wait for each other forever.
+   */
+  readonly maxUndrained?: number
 }
 
 /** Why a session ended. */
@@ -78,6 +91,12 @@ export class Engine implements CallHost {
   private opener: Seal.Opener | undefined
   private pongWaiters: Array<() => void> = []
   private lastHeard: number
+  /** Bytes handed to the stream since it last reported room (a lower bound of what it holds). */
+  private undrained = 0
+  /** Why reading is paused: the peer does not drain what this side writes, or other sessions' turn. */
+  private holding: "drain" | "yield" | undefined
+  private turnFrames = 0
+  private turnOpens = 0
   private stopKeepalive: (() => void) | undefined
   private readonly keepaliveMs: number
   private readonly deadPeerMs: number
@@ -106,7 +125,7 @@ export class Engine implements CallHost {
     this.timers = Timers.make(options.clock)
     this.lastHeard = this.timers.now()
     // A connection must open with the magic; a serial port may carry anything before it.
-    this.decoder = new Frame.Decoder(this.maxFrame, { scan: stream.resync ? "search" : "strict" })
+    this.decoder = new Frame.Decoder(this.preauthMaxFrame, { scan: stream.resync ? "search" : "strict" })
     this.resync = stream.resync
       ? new Resync(this.decoder, this.timers, options.resyncStallMs ?? C.DEFAULT_RESYNC_STALL_MS, {
           isOpen: () => this.state === "open",
@@ -117,7 +136,9 @@ export class Engine implements CallHost {
       : undefined
     stream.onDrain(() => {
       this.congested = false
+      this.undrained = 0
       for (const w of this.drainWaiters.splice(0)) w()
+      if (this.holding === "drain") this.unhold()
     })
     this.io = {
       where: stream.description,
@@ -133,6 +154,11 @@ export class Engine implements CallHost {
     }
     this.opened = this.runHandshake()
     stream.start({ data: (chunk) => this.onBytes(chunk), end: (error) => this.onStreamEnd(error) })
+  }
+
+  /** Until the handshake is done a frame is a hello: a few hundred bytes (docs/protocol.md, Limits). */
+  private get preauthMaxFrame(): number {
+    return Math.min(C.PREAUTH_MAX_FRAME, this.maxFrame)
   }
 
   /** True once the session ended. */
@@ -162,7 +188,8 @@ export class Engine implements CallHost {
 
   writeFrame(type: number, channel: number, call: number, payload?: Uint8Array): void {
     if (this.state === "closed") return
-    if (!this.stream.write(Frame.encode(type, channel, call, payload))) this.congested = true
+    const frame = Frame.encode(type, channel, call, payload)
+    this.wrote(this.stream.write(frame), frame.byteLength)
   }
 
   writeData(call: number, channel: number, bytes: Uint8Array): void {
@@ -171,7 +198,16 @@ export class Engine implements CallHost {
     const ok = this.stream.writev
       ? this.stream.writev([header, bytes])
       : this.stream.write(header) && this.stream.write(bytes)
-    if (!ok) this.congested = true
+    this.wrote(ok, header.byteLength + bytes.byteLength)
+  }
+
+  /** Counts what the stream holds: a stream that reports room holds less than its buffer size. */
+  private wrote(ok: boolean, bytes: number): void {
+    if (ok) this.undrained = 0
+    else {
+      this.congested = true
+      this.undrained += bytes
+    }
   }
 
   writeEof(call: number, channel: number): void {
@@ -305,6 +341,7 @@ export class Engine implements CallHost {
     this.state = "handshake"
     this.hellos = []
     this.magicSent = false
+    this.decoder.setMaxFrame(this.preauthMaxFrame)
     this.opened = this.runHandshake()
     this.opened.catch(() => {})
   }
@@ -322,6 +359,9 @@ export class Engine implements CallHost {
   }
 
   private decode(): void {
+    if (this.holding) return
+    this.turnFrames = 0
+    this.turnOpens = 0
     while (!this.held && !this.isClosed) {
       const r = this.decoder.next()
       if (r === undefined) return
@@ -334,15 +374,59 @@ export class Engine implements CallHost {
         this.writeHello({ _tag: "Refusal", code: error.code, message: error.message })
         this.close(error, false)
       } else this.onFrame(r.frame)
+      if (this.mustPause()) return
     }
   }
 
+  /**
+   * Reading stops while the peer does not drain what this side writes (its Pings would otherwise
+   * queue Pongs without bound), and after a batch of frames or Opens, so that one session's flood
+   * leaves the other sessions their turn. The stream's own buffer bounds what arrives meanwhile.
+   */
+  private mustPause(): boolean {
+    if (this.isClosed) return true
+    // Not on a serial port: there the host's next client must be heard even while the last one's
+    // bytes wait (a port with no host attached does not drain).
+    if (!this.resync && this.role.maxUndrained !== undefined && this.undrained > this.role.maxUndrained)
+      return this.hold("drain")
+    // Yielding matters only when more is waiting: a lone Open must not wait for the next turn.
+    const turnOver = ++this.turnFrames >= C.MAX_FRAMES_PER_TURN || this.turnOpens >= C.MAX_OPENS_PER_TURN
+    if (turnOver && this.decoder.pending > 0) return this.hold("yield")
+    return false
+  }
+
+  private hold(reason: "drain" | "yield"): true {
+    this.holding = reason
+    this.stream.pause?.()
+    // After the I/O of other connections: a macrotask, not a microtask (setImmediate where the
+    // runtime has it, as Node and Bun do: setTimeout would wait at least a millisecond).
+    if (reason === "yield") nextTurn(() => this.unhold())
+    return true
+  }
+
+  private unhold(): void {
+    if (this.isClosed || !this.holding) return
+    this.holding = undefined
+    this.decode()
+    if (!this.holding && !this.isClosed) this.stream.resume?.()
+  }
+
   private onOversize(r: Extract<Frame.DecodeResult, { _tag: "Oversize" }>): void {
+    const limit = this.state === "open" ? this.maxFrame : this.preauthMaxFrame
     const error = new AgentError({
       code: "PROTOCOL",
-      message: `frame of ${r.length} bytes (${Frame.typeName(r.type)}) exceeds the ${this.maxFrame}-byte limit; it was skipped`,
+      message: `frame of ${r.length} bytes (${Frame.typeName(r.type)}) exceeds the ${limit}-byte limit; it was skipped`,
     })
     if (this.resync) return this.resync.onOversize(r.header, error)
+    if (this.state === "handshake") {
+      // Nothing that large belongs in a handshake: refuse before holding any of it.
+      const refused = new AgentError({
+        code: "PROTOCOL",
+        message: `a frame of ${r.length} bytes (${Frame.typeName(r.type)}) before the handshake finished exceeds the ${limit}-byte limit`,
+      })
+      this.writeHello({ _tag: "Refusal", code: refused.code, message: refused.message })
+      return this.close(refused, false)
+    }
     this.writeError(error, r.call)
     this.calls.get(r.call)?.end(error)
   }
@@ -373,7 +457,10 @@ export class Engine implements CallHost {
     switch (frame.type) {
       case T.Control: {
         const call = this.calls.get(frame.call)
-        if (!call) return this.role.unknownCall(this, frame.call, frame.payload)
+        if (!call) {
+          this.turnOpens++
+          return this.role.unknownCall(this, frame.call, frame.payload)
+        }
         const message = Messages.unpack(frame.payload, "control message")
         if (Either.isLeft(message)) return this.rejectCall(call, message.left)
         return call.onMessage(message.right)
@@ -381,8 +468,23 @@ export class Engine implements CallHost {
       case T.Data: {
         const call = this.calls.get(frame.call)
         if (!call) return // The operation already finished; late data is expected and harmless.
+        if (!this.role.inbound.includes(frame.channel))
+          return this.rejectCall(
+            call,
+            new AgentError({
+              code: "PROTOCOL",
+              message: `channel ${frame.channel} carries no data in this direction`,
+            }),
+          )
         const violation = call.in(frame.channel).push(frame.payload)
-        if (violation) this.rejectCall(call, violation)
+        if (violation) return this.rejectCall(call, violation)
+        if (this.role.maxUnread !== undefined && this.unread() > this.role.maxUnread)
+          return this.close(
+            new AgentError({
+              code: "PROTOCOL",
+              message: `the session holds more than ${this.role.maxUnread} bytes of channel data its operations have not read; it was closed`,
+            }),
+          )
         return
       }
       case T.Credit: {
@@ -413,9 +515,10 @@ export class Engine implements CallHost {
         return
       case T.GoAway: {
         const reason = Messages.unpack(frame.payload, "GoAway")
-        const text = Either.isRight(reason)
-          ? (reason.right as { message?: string } | undefined)?.message
+        const said = Either.isRight(reason)
+          ? (reason.right as { message?: unknown } | undefined)?.message
           : undefined
+        const text = typeof said === "string" ? Messages.bounded(said) : undefined
         return this.close(
           new AgentError({
             code: "DISCONNECTED",
@@ -430,7 +533,7 @@ export class Engine implements CallHost {
           this.calls.get(frame.call)?.end(
             new AgentError({
               code: report.right.code,
-              message: `the peer rejected a frame: ${report.right.message}`,
+              message: Messages.bounded(`the peer rejected a frame: ${report.right.message}`),
             }),
           )
         return
@@ -455,6 +558,13 @@ export class Engine implements CallHost {
     call.end(error)
   }
 
+  /** Channel data received and not yet read by the session's operations (with a per-chunk cost). */
+  private unread(): number {
+    let n = 0
+    for (const call of this.calls.values()) for (const c of call.incoming.values()) n += c.held
+    return n
+  }
+
   private onStreamEnd(error: unknown): void {
     if (this.state === "closed") return
     const message = error
@@ -468,7 +578,12 @@ export class Engine implements CallHost {
   private startKeepalive(): void {
     if (this.stopKeepalive || this.keepaliveMs <= 0) return
     const tick = Math.max(10, Math.min(this.keepaliveMs, this.deadPeerMs) / 2)
+    let due = this.timers.now() + tick
     const check = () => {
+      // A check that runs late means this side was busy, not that the peer fell silent: bytes it
+      // sent meanwhile may still wait to be read. The delay does not count as the peer's silence.
+      const late = this.timers.now() - due
+      if (late > tick) this.lastHeard += late
       const quiet = this.timers.now() - this.lastHeard
       if (quiet >= this.deadPeerMs) {
         this.stopKeepalive = undefined
@@ -480,6 +595,7 @@ export class Engine implements CallHost {
         )
       }
       if (quiet >= this.keepaliveMs) this.writeFrame(Frame.FrameType.Ping, 0, 0, new Uint8Array(8))
+      due = this.timers.now() + tick
       this.stopKeepalive = this.timers.after(tick, check)
     }
     this.stopKeepalive = this.timers.after(tick, check)
@@ -522,6 +638,9 @@ export class Engine implements CallHost {
     this.endedResolve(error ? { error } : {})
   }
 }
+
+const nextTurn: (f: () => void) => void =
+  typeof globalThis.setImmediate === "function" ? (f) => void setImmediate(f) : (f) => void setTimeout(f, 0)
 
 const closedError = () => new AgentError({ code: "DISCONNECTED", message: "the session is closed" })
 
