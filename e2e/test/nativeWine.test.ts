@@ -2,7 +2,6 @@
 // (native/prebuilds/win32-x64) under Wine. Wine has no Hyper-V sockets, so the route runs on AF_INET
 // loopback sockets the addon creates, accepted by the addon's server: exactly the code an AF_HYPERV
 // SOCKET takes after creation (native/test/fixtures/route.ts, also run under Node and Linux Bun).
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
