@@ -1,18 +1,22 @@
 /**
- * AF_VSOCK stream sockets (Linux). The addon creates, binds and connects the socket; its own I/O threads
- * then move the bytes (lib/socket.ts, lib/server.ts), in Node and in Bun alike.
+ * AF_VSOCK stream sockets (Linux). In Node the addon creates, binds and connects the socket and its own
+ * I/O threads move the bytes (lib/socket.ts, lib/server.ts). In Bun a `bun:ffi` path creates the socket
+ * and Bun's own socket I/O adopts the fd: measured faster there than the addon's threads (docs/benchmarks.md),
+ * and it needs no addon in the guest.
  */
 import { DEFAULT_PORT } from "@cuvette/protocol/Constants"
+import type * as net from "node:net"
+import type { BunBackend } from "./bunBackend.js"
 import { loadLinux } from "./loader.js"
 import { fromCause, invalidArgument, unsupported } from "./NativeError.js"
 import { NativeServer } from "./server.js"
 import { NativeSocket } from "./socket.js"
 import * as validate from "./validate.js"
 
-/** A connected vsock socket: a stream.Duplex usable where a net.Socket was. */
-export type Socket = NativeSocket
-/** A listening vsock socket: "connection" (a {@link Socket}), "error", "close"; address() is the bound address. */
-export type Server = NativeServer<Address>
+/** A connected vsock socket: a stream.Duplex usable where a net.Socket was (under Bun a net.Socket). */
+export type Socket = NativeSocket | net.Socket
+/** A listening vsock socket: "connection" (a {@link Socket}), "error", "close", close() (under Bun a net.Server). */
+export type Server = NativeServer<Address> | net.Server
 
 // linux/vm_sockets.h
 /** Bind: any local CID. */
@@ -58,9 +62,18 @@ export interface ConnectOptions {
 export const format = (a: Address): string =>
   `${a.cid === VMADDR_CID_ANY ? "any" : a.cid}:${a.port === VMADDR_PORT_ANY ? "any" : a.port}`
 
-// Where each socket is connected to (connect: the target; accept: the peer read from the fd).
-const peers = new WeakMap<NativeSocket, Address>()
-const locals = new WeakMap<NativeSocket, Address>()
+const isBun = (): boolean => typeof process.versions.bun === "string"
+
+// Loaded only inside Bun: it reaches libc through bun:ffi, which Node does not have. Bun's own `require`
+// (defined in its ES modules) loads it, and bundles it into `bun build --compile` executables, while tsc
+// leaves a require() call unresolved: the Node project never typechecks bun:ffi (tsconfig.bun.json does).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const bun = (): BunBackend => require("./bunVsock.js") as BunBackend
+
+// Where each socket is connected to (connect: the target; accept: the peer read from the fd), and each
+// Bun server's bound address.
+const peers = new WeakMap<Socket, Address>()
+const locals = new WeakMap<Socket | net.Server, Address>()
 
 const listenArgs = (operation: string, options: ListenOptions) => {
   const port = validate.integer(
@@ -85,6 +98,7 @@ export const listenFd = async (
 ): Promise<{ readonly fd: number; readonly address: Address }> => {
   const operation = "vsock listen"
   const { port, cid, backlog, target } = listenArgs(operation, options)
+  if (isBun()) return bun().listenFd(cid, port, backlog)
   const b = loadLinux(operation)
   let fd = -1
   try {
@@ -102,6 +116,11 @@ export const listenFd = async (
 /** Listens on `cid:port` (default any:4919); the server accepts on an addon thread. */
 export const listen = async (options: ListenOptions = {}): Promise<Server> => {
   const { fd, address } = await listenFd(options)
+  if (isBun()) {
+    const server = await bun().serverFromFd(fd, format(address), options.allowHalfOpen === true)
+    locals.set(server, address)
+    return server
+  }
   const b = loadLinux("vsock listen")
   return new NativeServer(fd, {
     allowHalfOpen: options.allowHalfOpen === true,
@@ -138,6 +157,11 @@ export const connect = async (options: ConnectOptions): Promise<Socket> => {
   const port = validate.integer(operation, "port", options.port ?? DEFAULT_PORT, 0, validate.U32_MAX - 1)
   const timeoutMs = validate.timeoutMs(operation, options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)
   const target = format({ cid, port })
+  if (isBun()) {
+    const socket = await bun().connect(cid, port, timeoutMs, target, options.allowHalfOpen === true)
+    peers.set(socket, { cid, port })
+    return socket
+  }
   const b = loadLinux(operation)
   let fd: number
   try {
@@ -158,7 +182,7 @@ export const readLocalCid = (): number => {
   if (process.platform !== "linux")
     throw unsupported(operation, `AF_VSOCK is Linux-only; this is ${process.platform}`)
   try {
-    return loadLinux(operation).localCid()
+    return isBun() ? bun().localCid() : loadLinux(operation).localCid()
   } catch (cause) {
     throw fromCause(operation, "/dev/vsock", cause)
   }
@@ -173,10 +197,11 @@ export const localCid = (): number | undefined => {
   }
 }
 
-/** True when an AF_VSOCK socket can be created here (Linux with the vsock module and the addon). */
+/** True when an AF_VSOCK socket can be created here (Linux with the vsock module, addon built or Bun). */
 export const isSupported = (): boolean => {
   if (process.platform !== "linux") return false
   try {
+    if (isBun()) return bun().canCreate()
     const b = loadLinux("vsock probe")
     b.close(b.socket())
     return true

@@ -93,9 +93,15 @@ describe("sockets and servers of the route", () => {
     expect(again?.message).toMatch(/not running/)
   })
 
-  it("an unref'd server does not keep the process alive; ref() does again", () => {
+  it("ref()/unref() are accepted on servers and sockets until they close", async () => {
     const server = Loopback.listen()
-    server.unref().ref().unref()
-    server.close()
+    expect(server.unref().ref()).toBe(server)
+    const [a, b] = await route.connectedPair("tcp")
+    expect(a.unref().ref()).toBe(a)
+    a.destroy()
+    b.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await Promise.all([a, b].map((s) => (s.closed ? undefined : new Promise((r) => s.once("close", r)))))
+    expect(Loopback.ioThreads()).toBe(0)
   })
 })

@@ -1,7 +1,7 @@
 // hyperv:NAME / hyperv-id:GUID — AF_HYPERV through @cuvette/native (Windows hosts). A VM name is
 // resolved to its GUID with `hvc.exe id NAME`, falling back to PowerShell `(Get-VM -Name NAME).Id`.
 import { execFile } from "node:child_process"
-import type * as net from "node:net"
+import type { Duplex } from "node:stream"
 import { Address, ByteStream } from "@cuvette/protocol"
 import { ConnectError, fromCause } from "../../ConnectError.js"
 import * as native from "./native.js"
@@ -75,7 +75,7 @@ export const dial = async (
     })
   const { Hvsock } = await native.load(target)
   const vmId = t.byId ? t.vm : await resolveVmId(t.vm, target, options.runner)
-  let socket: net.Socket
+  let socket: Duplex
   try {
     socket = await Hvsock.connect({
       vmId,
