@@ -45,11 +45,7 @@ const closeServer = (server: AnyServer, sockets: Set<Duplex>) =>
     server.close(() => resolve())
   })
 
-const track = (
-  server: AnyServer,
-  onSocket: (socket: Duplex, description: string) => void,
-  base: string,
-) => {
+const track = (server: AnyServer, onSocket: (socket: Duplex, description: string) => void, base: string) => {
   const sockets = new Set<Duplex>()
   let n = 0
   server.on("connection", (socket: Duplex & { remoteAddress?: string; remotePort?: number }) => {
