@@ -16,7 +16,7 @@
  */
 import { MAGIC } from "@cuvette/protocol/Constants"
 import * as fs from "node:fs"
-import type * as net from "node:net"
+import type { Duplex } from "node:stream"
 
 /** Reads of a port with no host attached return EOF at once: poll this often then. */
 const IDLE_POLL_MS = 100
@@ -56,7 +56,7 @@ export const openPort = (file: string): Port => {
 export interface Options {
   readonly port: Port
   /** Opens one vsock connection (Vsock.connect in the relay, any socket in tests). */
-  readonly connect: () => Promise<net.Socket>
+  readonly connect: () => Promise<Duplex>
   readonly log: (line: string) => void
   /** Stops the relay (tests); the real one serves until the process ends. */
   readonly signal?: AbortSignal
@@ -64,7 +64,7 @@ export interface Options {
 
 interface Session {
   readonly id: number
-  readonly socket: net.Socket
+  readonly socket: Duplex
   open: boolean
   /** Its host left: what it still had for the port must not reach the next host. */
   hostLeft: boolean
@@ -75,7 +75,7 @@ interface Session {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Resolves when `socket` can take more, or is gone. */
-const drained = (socket: net.Socket) =>
+const drained = (socket: Duplex) =>
   new Promise<void>((resolve) => {
     const done = () => {
       socket.off("drain", done)

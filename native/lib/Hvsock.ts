@@ -1,15 +1,21 @@
 /**
- * Hyper-V sockets (AF_HYPERV, Windows hosts and guests) as `net.Socket` / `net.Server`, including VTL2
- * (OpenHCL) connections. Arguments are checked on every OS; the sockets themselves exist only on Windows,
- * elsewhere the calls fail with reason "UNSUPPORTED".
+ * Hyper-V sockets (AF_HYPERV, Windows hosts and guests), including VTL2 (OpenHCL) connections. The addon
+ * creates and connects the SOCKET; its own I/O threads then move the bytes (lib/socket.ts, lib/server.ts),
+ * in Node and in Bun alike. Arguments are checked on every OS; the sockets themselves exist only on
+ * Windows, elsewhere the calls fail with reason "UNSUPPORTED".
  */
 import { DEFAULT_PORT } from "@cuvette/protocol/Constants"
-import * as net from "node:net"
-import { socketFromFd } from "./adopt.js"
 import * as HvAddress from "./HvAddress.js"
 import { loadWin32 } from "./loader.js"
 import { fromCause, invalidArgument } from "./NativeError.js"
+import { NativeServer } from "./server.js"
+import { NativeSocket } from "./socket.js"
 import * as validate from "./validate.js"
+
+/** A connected Hyper-V socket: a stream.Duplex usable where a net.Socket was. */
+export type Socket = NativeSocket
+/** A listening Hyper-V socket: "connection" (a {@link Socket}), "error", "close"; address() is "vmid:serviceid". */
+export type Server = NativeServer<string>
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
 export const DEFAULT_BACKLOG = 16
@@ -65,8 +71,8 @@ const guid = (operation: string, name: string, value: unknown): HvAddress.Guid =
   }
 }
 
-/** Connects to a VM's service; resolves with a libuv-driven net.Socket. */
-export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
+/** Connects to a VM's service. */
+export const connect = async (options: ConnectOptions): Promise<Socket> => {
   const operation = options?.vtl2 ? "hvsock connect (VTL2)" : "hvsock connect"
   if (typeof options !== "object" || options === null)
     throw invalidArgument(operation, "options { vmId, port | serviceId, vtl2?, timeoutMs? } are required")
@@ -87,69 +93,35 @@ export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
   } catch (cause) {
     throw fromCause(operation, target, cause)
   }
-  // libuv's Windows TCP handle works on any overlapped SOCKET; there is no relay fallback on Windows.
-  return socketFromFd(socket, operation, target, "handle")
+  return new NativeSocket(socket, { operation, target })
 }
 
-/**
- * A net.Server for AF_HYPERV. libuv's Windows listen only accepts AF_INET sockets (AcceptEx), so the
- * addon runs its own accept thread and each accepted SOCKET is adopted and emitted as "connection".
- */
-class HvServer extends net.Server {
-  readonly #stop: () => void
-  readonly #name: string
-  #open = true
-  constructor(stop: () => void, name: string) {
-    super()
-    this.#stop = stop
-    this.#name = name
-    Object.defineProperty(this, "listening", { get: () => this.#open })
-  }
-  override address(): string {
-    return this.#name
-  }
-  override close(callback?: (err?: Error) => void): this {
-    if (this.#open) {
-      this.#open = false
-      this.#stop()
-      process.nextTick(() => this.emit("close"))
-    }
-    callback?.()
-    return this
-  }
-}
-
-/** Listens on `vmId` (default wildcard) and a service; resolves with a listening net.Server. */
-export const listen = async (options: ListenOptions = {}): Promise<net.Server> => {
+/** Listens on `vmId` (default wildcard) and a service; the server accepts on an addon thread. */
+export const listen = async (options: ListenOptions = {}): Promise<Server> => {
   const operation = "hvsock listen"
   const vmId = guid(operation, "vmId", options.vmId ?? HvAddress.HV_GUID_WILDCARD)
   const serviceId = service(operation, options.port, options.serviceId)
   const backlog = validate.backlog(operation, options.backlog ?? DEFAULT_BACKLOG)
   const target = HvAddress.format(vmId, serviceId)
   const b = loadWin32(operation)
-  // The accept callback can only fire after hvListen returns, by which time the server exists.
-  const ref: { server?: HvServer } = {}
-  let id: number
+  let socket: number
+  let bound: { readonly vmId: HvAddress.Guid; readonly serviceId: HvAddress.Guid }
   try {
-    id = b.hvListen(HvAddress.encodeSockaddrHv(vmId, serviceId), backlog, (error, socket) => {
-      const server = ref.server
-      if (!server) return
-      if (error) {
-        server.emit("error", fromCause("hvsock accept", target, error))
-        return
-      }
-      try {
-        server.emit("connection", socketFromFd(socket, "hvsock accept", target, "handle"))
-      } catch (cause) {
-        server.emit("error", fromCause("hvsock accept", target, cause))
-      }
-    })
+    socket = b.hvListen(HvAddress.encodeSockaddrHv(vmId, serviceId), backlog)
   } catch (cause) {
     throw fromCause(operation, target, cause)
   }
-  const bound = HvAddress.decodeSockaddrHv(b.hvListenerName(id))
-  ref.server = new HvServer(() => b.hvStopListen(id), HvAddress.format(bound.vmId, bound.serviceId))
-  return ref.server
+  try {
+    bound = HvAddress.decodeSockaddrHv(b.hvSockname(socket))
+  } catch (cause) {
+    b.hvClose(socket)
+    throw fromCause(operation, target, cause)
+  }
+  return new NativeServer(socket, {
+    operation,
+    target,
+    address: HvAddress.format(bound.vmId, bound.serviceId),
+  })
 }
 
 /** True on Windows when the addon loads (whether Hyper-V is enabled shows only on connect/listen). */

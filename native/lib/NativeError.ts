@@ -34,6 +34,7 @@ const linuxErrno: Record<number, Reason> = {
   22: "EINVAL",
   23: "EMFILE", // ENFILE
   24: "EMFILE",
+  32: "ECONNRESET", // EPIPE: sending to a peer that closed: the same remedy
   97: "EAFNOSUPPORT",
   98: "EADDRINUSE",
   99: "EADDRNOTAVAIL",

@@ -1,14 +1,22 @@
 /**
- * AF_VSOCK stream sockets (Linux) as ordinary `net.Server` / `net.Socket`. In Node the addon creates and
- * connects the socket and libuv does the I/O; in Bun a `bun:ffi` path needs no addon at all.
+ * AF_VSOCK stream sockets (Linux). In Node the addon creates, binds and connects the socket and its own
+ * I/O threads move the bytes (lib/socket.ts, lib/server.ts). In Bun a `bun:ffi` path creates the socket
+ * and Bun's own socket I/O adopts the fd: measured faster there than the addon's threads (docs/benchmarks.md),
+ * and it needs no addon in the guest.
  */
 import { DEFAULT_PORT } from "@cuvette/protocol/Constants"
 import type * as net from "node:net"
-import { fdOf, serverFromFd, socketFromFd } from "./adopt.js"
 import type { BunBackend } from "./bunBackend.js"
 import { loadLinux } from "./loader.js"
 import { fromCause, invalidArgument, unsupported } from "./NativeError.js"
+import { NativeServer } from "./server.js"
+import { NativeSocket } from "./socket.js"
 import * as validate from "./validate.js"
+
+/** A connected vsock socket: a stream.Duplex usable where a net.Socket was (under Bun a net.Socket). */
+export type Socket = NativeSocket | net.Socket
+/** A listening vsock socket: "connection" (a {@link Socket}), "error", "close", close() (under Bun a net.Server). */
+export type Server = NativeServer<Address> | net.Server
 
 // linux/vm_sockets.h
 /** Bind: any local CID. */
@@ -62,7 +70,10 @@ const isBun = (): boolean => typeof process.versions.bun === "string"
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bun = (): BunBackend => require("./bunVsock.js") as BunBackend
 
-const addresses = new WeakMap<net.Server | net.Socket, Address>()
+// Where each socket is connected to (connect: the target; accept: the peer read from the fd), and each
+// Bun server's bound address.
+const peers = new WeakMap<Socket, Address>()
+const locals = new WeakMap<Socket | net.Server, Address>()
 
 const listenArgs = (operation: string, options: ListenOptions) => {
   const port = validate.integer(
@@ -102,32 +113,36 @@ export const listenFd = async (
   }
 }
 
-/** Listens on `cid:port` (default any:4919) and resolves once the net.Server is listening. */
-export const listen = async (options: ListenOptions = {}): Promise<net.Server> => {
-  const { backlog, target } = listenArgs("vsock listen", options)
+/** Listens on `cid:port` (default any:4919); the server accepts on an addon thread. */
+export const listen = async (options: ListenOptions = {}): Promise<Server> => {
+  const { fd, address } = await listenFd(options)
   if (isBun()) {
-    const { fd, address } = await listenFd(options)
-    const server = await bun().serverFromFd(fd, target, options.allowHalfOpen === true)
-    addresses.set(server, address)
+    const server = await bun().serverFromFd(fd, format(address), options.allowHalfOpen === true)
+    locals.set(server, address)
     return server
   }
-  const { fd, address } = await listenFd(options)
-  const server = await serverFromFd(
-    fd,
-    backlog,
-    "vsock listen",
-    format(address),
-    undefined,
-    options.allowHalfOpen === true,
-  ).catch((cause) => {
-    throw fromCause("vsock listen", format(address), cause)
+  const b = loadLinux("vsock listen")
+  return new NativeServer(fd, {
+    allowHalfOpen: options.allowHalfOpen === true,
+    operation: "vsock listen",
+    target: format(address),
+    address,
+    onAccept: (socket, accepted) => {
+      locals.set(socket, address)
+      try {
+        const peer = b.peername(accepted)
+        peers.set(socket, { cid: peer.cid, port: peer.port })
+        const local = b.sockname(accepted)
+        locals.set(socket, { cid: local.cid, port: local.port })
+      } catch {
+        // the peer is already gone: the socket reports that on its first read
+      }
+    },
   })
-  addresses.set(server, address)
-  return server
 }
 
 /** Connects to `cid:port` (default port 4919, 5 s deadline) without blocking the event loop. */
-export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
+export const connect = async (options: ConnectOptions): Promise<Socket> => {
   const operation = "vsock connect"
   if (typeof options !== "object" || options === null)
     throw invalidArgument(operation, "options { cid, port?, timeoutMs? } are required")
@@ -142,8 +157,11 @@ export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
   const port = validate.integer(operation, "port", options.port ?? DEFAULT_PORT, 0, validate.U32_MAX - 1)
   const timeoutMs = validate.timeoutMs(operation, options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)
   const target = format({ cid, port })
-  const allowHalfOpen = options.allowHalfOpen === true
-  if (isBun()) return bun().connect(cid, port, timeoutMs, target, allowHalfOpen)
+  if (isBun()) {
+    const socket = await bun().connect(cid, port, timeoutMs, target, options.allowHalfOpen === true)
+    peers.set(socket, { cid, port })
+    return socket
+  }
   const b = loadLinux(operation)
   let fd: number
   try {
@@ -151,8 +169,10 @@ export const connect = async (options: ConnectOptions): Promise<net.Socket> => {
   } catch (cause) {
     throw fromCause(operation, target, cause)
   }
-  const socket = socketFromFd(fd, operation, target, undefined, allowHalfOpen)
-  addresses.set(socket, { cid, port })
+  const local = b.sockname(fd)
+  const socket = new NativeSocket(fd, { allowHalfOpen: options.allowHalfOpen === true, operation, target })
+  peers.set(socket, { cid, port })
+  locals.set(socket, { cid: local.cid, port: local.port })
   return socket
 }
 
@@ -190,29 +210,9 @@ export const isSupported = (): boolean => {
   }
 }
 
-/** The local vsock address of a server from {@link listen} or a socket from {@link connect}. */
-export const localAddress = (x: net.Server | net.Socket): Address | undefined => {
-  const fd = process.platform === "linux" && !isBun() ? fdOf(x) : undefined
-  if (fd !== undefined) {
-    const name = loadLinux("getsockname").sockname(fd)
-    if (name.cid !== undefined) return { cid: name.cid, port: name.port }
-  }
-  return "listen" in x ? addresses.get(x) : undefined
-}
+/** The local vsock address of a server from {@link listen} or of a connected or accepted socket. */
+export const localAddress = (x: Server | Socket): Address | undefined =>
+  x instanceof NativeServer ? x.address() : locals.get(x)
 
-/**
- * The peer of a vsock socket: for accepted connections (handle route, Node) read from the fd, for
- * {@link connect}ed ones the target. Undefined on the relay route, where the stream is AF_UNIX.
- */
-export const remoteAddress = (socket: net.Socket): Address | undefined => {
-  const fd = process.platform === "linux" && !isBun() ? fdOf(socket) : undefined
-  if (fd !== undefined) {
-    try {
-      const name = loadLinux("getpeername").peername(fd)
-      if (name.cid !== undefined) return { cid: name.cid, port: name.port }
-    } catch {
-      // not connected (any more)
-    }
-  }
-  return addresses.get(socket)
-}
+/** The peer of a vsock socket: the target of a {@link connect}, the connecting side of an accepted one. */
+export const remoteAddress = (socket: Socket): Address | undefined => peers.get(socket)

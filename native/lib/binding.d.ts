@@ -7,14 +7,50 @@ export interface VsockName {
   readonly port: number
 }
 
-/** src/vsock_linux.cc + src/relay_linux.cc. All fds are created non-blocking and close-on-exec. */
-export interface LinuxBinding {
+/** An opaque handle of src/stream_io.cc (an N-API external). */
+export interface StreamHandle {
+  readonly __stream: unique symbol
+}
+export interface ServerHandle {
+  readonly __server: unique symbol
+}
+
+/** The error the addon reports: errno (Linux) or WSA code (Windows) and the failing call. */
+export type OsError = Error & { readonly errno: number; readonly syscall: string }
+
+/**
+ * src/stream_io.cc, on both platforms: the addon's own I/O threads. Event kinds: 0 data (a Buffer; the
+ * callback returns push()'s result), 1 end, 2 error (OsError), 3 written (OsError | null), 4 finished
+ * (the half-close; OsError | null), 5 closed (threads gone, socket closed), 6 connection (an fd / SOCKET).
+ */
+export interface StreamBinding {
+  /** Takes ownership of a connected socket and starts its reader and writer threads. */
+  streamOpen(socket: number, onEvent: (kind: number, value: unknown) => boolean | void): StreamHandle
+  streamResume(handle: StreamHandle): void
+  /** The chunks must stay referenced until their "written" event. */
+  streamWrite(handle: StreamHandle, chunks: ReadonlyArray<Uint8Array>): void
+  /** Half-close (shutdown SHUT_WR / SD_SEND) after the writes queued so far. */
+  streamEnd(handle: StreamHandle): void
+  streamDestroy(handle: StreamHandle): void
+  streamRef(handle: StreamHandle, keep: boolean): void
+  /** Takes ownership of a bound, listening socket and starts its accept thread. */
+  serverOpen(socket: number, onEvent: (kind: number, value: unknown) => void): ServerHandle
+  serverClose(handle: ServerHandle): void
+  serverRef(handle: ServerHandle, keep: boolean): void
+  /** I/O threads alive in this process (reader + writer per socket, one per server). */
+  ioThreads(): number
+  /** Tests: a listening socket on 127.0.0.1 (port 0: the kernel picks), created as VM sockets are. */
+  loopbackListen(port: number): { readonly socket: number; readonly port: number }
+  /** Tests: a socket connected to 127.0.0.1:port. */
+  loopbackConnect(port: number): number
+}
+
+/** src/vsock_linux.cc + src/stream_io.cc. All fds are created non-blocking and close-on-exec. */
+export interface LinuxBinding extends StreamBinding {
   readonly platform: "linux"
   socket(): number
   bind(fd: number, cid: number, port: number): void
   listen(fd: number, backlog: number): void
-  /** null when no connection is pending (EAGAIN). */
-  accept(fd: number): number | null
   /** Runs on the libuv threadpool; resolves with a connected fd. */
   connect(cid: number, port: number, timeoutMs: number): Promise<number>
   /** `{ family }` only, for a non-vsock fd. */
@@ -28,32 +64,19 @@ export interface LinuxBinding {
     readonly VMADDR_CID_HOST: number
     readonly VMADDR_PORT_ANY: number
   }
-  /** A connected AF_UNIX stream pair. */
+  /** Tests: a connected AF_UNIX stream pair. */
   socketpair(): [number, number]
-  /** Takes ownership of a connected fd; returns the JS end of a socketpair a relay thread feeds. */
-  relay(fd: number): number
-  /** Takes ownership of a listening fd; relays each accepted connection to the AF_UNIX server at `path`. Returns a stop token. */
-  relayListen(fd: number, path: string): number
-  relayStop(token: number): void
-  /** Tests only: a bound, listening AF_UNIX socket libuv has not seen (a stand-in for a vsock listener). */
-  unixListen(path: string): number
 }
 
-/** src/hvsock_win.cc. SOCKETs travel as numbers; addresses as 36-byte SOCKADDR_HV (HvAddress.encodeSockaddrHv). */
-export interface Win32Binding {
+/** src/hvsock_win.cc + src/stream_io.cc. SOCKETs travel as numbers; addresses as 36-byte SOCKADDR_HV (HvAddress.encodeSockaddrHv). */
+export interface Win32Binding extends StreamBinding {
   readonly platform: "win32"
   /** Runs on the libuv threadpool; HVSOCKET_HIGH_VTL is set before connect when `vtl2`. Resolves with a connected overlapped SOCKET. */
   hvConnect(sockaddr: Uint8Array, vtl2: boolean, timeoutMs: number): Promise<number>
-  /** Binds and listens, then an accept thread calls `onAccept` per connection. Returns a listener id. */
-  hvListen(
-    sockaddr: Uint8Array,
-    backlog: number,
-    onAccept: (error: (Error & { errno: number; syscall: string }) | null, socket: number) => void,
-  ): number
-  /** The bound SOCKADDR_HV of a listener. */
-  hvListenerName(id: number): Uint8Array
-  /** Stops the accept thread and closes the listening SOCKET. */
-  hvStopListen(id: number): void
+  /** A bound, listening overlapped SOCKET. */
+  hvListen(sockaddr: Uint8Array, backlog: number): number
+  /** The bound SOCKADDR_HV of a socket. */
+  hvSockname(socket: number): Uint8Array
   hvClose(socket: number): void
   /** src/service_win.cc: starts the service-control dispatcher thread; SCM callbacks arrive as events. */
   svcDispatch(onEvent: (kind: ServiceEventKind, code: number) => void): void

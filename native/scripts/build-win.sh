@@ -26,5 +26,5 @@ trap 'rm -rf "$obj"' EXIT
   -Wall -Wextra -Wno-unused-parameter -Wno-cast-function-type \
   -I "$headers/include" -I "$addon_api" \
   -o "$out" \
-  "$native/src/addon.cc" "$native/src/hvsock_win.cc" "$native/src/service_win.cc" "$native/src/delay_load_hook_win.cc" \
+  "$native/src/addon.cc" "$native/src/hvsock_win.cc" "$native/src/stream_io.cc" "$native/src/service_win.cc" "$native/src/delay_load_hook_win.cc" \
   -L "$obj" -lnode_delay -lws2_32 -ladvapi32 -Wl,--no-undefined

@@ -22,7 +22,7 @@ const linux = (cxx) => (out) => [
   cxx,
   ["-O2", "-std=c++17", "-shared", "-fPIC", "-s", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     .concat(["-DNAPI_VERSION=8", "-DNODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "-I", headers, "-I", addonApi])
-    .concat(["-o", out, "src/addon.cc", "src/vsock_linux.cc", "src/relay_linux.cc", "-lpthread"]),
+    .concat(["-o", out, "src/addon.cc", "src/vsock_linux.cc", "src/stream_io.cc", "-lpthread"]),
 ]
 
 /** How each shipped target is compiled on this host: a command line [program, args] given the output file. */

@@ -42,6 +42,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", Napi::String::New(env, "linux"));
 #endif
   cuvette::InitPlatform(env, exports);
+  cuvette::InitStreams(env, exports);
   return exports;
 }
 

@@ -1,5 +1,5 @@
-// Shared declarations for the cuvette_native addon. Each platform file (vsock_linux.cc, relay_linux.cc,
-// hvsock_win.cc) registers its functions on the exports object; addon.cc owns the module entry point so
+// Shared declarations for the cuvette_native addon. Each platform file (vsock_linux.cc, hvsock_win.cc)
+// and stream_io.cc registers its functions on the exports object; addon.cc owns the module entry point so
 // there is exactly one NODE_API_MODULE per build.
 #pragma once
 
@@ -22,9 +22,9 @@ void InitPlatform(Napi::Env env, Napi::Object exports);
 #ifdef _WIN32
 // service_win.cc: the service-manager dispatcher for `cuvette-agent --service`.
 void InitService(Napi::Env env, Napi::Object exports);
-#else
-// relay_linux.cc: the public-API fallback (socketpair relay threads) used when libuv adoption is unavailable.
-void InitRelay(Napi::Env env, Napi::Object exports);
 #endif
+
+// stream_io.cc: the addon's own I/O threads for connected and listening sockets (both platforms).
+void InitStreams(Napi::Env env, Napi::Object exports);
 
 }  // namespace cuvette

@@ -1,19 +1,13 @@
-// AF_HYPERV (Hyper-V sockets) for Windows hosts and guests. Like vsock_linux.cc the addon only creates,
-// connects and accepts; libuv does the I/O once lib/adopt.ts opens the SOCKET in a TCP wrap (libuv's
-// Windows TCP handle works on any overlapped SOCKET). Listening needs our own accept thread: libuv's
-// Windows listen uses AcceptEx with AF_INET accept sockets and cannot accept AF_HYPERV connections.
+// AF_HYPERV (Hyper-V sockets) for Windows hosts and guests: creation, bind, listen and connect. Accepting
+// and all data I/O are stream_io.cc's threads (overlapped WSARecv/WSASend), as for every socket the addon
+// hands to JS.
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
 #include <winsock2.h>
 #include <windows.h>
 
-#include <atomic>
 #include <cstring>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <thread>
 
 #include "addon.h"
 
@@ -66,7 +60,7 @@ bool NumArg(const Napi::CallbackInfo& info, size_t i, double lo, double hi, doub
   return true;
 }
 
-// Overlapped so libuv can drive it through IOCP; not inheritable so child processes do not keep it open.
+// Overlapped for stream_io.cc's WSARecv/WSASend; not inheritable so child processes do not keep it open.
 SOCKET NewSocket() {
   return ::WSASocketW(kAfHyperV, SOCK_STREAM, kHvProtocolRaw, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 }
@@ -128,129 +122,44 @@ Napi::Value HvConnect(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-struct Accepted {
-  SOCKET sock;
-  int err;
-};
-
-struct Listener {
-  SOCKET sock = INVALID_SOCKET;
-  SockaddrHv name{};
-  std::atomic<bool> stopping{false};
-  Napi::ThreadSafeFunction tsfn;
-};
-
-std::mutex listeners_mutex;
-std::map<int, std::shared_ptr<Listener>> listeners;
-int next_listener_id = 1;
-
-void CallAccepted(Napi::Env env, Napi::Function callback, Accepted* a) {
-  std::unique_ptr<Accepted> owned(a);
-  if (env == nullptr || callback == nullptr) {
-    if (a->sock != INVALID_SOCKET) ::closesocket(a->sock);
-    return;
-  }
-  if (a->sock == INVALID_SOCKET)
-    callback.Call({MakeOsError(env, "accept", a->err, "").Value(), env.Undefined()});
-  else
-    callback.Call({env.Null(), Napi::Number::New(env, static_cast<double>(a->sock))});
-}
-
-// Blocking accept on our own thread; each SOCKET is posted to JS without ever blocking this thread on the
-// JS queue (unbounded queue, NonBlockingCall), so closing the listener always ends the loop promptly.
-void AcceptLoop(std::shared_ptr<Listener> l) {
-  for (;;) {
-    SOCKET c = ::accept(l->sock, nullptr, nullptr);
-    int err = c == INVALID_SOCKET ? ::WSAGetLastError() : 0;
-    if (l->stopping.load()) {
-      if (c != INVALID_SOCKET) ::closesocket(c);
-      break;
-    }
-    if (c == INVALID_SOCKET && (err == WSAEINTR || err == WSAENOTSOCK || err == WSAEINVAL)) break;
-    auto* a = new Accepted{c, err};
-    if (l->tsfn.NonBlockingCall(a, CallAccepted) != napi_ok) {
-      if (c != INVALID_SOCKET) ::closesocket(c);
-      delete a;
-      break;
-    }
-    // Transient accept failures (e.g. WSAECONNRESET from a peer that gave up) are reported, not fatal;
-    // back off briefly so a persistent error cannot spin.
-    if (c == INVALID_SOCKET) ::Sleep(100);
-  }
-  l->tsfn.Release();
-}
-
+// hvListen(sockaddr, backlog) -> a bound, listening SOCKET for serverOpen.
 Napi::Value HvListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto l = std::make_shared<Listener>();
+  SockaddrHv name;
   double backlog;
-  if (!AddrArg(info, 0, &l->name) || !NumArg(info, 1, 1, 65535, &backlog)) return env.Undefined();
-  if (info.Length() < 3 || !info[2].IsFunction()) {
-    Napi::TypeError::New(env, "argument 2 must be the accept callback").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  l->sock = NewSocket();
-  if (l->sock == INVALID_SOCKET) {
+  if (!AddrArg(info, 0, &name) || !NumArg(info, 1, 1, 65535, &backlog)) return env.Undefined();
+  SOCKET sock = NewSocket();
+  if (sock == INVALID_SOCKET) {
     ThrowOsError(env, "socket", ::WSAGetLastError());
     return env.Undefined();
   }
   const char* failed = nullptr;
-  if (::bind(l->sock, reinterpret_cast<const sockaddr*>(&l->name), sizeof(l->name)) != 0)
+  if (::bind(sock, reinterpret_cast<const sockaddr*>(&name), sizeof(name)) != 0)
     failed = "bind";
-  else if (::listen(l->sock, static_cast<int>(backlog)) != 0)
+  else if (::listen(sock, static_cast<int>(backlog)) != 0)
     failed = "listen";
-  if (failed == nullptr) {
-    int len = sizeof(l->name);
-    if (::getsockname(l->sock, reinterpret_cast<sockaddr*>(&l->name), &len) != 0) failed = "getsockname";
-  }
   if (failed != nullptr) {
     int err = ::WSAGetLastError();
-    ::closesocket(l->sock);
+    ::closesocket(sock);
     ThrowOsError(env, failed, err);
     return env.Undefined();
   }
-  l->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "cuvette:hvsock-accept", 0, 1);
-  int id;
-  {
-    std::lock_guard<std::mutex> lock(listeners_mutex);
-    id = next_listener_id++;
-    listeners[id] = l;
-  }
-  std::thread(AcceptLoop, l).detach();
-  return Napi::Number::New(env, id);
+  return Napi::Number::New(env, static_cast<double>(sock));
 }
 
-std::shared_ptr<Listener> FindListener(const Napi::CallbackInfo& info) {
-  double id;
-  if (!NumArg(info, 0, 1, 2147483647.0, &id)) return nullptr;
-  std::lock_guard<std::mutex> lock(listeners_mutex);
-  auto it = listeners.find(static_cast<int>(id));
-  if (it == listeners.end()) {
-    Napi::Error::New(info.Env(), "unknown or closed hvsock listener").ThrowAsJavaScriptException();
-    return nullptr;
+// hvSockname(socket) -> the bound 36-byte SOCKADDR_HV.
+Napi::Value HvSockname(const Napi::CallbackInfo& info) {
+  double s;
+  if (!NumArg(info, 0, 0, 9007199254740991.0, &s)) return info.Env().Undefined();
+  SockaddrHv name{};
+  int len = sizeof(name);
+  if (::getsockname(static_cast<SOCKET>(s), reinterpret_cast<sockaddr*>(&name), &len) != 0) {
+    ThrowOsError(info.Env(), "getsockname", ::WSAGetLastError());
+    return info.Env().Undefined();
   }
-  return it->second;
-}
-
-Napi::Value HvListenerName(const Napi::CallbackInfo& info) {
-  auto l = FindListener(info);
-  if (!l) return info.Env().Undefined();
   Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), sizeof(SockaddrHv));
-  std::memcpy(out.Data(), &l->name, sizeof(SockaddrHv));
+  std::memcpy(out.Data(), &name, sizeof(SockaddrHv));
   return out;
-}
-
-// Closing the listening SOCKET is the documented way to wake a thread blocked in accept().
-Napi::Value HvStopListen(const Napi::CallbackInfo& info) {
-  auto l = FindListener(info);
-  if (!l) return info.Env().Undefined();
-  {
-    std::lock_guard<std::mutex> lock(listeners_mutex);
-    listeners.erase(static_cast<int>(info[0].As<Napi::Number>().DoubleValue()));
-  }
-  l->stopping.store(true);
-  ::closesocket(l->sock);
-  return info.Env().Undefined();
 }
 
 Napi::Value HvClose(const Napi::CallbackInfo& info) {
@@ -272,8 +181,7 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("hvConnect", Napi::Function::New(env, HvConnect, "hvConnect"));
   exports.Set("hvListen", Napi::Function::New(env, HvListen, "hvListen"));
-  exports.Set("hvListenerName", Napi::Function::New(env, HvListenerName, "hvListenerName"));
-  exports.Set("hvStopListen", Napi::Function::New(env, HvStopListen, "hvStopListen"));
+  exports.Set("hvSockname", Napi::Function::New(env, HvSockname, "hvSockname"));
   exports.Set("hvClose", Napi::Function::New(env, HvClose, "hvClose"));
   InitService(env, exports);
 }

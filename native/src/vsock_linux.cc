@@ -1,6 +1,6 @@
-// AF_VSOCK stream sockets for Linux. The addon only creates, binds, connects and accepts; all data I/O is
-// done by libuv after lib/adopt.ts hands the fd to a TCP wrap (or by the relay in relay_linux.cc), so no
-// call here blocks the event loop: sockets are non-blocking and connect waits on the libuv threadpool.
+// AF_VSOCK stream sockets for Linux: creation, bind, listen and connect. Accepting and all data I/O are
+// stream_io.cc's threads, so no call here blocks the event loop: sockets are non-blocking and connect
+// waits on the libuv threadpool.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -67,22 +67,6 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Returns the accepted fd, or null when nothing is pending (EAGAIN), so callers can poll without blocking.
-Napi::Value Accept(const Napi::CallbackInfo& info) {
-  int64_t fd;
-  if (!ArgInt(info, 0, 0, INT32_MAX, &fd)) return info.Env().Undefined();
-  int client;
-  do {
-    client = ::accept4(static_cast<int>(fd), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  } while (client < 0 && errno == EINTR);
-  if (client < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return info.Env().Null();
-    ThrowOsError(info.Env(), "accept", errno);
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), client);
-}
-
 Napi::Value AddrObject(Napi::Env env, const sockaddr_vm& addr) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("cid", Napi::Number::New(env, addr.svm_cid));
@@ -102,7 +86,7 @@ Napi::Value Name(const Napi::CallbackInfo& info, const char* syscall) {
     return info.Env().Undefined();
   }
   if (addr.svm_family != AF_VSOCK) {
-    // Also used on the relay's AF_UNIX fds in tests; report the family instead of a bogus address.
+    // Also called on the tests' AF_UNIX stand-ins; report the family instead of a bogus address.
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("family", Napi::Number::New(info.Env(), addr.svm_family));
     return o;
@@ -138,6 +122,20 @@ Napi::Value LocalCid(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   return Napi::Number::New(info.Env(), cid);
+}
+
+// A connected AF_UNIX pair: the tests' stand-in for a vsock connection (no vsock peer exists on build
+// machines); each end goes through stream_io.cc exactly as a vsock fd does.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+    ThrowOsError(info.Env(), "socketpair", errno);
+    return info.Env().Undefined();
+  }
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), sv[0]));
+  out.Set(1u, Napi::Number::New(info.Env(), sv[1]));
+  return out;
 }
 
 int64_t NowMs() {
@@ -229,19 +227,18 @@ void InitPlatform(Napi::Env env, Napi::Object exports) {
   exports.Set("socket", Napi::Function::New(env, Socket, "socket"));
   exports.Set("bind", Napi::Function::New(env, Bind, "bind"));
   exports.Set("listen", Napi::Function::New(env, Listen, "listen"));
-  exports.Set("accept", Napi::Function::New(env, Accept, "accept"));
   exports.Set("connect", Napi::Function::New(env, Connect, "connect"));
   exports.Set("sockname", Napi::Function::New(env, Sockname, "sockname"));
   exports.Set("peername", Napi::Function::New(env, Peername, "peername"));
   exports.Set("localCid", Napi::Function::New(env, LocalCid, "localCid"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
   Napi::Object c = Napi::Object::New(env);
   c.Set("AF_VSOCK", Napi::Number::New(env, AF_VSOCK));
   c.Set("VMADDR_CID_ANY", Napi::Number::New(env, VMADDR_CID_ANY));
   c.Set("VMADDR_CID_HOST", Napi::Number::New(env, VMADDR_CID_HOST));
   c.Set("VMADDR_PORT_ANY", Napi::Number::New(env, VMADDR_PORT_ANY));
   exports.Set("constants", c);
-  InitRelay(env, exports);
 }
 
 }  // namespace cuvette

@@ -1,10 +1,10 @@
-// AF_VSOCK on this machine: socket/bind/listen on CID_ANY, a listening net.Server, local CID, EADDRINUSE.
+// AF_VSOCK on this machine: socket/bind/listen on CID_ANY, a listening server, local CID, EADDRINUSE.
 // There is no vsock peer here, so nothing connects to any CID: data over vsock is a visible skip, and the
-// data path itself is covered by adopt.test.ts over AF_UNIX through the same adoption code.
-import * as net from "node:net"
+// data path itself is covered by stream.test.ts over AF_UNIX and AF_INET through the same route.
 import { afterEach, describe, expect, it } from "vitest"
 import type { LinuxBinding } from "../lib/binding.js"
 import { load } from "../lib/loader.js"
+import * as Loopback from "../lib/Loopback.js"
 import { NativeError } from "../lib/NativeError.js"
 import * as Vsock from "../lib/Vsock.js"
 import { visibleSkip } from "./helpers.js"
@@ -15,7 +15,7 @@ const why =
     ? `AF_VSOCK is Linux-only (this is ${process.platform})`
     : "this kernel cannot create AF_VSOCK sockets"
 
-const servers: Array<net.Server> = []
+const servers: Array<Vsock.Server> = []
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))))
 })
@@ -47,21 +47,25 @@ describe("Vsock on this machine", () => {
       const name = b.sockname(fd)
       expect(name.cid).toBe(Vsock.VMADDR_CID_ANY)
       expect(name.port).toBeGreaterThan(1023) // ephemeral ports start above LAST_RESERVED_PORT
-      expect(b.accept(fd)).toBeNull() // non-blocking: nothing pending
     } finally {
       b.close(fd)
     }
   })
 
-  it("listen() comes up as a listening net.Server with the right sockname", async (ctx) => {
+  it("listen() comes up as a listening server with the right sockname; close() ends its accept thread", async (ctx) => {
     if (!supported) visibleSkip(ctx, why)
+    const before = Loopback.ioThreads()
     const server = await Vsock.listen({ port: Vsock.VMADDR_PORT_ANY, backlog: 8 })
-    servers.push(server)
-    expect(server).toBeInstanceOf(net.Server)
     expect(server.listening).toBe(true)
+    expect(Loopback.ioThreads()).toBe(before + 1)
     const local = Vsock.localAddress(server)
     expect(local?.cid).toBe(Vsock.VMADDR_CID_ANY)
     expect(local?.port).toBeGreaterThan(1023)
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    expect(server.listening).toBe(false)
+    expect(Loopback.ioThreads()).toBe(before)
+    // The port is free again: the listening fd was closed.
+    servers.push(await Vsock.listen({ port: local!.port }))
   })
 
   it("listen() on the default port 4919 (the agent's), or EADDRINUSE naming the port if a local agent holds it", async (ctx) => {
@@ -92,21 +96,6 @@ describe("Vsock on this machine", () => {
     await expectNativeError(Vsock.listenFd({ port }), "EADDRINUSE")
   })
 
-  it("both adoption routes turn a vsock listening fd into a net.Server", async (ctx) => {
-    if (!supported) visibleSkip(ctx, why)
-    for (const via of ["handle", "relay"]) {
-      process.env.CUVETTE_NATIVE_ADOPT = via
-      try {
-        const server = await Vsock.listen({ port: Vsock.VMADDR_PORT_ANY })
-        servers.push(server)
-        expect(server.listening).toBe(true)
-        expect(Vsock.localAddress(server)?.port).toBeGreaterThan(1023)
-      } finally {
-        delete process.env.CUVETTE_NATIVE_ADOPT
-      }
-    }
-  })
-
   it("local CID is readable (or the error says why)", (ctx) => {
     if (!supported) visibleSkip(ctx, why)
     try {
@@ -124,7 +113,7 @@ describe("Vsock on this machine", () => {
   it("data over vsock", (ctx) => {
     visibleSkip(
       ctx,
-      "no vsock peer on this machine (tests never connect to CID 2 or any CID); the same adoption code is exercised with 8 MiB over AF_UNIX in adopt.test.ts",
+      "no vsock peer on this machine (tests never connect to CID 2 or any CID); the same I/O route carries 64 MiB each way over AF_UNIX and AF_INET in stream.test.ts",
     )
   })
 })

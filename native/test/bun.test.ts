@@ -1,4 +1,5 @@
-// The guest path in a real Bun process: bun:ffi to libc, no addon, `net.Server.listen({ fd })`.
+// Under a real Bun: Vsock's bun:ffi path (no addon), and the addon's own I/O route end to end
+// (test/fixtures/route.ts, the same scenarios stream.test.ts runs under Node): Hvsock's route under Bun.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -7,13 +8,23 @@ import { visibleSkip } from "./helpers.js"
 
 const root = path.resolve(import.meta.dirname, "..", "..")
 const bun = path.join(root, "node_modules", ".bin", process.platform === "win32" ? "bun.exe" : "bun")
+const fixture = (name: string) => path.join(import.meta.dirname, "fixtures", name)
 
-describe("Vsock under Bun (bun:ffi, no addon)", () => {
-  it("creates, binds and listens on VMADDR_CID_ANY; a second bind gives EADDRINUSE", (ctx) => {
+const runBun = (ctx: { skip: (note?: string) => never }, args: ReadonlyArray<string>) => {
+  if (!fs.existsSync(bun))
+    visibleSkip(ctx, `no bun binary at ${bun} (the root devDependency "bun" is not installed)`)
+  const run = spawnSync(bun, args, { encoding: "utf8", timeout: 180_000 })
+  expect(run.stderr).toBe("")
+  expect(run.status).toBe(0)
+  return JSON.parse(run.stdout.trim().split("\n").pop()!)
+}
+
+describe("under Bun", () => {
+  it("Vsock through bun:ffi, no addon: creates, binds and listens on VMADDR_CID_ANY; a second bind gives EADDRINUSE", (ctx) => {
     if (process.platform !== "linux") visibleSkip(ctx, `AF_VSOCK is Linux-only (this is ${process.platform})`)
     if (!fs.existsSync(bun))
       visibleSkip(ctx, `no bun binary at ${bun} (the root devDependency "bun" is not installed)`)
-    const run = spawnSync(bun, [path.join(import.meta.dirname, "fixtures", "bunVsock.ts")], {
+    const run = spawnSync(bun, [fixture("bunVsock.ts")], {
       encoding: "utf8",
       timeout: 30_000,
       // The addon must not be what makes this work: point the loader at nothing.
@@ -34,4 +45,24 @@ describe("Vsock under Bun (bun:ffi, no addon)", () => {
     expect(out.addonLoaded).toBe(false)
     expect(typeof out.localCid === "number" || /read local CID/.test(out.localCid)).toBe(true)
   })
+
+  for (const kind of ["tcp", "unix"] as const)
+    it(`the addon's I/O route over ${kind === "tcp" ? "AF_INET loopback (accepted by the addon's server)" : "an AF_UNIX socketpair"}: 64 MiB each way identical, backpressure, half-close, mid-stream disconnect`, (ctx) => {
+      if (kind === "unix" && process.platform !== "linux") visibleSkip(ctx, "socketpair is Linux-only here")
+      const out = runBun(ctx, [fixture("routeMain.ts"), kind, "64"])
+      expect(out.runtime).toMatch(/^bun /)
+      expect(out.halfClose).toEqual({ request: "request", response: "response to request" })
+      expect(out.copy).toMatchObject({
+        bytes: 64 * 1024 * 1024,
+        identicalAB: true,
+        identicalBA: true,
+        identicalBoth: true,
+        threadsAfter: 0,
+      })
+      expect(out.backpressure.identicalAfterResume).toBe(true)
+      expect(out.backpressure.writtenWhilePaused).toBeLessThan(out.backpressure.offered / 2)
+      expect(out.backpressure.rssGrowthMiB).toBeLessThan(32)
+      expect(out.disconnect.writerOutcome).toMatch(/^(error ECONNRESET|close)$/)
+      expect(out.disconnect.threadsAfter).toBe(0)
+    })
 })

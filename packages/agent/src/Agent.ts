@@ -13,7 +13,7 @@ import {
 } from "@cuvette/protocol"
 import { ByteStream as Streams } from "@cuvette/protocol"
 import { Effect, Runtime } from "effect"
-import type * as net from "node:net"
+import type { Duplex } from "node:stream"
 import * as os from "node:os"
 import * as Exec from "./handlers/Exec.js"
 import * as Files from "./handlers/Files.js"
@@ -151,7 +151,7 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     })
     return session
   }
-  const serveSocket = (socket: net.Socket, description: string, tcp = false) =>
+  const serveSocket = (socket: Duplex, description: string, tcp = false) =>
     serve(Streams.fromDuplex(socket, { description }), tcp)
 
   const stop = async () => {
@@ -245,14 +245,14 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     for (const u of unavailable) log(`default transport unavailable: ${u}`)
   }
 
-  function trackServer(server: net.Server, description: string) {
-    const sockets = new Set<net.Socket>()
-    server.on("connection", (socket: net.Socket) => {
+  function trackServer(server: native.Server, description: string) {
+    const sockets = new Set<Duplex>()
+    server.on("connection", (socket: Duplex) => {
       sockets.add(socket)
       socket.once("close", () => sockets.delete(socket))
       serveSocket(socket, description)
     })
-    server.on("error", (e) => log(`${description}: ${e.message}`))
+    server.on("error", (e: Error) => log(`${description}: ${e.message}`))
     return () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy()

@@ -1,11 +1,11 @@
 /**
  * AF_VSOCK and AF_HYPERV through @cuvette/native, loaded on first use so an agent without the addon
  * (or a runtime without vsock) still serves its other transports and says why vsock is missing.
- * Under Bun the package reaches vsock through bun:ffi with no addon at all.
+ * The addon drives these sockets itself, under Node and Bun alike: connections are stream.Duplex
+ * objects, listeners emit "connection" as a net.Server does.
  */
-import type { WindowsService } from "@cuvette/native"
+import type { Hvsock, Vsock, WindowsService } from "@cuvette/native"
 import { Data } from "effect"
-import type * as net from "node:net"
 
 type Native = typeof import("@cuvette/native")
 
@@ -21,20 +21,25 @@ const load = (): Promise<Native> =>
     })
   }))
 
+/** A native listener: "connection" (a Duplex), "error", "close", close(callback). */
+export type Server = Vsock.Server | Hvsock.Server
+/** A native connection. */
+export type Socket = Vsock.Socket
+
 /** Listens on AF_VSOCK CID_ANY:`port`. */
-export const listenVsock = async (port: number): Promise<net.Server> => {
+export const listenVsock = async (port: number): Promise<Server> => {
   const { Vsock } = await load()
   return Vsock.listen({ port })
 }
 
 /** Connects to AF_VSOCK `cid:port`, giving up after `timeoutMs`. */
-export const connectVsock = async (cid: number, port: number, timeoutMs: number): Promise<net.Socket> => {
+export const connectVsock = async (cid: number, port: number, timeoutMs: number): Promise<Socket> => {
   const { Vsock } = await load()
   return Vsock.connect({ cid, port, timeoutMs })
 }
 
 /** Listens on AF_HYPERV (Windows guest): HV_GUID_WILDCARD and the vsock-template service id of `port`. */
-export const listenHvsock = async (port: number): Promise<net.Server> => {
+export const listenHvsock = async (port: number): Promise<Server> => {
   const { Hvsock, HvAddress } = await load()
   return Hvsock.listen({ vmId: HvAddress.HV_GUID_WILDCARD, port })
 }

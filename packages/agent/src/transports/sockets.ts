@@ -7,6 +7,7 @@ import { Retry } from "@cuvette/protocol"
 import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import type { Duplex } from "node:stream"
 import { type Address, format, isLoopback } from "./address.js"
 import * as native from "./native.js"
 
@@ -35,20 +36,19 @@ const listening = (server: net.Server, options: net.ListenOptions, where: string
     server.listen(options, () => resolve())
   })
 
-const closeServer = (server: net.Server, sockets: Set<net.Socket>) =>
+/** A net.Server or a native (vsock) one: the same "connection"/"error" events and close(). */
+type AnyServer = net.Server | native.Server
+
+const closeServer = (server: AnyServer, sockets: Set<Duplex>) =>
   new Promise<void>((resolve) => {
     for (const s of sockets) s.destroy()
     server.close(() => resolve())
   })
 
-const track = (
-  server: net.Server,
-  onSocket: (socket: net.Socket, description: string) => void,
-  base: string,
-) => {
-  const sockets = new Set<net.Socket>()
+const track = (server: AnyServer, onSocket: (socket: Duplex, description: string) => void, base: string) => {
+  const sockets = new Set<Duplex>()
   let n = 0
-  server.on("connection", (socket: net.Socket) => {
+  server.on("connection", (socket: Duplex & { remoteAddress?: string; remotePort?: number }) => {
     sockets.add(socket)
     socket.once("close", () => sockets.delete(socket))
     const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `#${++n}`
@@ -79,7 +79,7 @@ const setUmask = (mask: number): number | undefined => {
 export const listen = async (
   address: Address,
   options: { readonly token?: Uint8Array | undefined; readonly socketMode?: number | undefined },
-  onSocket: (socket: net.Socket, description: string) => void,
+  onSocket: (socket: Duplex, description: string) => void,
 ): Promise<Listener> => {
   const where = format(address)
   switch (address._tag) {
@@ -134,7 +134,7 @@ export const listen = async (
 }
 
 /** Dials a Unix, TCP or vsock address once, within `timeoutMs`. */
-export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> => {
+export const dial = (address: Address, timeoutMs: number): Promise<Duplex> => {
   if (address._tag === "vsock") return native.connectVsock(address.cid, address.port, timeoutMs)
   return new Promise((resolve, reject) => {
     const socket =
@@ -170,8 +170,8 @@ export const dial = (address: Address, timeoutMs: number): Promise<net.Socket> =
  */
 export const connectLoop = (options: {
   readonly describe: string
-  readonly dial: () => Promise<net.Socket>
-  readonly serve: (socket: net.Socket) => Promise<void>
+  readonly dial: () => Promise<Duplex>
+  readonly serve: (socket: Duplex) => Promise<void>
   readonly log: (line: string) => void
   readonly signal: AbortSignal
   readonly retryMs?: number

@@ -1,7 +1,7 @@
 // hyperv:NAME / hyperv-id:GUID — AF_HYPERV through @cuvette/native (Windows hosts). A VM name (always a
 // name, even a GUID-shaped one) is resolved to its id with `hvc.exe id NAME`, then with PowerShell Get-VM.
 import { execFile } from "node:child_process"
-import type * as net from "node:net"
+import type { Duplex } from "node:stream"
 import { Address, ByteStream } from "@cuvette/protocol"
 import { ConnectError, fromCause } from "../../ConnectError.js"
 import * as native from "./native.js"
@@ -102,7 +102,7 @@ export const dial = async (
     })
   const { Hvsock } = await native.load(target)
   const vmId = await vmIdOf(t, target, options.runner)
-  let socket: net.Socket
+  let socket: Duplex
   try {
     socket = await Hvsock.connect({
       vmId,

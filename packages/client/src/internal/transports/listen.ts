@@ -4,6 +4,7 @@
 // backlog, e.g. after save/restore) are dropped, and the first live one wins.
 import * as fs from "node:fs"
 import * as net from "node:net"
+import type { Duplex } from "node:stream"
 import { ByteStream, Session } from "@cuvette/protocol"
 import { ConnectError, fromCause } from "../../ConnectError.js"
 import { type DialOptions, remaining } from "./net.js"
@@ -23,9 +24,16 @@ export const listenUnix = async (path: string, target: string): Promise<net.Serv
   return server
 }
 
+/** A net.Server or @cuvette/native's vsock server: both emit "connection" and close(). */
+export interface Accepting {
+  on(event: "connection", listener: (socket: Duplex) => void): unknown
+  off(event: "connection", listener: (socket: Duplex) => void): unknown
+  close(): unknown
+}
+
 /** Accepts connections until one completes the handshake; closes the listener then. */
 export const acceptSession = (
-  server: net.Server,
+  server: Accepting,
   target: string,
   sessionOptions: Session.ClientOptions,
   options: DialOptions & { readonly cleanup?: () => void },
@@ -33,7 +41,7 @@ export const acceptSession = (
   new Promise((resolve, reject) => {
     let done = false
     let drained = 0
-    const pending = new Set<net.Socket>()
+    const pending = new Set<Duplex>()
     const finish = (outcome: () => void) => {
       if (done) return
       done = true
@@ -44,7 +52,7 @@ export const acceptSession = (
       options.cleanup?.()
       outcome()
     }
-    const onConnection = (socket: net.Socket) => {
+    const onConnection = (socket: Duplex) => {
       pending.add(socket)
       const stream = ByteStream.fromDuplex(socket, { description: target })
       Session.openClient(stream, {

@@ -1,5 +1,6 @@
 // vsock:CID[:PORT] and listen-vsock[:PORT] — AF_VSOCK through @cuvette/native (Linux hosts).
-import type * as net from "node:net"
+import type { Vsock } from "@cuvette/native"
+import type { Duplex } from "node:stream"
 import { ByteStream } from "@cuvette/protocol"
 import { fromCause } from "../../ConnectError.js"
 import * as native from "./native.js"
@@ -13,7 +14,7 @@ export const dial = async (
   options: DialOptions,
 ): Promise<ByteStream.ByteStream> => {
   const { Vsock } = await native.load(target)
-  let socket: net.Socket
+  let socket: Duplex
   try {
     socket = await Vsock.connect({ cid, port, timeoutMs: Math.min(remaining(options.deadline), 300_000) })
   } catch (e) {
@@ -23,7 +24,7 @@ export const dial = async (
 }
 
 /** Listens on CID_ANY:port for a guest that connects out. */
-export const listen = async (port: number, target: string): Promise<net.Server> => {
+export const listen = async (port: number, target: string): Promise<Vsock.Server> => {
   const { Vsock } = await native.load(target)
   try {
     return await Vsock.listen({ port })
