@@ -1,6 +1,6 @@
 // Under a real Bun: Vsock's bun:ffi path (no addon), and the addon's own I/O route end to end
 // (test/fixtures/route.ts, the same scenarios stream.test.ts runs under Node): Hvsock's route under Bun.
-import { spawnSync } from "node:child_process"
+import { execFile, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -10,10 +10,18 @@ const root = path.resolve(import.meta.dirname, "..", "..")
 const bun = path.join(root, "node_modules", ".bin", process.platform === "win32" ? "bun.exe" : "bun")
 const fixture = (name: string) => path.join(import.meta.dirname, "fixtures", name)
 
-const runBun = (ctx: { skip: (note?: string) => never }, args: ReadonlyArray<string>) => {
+// Asynchronous: a worker blocked in spawnSync for a minute cannot answer vitest's RPC.
+const runBun = async (ctx: { skip: (note?: string) => never }, args: ReadonlyArray<string>) => {
   if (!fs.existsSync(bun))
     visibleSkip(ctx, `no bun binary at ${bun} (the root devDependency "bun" is not installed)`)
-  const run = spawnSync(bun, args, { encoding: "utf8", timeout: 180_000 })
+  const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(
+      bun,
+      args,
+      { encoding: "utf8", timeout: 180_000, maxBuffer: 16 << 20 },
+      (_e, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
+    )
+  })
   expect(run.stderr).toBe("")
   expect(run.status).toBe(0)
   return JSON.parse(run.stdout.trim().split("\n").pop()!)
@@ -47,9 +55,9 @@ describe("under Bun", () => {
   })
 
   for (const kind of ["tcp", "unix"] as const)
-    it(`the addon's I/O route over ${kind === "tcp" ? "AF_INET loopback (accepted by the addon's server)" : "an AF_UNIX socketpair"}: 64 MiB each way identical, backpressure, half-close, mid-stream disconnect`, (ctx) => {
+    it(`the addon's I/O route over ${kind === "tcp" ? "AF_INET loopback (accepted by the addon's server)" : "an AF_UNIX socketpair"}: 64 MiB each way identical, backpressure, half-close, mid-stream disconnect`, async (ctx) => {
       if (kind === "unix" && process.platform !== "linux") visibleSkip(ctx, "socketpair is Linux-only here")
-      const out = runBun(ctx, [fixture("routeMain.ts"), kind, "64"])
+      const out = await runBun(ctx, [fixture("routeMain.ts"), kind, "64"])
       expect(out.runtime).toMatch(/^bun /)
       expect(out.halfClose).toEqual({ request: "request", response: "response to request" })
       expect(out.copy).toMatchObject({
