@@ -9,18 +9,9 @@
  * and, when this runs as root, runs as the unprivileged user nobody: random input never reaches
  * shutdown, crash, remove or mount, and nothing it execs can change the system.
  */
-import { spawnSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { runFromSources } from "./lib/sourceRun.mjs"
 
-const self = fileURLToPath(import.meta.url)
-if (!process.env.CUVETTE_SCRIPT_CHILD) {
-  const r = spawnSync(
-    process.execPath,
-    ["--conditions=@cuvette/source", "--import", "tsx", self, ...process.argv.slice(2)],
-    { stdio: "inherit", env: { ...process.env, CUVETTE_SCRIPT_CHILD: "1" } },
-  )
-  process.exit(r.status ?? 1)
-}
+runFromSources(import.meta.url)
 
 const H = await import("./lib/hostile.mjs")
 const { Constants, Frame, Messages } = await import("@cuvette/protocol")

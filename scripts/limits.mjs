@@ -12,20 +12,11 @@
  *   channel  data on channels no call reads
  *   pending  500 connections that never finish their Hello (the agent's open fds counted)
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { runFromSources } from "./lib/sourceRun.mjs"
 
-const self = fileURLToPath(import.meta.url)
-if (!process.env.CUVETTE_SCRIPT_CHILD) {
-  const r = spawnSync(
-    process.execPath,
-    ["--conditions=@cuvette/source", "--import", "tsx", self, ...process.argv.slice(2)],
-    { stdio: "inherit", env: { ...process.env, CUVETTE_SCRIPT_CHILD: "1" } },
-  )
-  process.exit(r.status ?? 1)
-}
+runFromSources(import.meta.url)
 
 const H = await import("./lib/hostile.mjs")
 const { Frame } = await import("@cuvette/protocol")

@@ -5,18 +5,9 @@
  * printing the agent's RSS at the start, the middle and the end. Not part of `npm test`: it takes
  * minutes. Defaults: 5,000 execs and 20 GiB.
  */
-import { spawnSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { runFromSources } from "./lib/sourceRun.mjs"
 
-const self = fileURLToPath(import.meta.url)
-if (!process.env.CUVETTE_SCRIPT_CHILD) {
-  const r = spawnSync(
-    process.execPath,
-    ["--conditions=@cuvette/source", "--import", "tsx", self, ...process.argv.slice(2)],
-    { stdio: "inherit", env: { ...process.env, CUVETTE_SCRIPT_CHILD: "1" } },
-  )
-  process.exit(r.status ?? 1)
-}
+runFromSources(import.meta.url)
 
 const H = await import("./lib/hostile.mjs")
 const argv = process.argv.slice(2)
