@@ -237,8 +237,8 @@ const vsockInGuest = async (
     expect(libs).toMatch(/libstdc\+\+\.so\.6 => \/cidata\/relay\/lib\//)
     expect(libs).not.toMatch(/not found/)
   }
-  await t.time("start the vsock relay (exec, setsid)", () =>
-    cliOk(agent, ["exec", "--", "sh", "-c", relayCommand(`/dev/virtio-ports/${Vm.Ports.relay}`)]),
+  await t.time("start the vsock relay (exec --detach)", () =>
+    cliOk(agent, ["exec", "--detach", "--", "sh", "-c", relayCommand(`/dev/virtio-ports/${Vm.Ports.relay}`)]),
   )
   await vm.waitForConsole(/VSOCK-RELAY READY/, 30_000)
   const relay = `serial:${vm.sockets[Vm.Ports.relay]}`
