@@ -8,12 +8,14 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { cliBin, runCli } from "./fixtures/harness.js"
+import { bunBin, cliBin, runCli } from "./fixtures/harness.js"
 
 const run = promisify(execFile)
 const inTerminal = fileURLToPath(new URL("./fixtures/in-terminal.py", import.meta.url))
 const consoleServer = fileURLToPath(new URL("./fixtures/console-server.mjs", import.meta.url))
 const ESC = "\x1d"
+// Bun comes with the workspace's dev dependencies; the device test runs under it too.
+if (!fs.existsSync(bunBin)) throw new Error(`${bunBin} is missing: run npm ci`)
 
 let dir: string
 let sock: string
@@ -164,6 +166,51 @@ describe.skipIf(process.platform === "win32")("cuvette console", { timeout: 60_0
     expect(r.stdout.toString()).toContain("got: bye")
     expect(r.stderr).toContain(`${sock} closed`)
   })
+
+  // The single-file CLIs are Bun-compiled: the device path runs under Bun too (a tty stream does not write there).
+  it.each([
+    ["node", process.execPath, [cliBin]],
+    ["bun", bunBin, ["--conditions=@cuvette/source", path.join(path.dirname(cliBin), "../src/bin.ts")]],
+  ] as const)(
+    "a pty device as SOURCE under %s: both ways, raw, and the far end closing ends it",
+    async (_runtime, bin, entry) => {
+      // python holds the pty's master, as a VM holds a serial line: it greets, answers one line, and hangs up.
+      const guest = spawn(
+        "python3",
+        [
+          "-u",
+          "-c",
+          [
+            "import os, pty, tty",
+            "m, s = pty.openpty()",
+            "tty.setraw(s)",
+            "os.write(m, b'from-guest\\r\\n')",
+            "print(os.ttyname(s))",
+            "got = b''",
+            "while b'\\n' not in got: got += os.read(m, 100)",
+            "os.write(m, b'ack:' + got.strip() + b'\\r\\n')",
+            "import time; time.sleep(0.5); os.close(m)",
+          ].join("\n"),
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      )
+      const device = await new Promise<string>((resolve) =>
+        guest.stdout.once("data", (d: Buffer) => resolve(d.toString().trim())),
+      )
+      const cli = spawn(bin, [...entry, "console", device], { stdio: ["pipe", "pipe", "pipe"] })
+      let out = ""
+      let err = ""
+      cli.stdout.on("data", (d: Buffer) => (out += d.toString()))
+      cli.stderr.on("data", (d: Buffer) => (err += d.toString()))
+      cli.stdin.end("to-guest\n")
+      const code = await new Promise((resolve) => cli.once("close", resolve))
+      guest.kill()
+      expect(code, err).toBe(0)
+      // Raw on our side: the bare LF went out as it was, and nothing was echoed back.
+      expect(out).toBe("from-guest\r\nack:to-guest\r\n")
+      expect(err).toContain(`${device} closed`)
+    },
+  )
 
   it("errors: nothing listening (3), not a console (1), a bad SOURCE (2), --json (2)", async () => {
     const missing = await runCli(["console", sock])

@@ -3,7 +3,7 @@
 // Shared by `cuvette console` and its WebSocket bridge.
 import * as fs from "node:fs"
 import * as net from "node:net"
-import type { Duplex } from "node:stream"
+import { Duplex } from "node:stream"
 import * as tty from "node:tty"
 import * as Data from "effect/Data"
 
@@ -185,23 +185,59 @@ const kindOf = (stat: fs.Stats): string =>
           ? "a device that is not a terminal"
           : "not a socket or terminal"
 
+/**
+ * A tty device as one stream. Its reads and writes go through two tty handles on two descriptors: a tty
+ * read stream does not write under Bun, and tty streams read and write without tying up a thread.
+ */
+class TtyStream extends Duplex {
+  constructor(
+    private readonly input: tty.ReadStream,
+    private readonly output: tty.WriteStream,
+  ) {
+    super()
+    input.on("data", (chunk: Buffer) => {
+      if (!this.push(chunk)) input.pause()
+    })
+    input.on("end", () => this.push(null))
+    // EIO: the other side of a pty went away, the device's end of file.
+    input.on("error", (e: NodeJS.ErrnoException) => (e.code === "EIO" ? this.push(null) : this.destroy(e)))
+    output.on("error", (e: Error) => this.destroy(e))
+  }
+  override _read(): void {
+    this.input.resume()
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.output.write(chunk, callback)
+  }
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.input.destroy()
+    this.output.destroy()
+    callback(error)
+  }
+}
+
+const openFd = (path: string): Promise<number> =>
+  new Promise((resolve, reject) =>
+    // O_NOCTTY: a serial line must not become our controlling terminal.
+    fs.open(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY, (error, fd) =>
+      error !== null ? reject(error) : resolve(fd),
+    ),
+  )
+
 /** Opens a tty device raw (no echo, no line editing: the guest's own terminal does those). */
 const openTty = async (source: Source & { kind: "path" }): Promise<Duplex> => {
-  let fd: number
+  const fds: Array<number> = []
   try {
-    // O_NOCTTY: a serial line must not become our controlling terminal.
-    fd = (await fs.promises.open(source.path, fs.constants.O_RDWR | fs.constants.O_NOCTTY)).fd
+    fds.push(await openFd(source.path))
+    if (!tty.isatty(fds[0]!)) throw new NotAConsole({ source, what: "a device that is not a terminal" })
+    fds.push(await openFd(source.path))
   } catch (error) {
-    throw classify(source, error)
+    for (const fd of fds) fs.closeSync(fd)
+    throw error instanceof NotAConsole ? error : classify(source, error)
   }
-  if (!tty.isatty(fd)) {
-    fs.closeSync(fd)
-    throw new NotAConsole({ source, what: "a device that is not a terminal" })
-  }
-  // A tty stream is a socket over the device: it reads and writes without tying up a thread.
-  const stream = new tty.ReadStream(fd)
-  stream.setRawMode(true)
-  return stream
+  const input = new tty.ReadStream(fds[0]!)
+  input.setRawMode(true)
+  return new TtyStream(input, new tty.WriteStream(fds[1]!))
 }
 
 /**
