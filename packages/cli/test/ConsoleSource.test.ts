@@ -133,7 +133,7 @@ describe.skipIf(process.platform === "win32")("openSource", () => {
     const missing = await rejection(openSource(parseSource(path.join(dir, "none.sock"))))
     expect(missing).toBeInstanceOf(NothingListening)
     expect((missing as Error).message).toMatch(
-      /nothing is listening on .*none\.sock \(it does not exist\).*-chardev socket.*--reconnect/,
+      /nothing is listening on .*none\.sock \(it does not exist\).*-chardev socket.*\? Pass --reconnect to wait/,
     )
     // A socket file left behind by a VM that was killed: bound, nobody listening.
     const stale = path.join(dir, "stale.sock")

@@ -34,7 +34,7 @@ export class NothingListening extends Data.TaggedError("NothingListening")<{
   override get message(): string {
     const what = describeSource(this.source)
     const why = this.code === "ENOENT" ? "it does not exist" : "connection refused"
-    return `nothing is listening on ${what} (${why}): ${startHint(this.source)}; or pass --reconnect to wait for it`
+    return `nothing is listening on ${what} (${why}): ${startHint(this.source)} Pass --reconnect to wait for it`
   }
 }
 
