@@ -18,12 +18,13 @@ interface FakeConsole {
   close(): Promise<void>
 }
 
-const fakeConsole = async (file: string): Promise<FakeConsole> => {
+const fakeConsole = async (file: string, greeting?: string): Promise<FakeConsole> => {
   const sockets = new Set<net.Socket>()
   let received = ""
   let opened = 0
   const server = net.createServer((s) => {
     opened++
+    if (greeting !== undefined) s.write(greeting)
     sockets.add(s)
     s.on("data", (d) => (received += d.toString("latin1")))
     s.on("close", () => sockets.delete(s))
@@ -125,6 +126,34 @@ describe("console bridge: WebSocket sessions on a console socket", () => {
     await until("input", () => vm.received().endsWith("root\r"))
     c.ws.close()
     await c.closed
+  })
+
+  it("what a console prints as it is opened reaches the first viewer", async () => {
+    const banner = await fakeConsole(path.join(dir, "banner.sock"), "Welcome to the VM\r\n")
+    const other = await serve({
+      host: "127.0.0.1",
+      port: 0,
+      consoles: new Map([["vm", banner.path]]),
+      shells: new Map(),
+      token: undefined,
+      // Opening takes a while here: the banner is already waiting when the viewer's session starts.
+      openConsole: async (s) => {
+        const stream = await openSource(parseSource(s))
+        await new Promise((r) => setTimeout(r, 300))
+        return stream
+      },
+      openShell: noShell,
+    })
+    try {
+      const c = client(`${other.url.replace("http:", "ws:")}consoles/vm`)
+      await c.opened
+      await until("the banner", () => c.output() === "Welcome to the VM\r\n")
+      c.ws.close()
+      await c.closed
+    } finally {
+      await other.close()
+      await banner.close()
+    }
   })
 
   it("an invalid control message is answered with an error and the session stays open", async () => {
@@ -246,6 +275,15 @@ describe("console bridge: WebSocket sessions on a console socket", () => {
     }
     expect(list.consoles.map((c) => c.name)).toEqual(["vm", "gone"])
     expect((await fetch(`${bridge.url}consoles/vm`)).status).toBe(426)
+    // A path that looks like a host is still a path.
+    const raw = await new Promise<string>((resolve) => {
+      const s = net.connect(bridge.port, "127.0.0.1", () =>
+        s.write("GET // HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+      )
+      s.once("data", (d) => (resolve(d.toString()), s.destroy()))
+    })
+    expect(raw).toMatch(/^HTTP\/1.1 404 /)
+    expect((await fetch(bridge.url)).status).toBe(200)
   })
 })
 

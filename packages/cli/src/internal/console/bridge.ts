@@ -198,6 +198,8 @@ class SharedConsole {
     private readonly onGone: () => void,
   ) {
     this.resumeOutput = fanOut(stream, () => [...this.viewers])
+    // Held until the first viewer has joined, so what the console prints on connecting is not lost.
+    stream.pause()
     const end = (code: number, reason: string) => {
       this.onGone()
       for (const ws of this.viewers) ws.close(code, reason)
@@ -220,6 +222,7 @@ class SharedConsole {
     readFrames(ws, this.stream, (c) => {
       if (c.type === "reset_session") void reset(this.stream)
     })
+    this.resumeOutput()
     ws.on("close", () => {
       this.viewers.delete(ws)
       this.resumeOutput()
@@ -230,6 +233,9 @@ class SharedConsole {
     })
   }
 }
+
+/** The request's path and query (never read as a host: a path of "//x" stays a path). */
+const requestUrl = (req: http.IncomingMessage): URL => new URL(`http://bridge${req.url ?? "/"}`)
 
 /** Parses `?cols=&rows=` (the size a shell starts with); 80x24 otherwise. */
 const initialSize = (url: URL): Size => {
@@ -317,7 +323,7 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
   }
 
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://bridge")
+    const url = requestUrl(req)
     const reply = (status: number, body: string | Buffer, contentType = "text/plain; charset=utf-8") => {
       res.writeHead(status, {
         "Content-Type": contentType,
@@ -359,7 +365,7 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
   }
 
   const upgrade = async (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? "/", "http://bridge")
+    const url = requestUrl(req)
     const found = route(url)
     const refused =
       refusal(req, url, true) ??
