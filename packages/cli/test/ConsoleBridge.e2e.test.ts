@@ -2,6 +2,8 @@
 // shell session (/shell/NAME) against a real agent on Bun, whose guest terminal follows resize messages and
 // whose end is the {"type":"exit"} frame.
 import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { WebSocket } from "ws"
@@ -24,6 +26,38 @@ describe("console --serve: what it refuses to start with", () => {
     const bad = await runCli(["console", "--serve", "127.0.0.1:0", "--name", "vm=tcp:host"])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/not a console source: "tcp:host"/)
+  })
+})
+
+describe("console --serve 0.0.0.0:PORT --serve-token-file F", () => {
+  it("starts, and every WebSocket session needs the token from F (reached through 127.0.0.1)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-bridge-"))
+    const sock = path.join(dir, "serial.sock")
+    const vm = net.createServer((s) => s.end("hello from the console"))
+    await new Promise<void>((r) => vm.listen(sock, r))
+    fs.writeFileSync(path.join(dir, "token"), "a-token-from-a-file\n")
+    const bridge = await startBridge(
+      ["--name", `vm=${sock}`, "--serve-token-file", path.join(dir, "token")],
+      "0.0.0.0:0",
+    )
+    try {
+      const port = new URL(bridge.url).port
+      const status = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/consoles/vm`)
+        ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0))
+        ws.on("error", () => undefined)
+      })
+      expect(status).toBe(401)
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/consoles/vm?token=a-token-from-a-file`)
+      let output = ""
+      ws.on("message", (d, binary) => binary && (output += d.toString()))
+      await new Promise((resolve) => ws.once("close", resolve))
+      expect(output).toBe("hello from the console")
+    } finally {
+      await bridge.stop()
+      vm.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
