@@ -140,6 +140,13 @@ interface Refusal {
   readonly message: string
 }
 
+/** `text` cut to what a close frame's reason holds (123 bytes). */
+const closeReason = (text: string): string => {
+  let t = text
+  while (Buffer.byteLength(t) > 123) t = t.slice(0, -1)
+  return t
+}
+
 const send = (ws: WebSocket, message: Record<string, unknown>) => {
   if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
 }
@@ -204,7 +211,7 @@ class SharedConsole {
       this.onGone()
       for (const ws of this.viewers) ws.close(code, reason)
     }
-    stream.on("error", (e: Error) => end(1011, `console error: ${e.message}`.slice(0, 120)))
+    stream.on("error", (e: Error) => end(1011, closeReason(`console error: ${e.message}`)))
     stream.on("close", () => end(1000, "the console closed"))
     stream.on("end", () => stream.destroy())
   }
@@ -335,7 +342,12 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
       res.end(typeof body === "string" ? body + (body.endsWith("\n") ? "" : "\n") : body)
     }
     if (req.method !== "GET" && req.method !== "HEAD") return reply(405, "only GET is served")
-    const asset = pageAsset(url.pathname)
+    let asset: ReturnType<typeof pageAsset>
+    try {
+      asset = pageAsset(url.pathname)
+    } catch (e) {
+      return reply(500, `the page's files are missing: ${e instanceof Error ? e.message : String(e)}`)
+    }
     const refused = refusal(req, url, asset === undefined)
     if (refused !== undefined) return reply(refused.status, refused.message)
     if (asset !== undefined) return reply(200, asset.body, asset.contentType)
@@ -404,7 +416,9 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
 
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => undefined)
-    void upgrade(req, socket, head)
+    upgrade(req, socket, head).catch((e: unknown) =>
+      reject(socket, { status: 500, message: e instanceof Error ? e.message : String(e) }),
+    )
   })
 
   await new Promise<void>((resolve, reject) => {
