@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { WebSocket } from "ws"
 import { type Bridge, RESET_SEQUENCE, serve, type Shell } from "../src/internal/console/bridge.js"
+import { parseListen, readConfig } from "../src/internal/console/serve.js"
 import { openSource, parseSource } from "../src/internal/console/source.js"
 
 /** A VM's console socket: every connection's input is recorded; `print` writes to every connection. */
@@ -334,5 +335,40 @@ describe("console bridge: a token on a bind other machines can reach", () => {
     expect((await fetch(`http://127.0.0.1:${bridge.port}/consoles`)).status).toBe(401)
     expect((await fetch(`http://127.0.0.1:${bridge.port}/consoles?token=${token}`)).status).toBe(200)
     expect((await fetch(`http://127.0.0.1:${bridge.port}/`)).status).toBe(200)
+  })
+})
+
+describe("console bridge: the listen address and the config file", () => {
+  it("reads PORT and :PORT as loopback, HOST:PORT and [IPV6]:PORT as given", () => {
+    expect(parseListen("7681")).toEqual({ host: "127.0.0.1", port: 7681 })
+    expect(parseListen(":0")).toEqual({ host: "127.0.0.1", port: 0 })
+    expect(parseListen("0.0.0.0:7681")).toEqual({ host: "0.0.0.0", port: 7681 })
+    expect(parseListen("[::1]:80")).toEqual({ host: "::1", port: 80 })
+    expect(() => parseListen("7681:host")).toThrow(/expected PORT, HOST:PORT/)
+    expect(() => parseListen("70000")).toThrow(/expected PORT/)
+  })
+
+  it("reads consoles and shells from the file; says what is wrong with a bad one", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-bridge-"))
+    const file = (text: string) => {
+      fs.writeFileSync(path.join(dir, "c.json"), text)
+      return path.join(dir, "c.json")
+    }
+    try {
+      expect(readConfig(file('{"consoles": {"a": "/a.sock"}, "shells": {"a": "unix:/b.sock"}}'))).toEqual({
+        consoles: [["a", "/a.sock"]],
+        shells: [["a", "unix:/b.sock"]],
+      })
+      expect(() => readConfig(file("{"))).toThrow(/c\.json: .*JSON/)
+      expect(() => readConfig(file('{"console": {}}'))).toThrow(
+        /unknown key console \(known: consoles, shells\)/,
+      )
+      expect(() => readConfig(file('{"consoles": {"a": 1}}'))).toThrow(
+        /consoles\.a must be a non-empty string/,
+      )
+      expect(() => readConfig(path.join(dir, "missing.json"))).toThrow(/missing\.json: ENOENT/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
