@@ -43,10 +43,17 @@ describe.skipIf(missing.length > 0)(
       })
       const end = Date.now() + 10_000
       while (!fs.existsSync(sock) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
-      bridge = await startBridge(["--name", `vm=${sock}`, "--shell", `agent=${agent.target}`])
+      bridge = await startBridge([
+        "--name",
+        `vm=${sock}`,
+        "--name",
+        `down=${path.join(agent.dir, "no-vm.sock")}`,
+        "--shell",
+        `agent=${agent.target}`,
+      ])
       browser = await launch()
       page = await browser.open(bridge.url)
-      await page.waitFor("document.querySelectorAll('nav button').length === 2")
+      await page.waitFor("document.querySelectorAll('nav button').length === 3")
     }, 90_000)
     afterAll(async () => {
       await browser?.close()
@@ -59,7 +66,7 @@ describe.skipIf(missing.length > 0)(
       const names = await page.evaluate<Array<string>>(
         "[...document.querySelectorAll('nav button')].map((b) => b.dataset.kind + ':' + b.dataset.name)",
       )
-      expect(names).toEqual(["consoles:vm", "shell:agent"])
+      expect(names).toEqual(["consoles:vm", "consoles:down", "shell:agent"])
       await page.evaluate("document.querySelector('button[data-name=\"vm\"]').click()")
       await page.waitFor("document.getElementById('status').textContent.endsWith('connected')")
       // A fresh prompt answers Enter: the shell is reading what the page types.
@@ -96,6 +103,15 @@ describe.skipIf(missing.length > 0)(
       await page.waitFor("document.getElementById('status').textContent.includes('exited with code 5')")
       expect(await statusLine(page)).toBe("shell agent: exited with code 5")
       await page.screenshot(path.join(reports, "console-bridge-shell-exit.png"))
+    })
+
+    it("a console that cannot be opened: the page says so, the bridge's output says why", async () => {
+      await page.evaluate("document.querySelector('button[data-name=\"down\"]').click()")
+      await page.waitFor("document.getElementById('status').textContent.includes('could not attach')")
+      expect(await statusLine(page)).toBe(
+        "console down: could not attach: it could not be opened (the bridge's output says why)",
+      )
+      expect(bridge.stderr()).toMatch(/console down \(.*no-vm\.sock\): nothing is listening on/)
     })
   },
 )

@@ -44,6 +44,8 @@ export interface BridgeOptions {
   readonly openShell: (target: string, size: Size) => Promise<Shell>
   /** Required on every request but the page's files, when set. */
   readonly token: string | undefined
+  /** Told why a console or shell could not be opened (a browser sees only a failed WebSocket). */
+  readonly log?: (message: string) => void
 }
 
 /** A running bridge. */
@@ -376,6 +378,12 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
     )
   }
 
+  const unopenable = (socket: Duplex, what: string, error: unknown) => {
+    const message = `${what}: ${error instanceof Error ? error.message : String(error)}`
+    options.log?.(message)
+    reject(socket, { status: 502, message })
+  }
+
   const upgrade = async (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = requestUrl(req)
     const found = route(url)
@@ -389,11 +397,7 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
       try {
         shared = await shareConsole(name)
       } catch (e) {
-        const why = e instanceof Error ? e.message : String(e)
-        return reject(socket, {
-          status: 502,
-          message: `console ${name} (${options.consoles.get(name)}): ${why}`,
-        })
+        return unopenable(socket, `console ${name} (${options.consoles.get(name)})`, e)
       }
       if (socket.destroyed) return
       wss.handleUpgrade(req, socket, head, (ws) => shared.join(ws))
@@ -404,8 +408,7 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
     try {
       shell = await options.openShell(target, initialSize(url))
     } catch (e) {
-      const why = e instanceof Error ? e.message : String(e)
-      return reject(socket, { status: 502, message: `shell ${name} (${target}): ${why}` })
+      return unopenable(socket, `shell ${name} (${target})`, e)
     }
     if (socket.destroyed) return shell.close()
     shells.add(shell)

@@ -163,6 +163,7 @@ export const runBridge = async (ctx: Context<unknown>, o: ServeOptions): Promise
     token,
     openConsole: (source) => openSource(parseSource(source)),
     openShell: shellOpener(ctx.globals.tokenFile),
+    log: (message) => ctx.out.note(message),
   })
   ctx.out.result(
     { url: bridge.url, consoles: [...consoles.keys()], shells: [...shells.keys()] },

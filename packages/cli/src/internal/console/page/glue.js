@@ -56,6 +56,7 @@
     socket.binaryType = "arraybuffer"
     ws = socket
     let ended = false
+    let connected = false
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") return term.write(new Uint8Array(event.data))
       let m
@@ -65,6 +66,7 @@
         return show(`${label}: unreadable control frame`, true)
       }
       if (m.type === "connected") {
+        connected = true
         show(`${label}: connected`)
         sendSize()
         term.focus()
@@ -76,6 +78,19 @@
     }
     socket.onclose = (event) => {
       if (ws !== socket || ended) return
+      // A refused upgrade shows no status to the page: a plain GET of the same path says why (404, 401,
+      // 403); 426 means it exists but could not be opened, and the bridge's output says why.
+      if (!connected)
+        return void fetch(withToken(path))
+          .then(async (r) =>
+            show(
+              r.status === 426
+                ? `${label}: could not attach: it could not be opened (the bridge's output says why)`
+                : `${label}: could not attach: ${r.status} ${(await r.text()).trim()}`,
+              true,
+            ),
+          )
+          .catch(() => show(`${label}: could not attach: the bridge is unreachable`, true))
       const why = event.reason ? `: ${event.reason}` : event.code === 1006 ? " (refused or unreachable)" : ""
       show(`${label}: closed${why}`, event.code !== 1000)
     }
