@@ -188,6 +188,50 @@ describe("console bridge: WebSocket sessions on a console socket", () => {
     await c.closed
   })
 
+  it("a viewer that does not read holds the console back: the bridge buffers a bounded amount", async () => {
+    // A console that prints as fast as it is read, 64 MiB in all.
+    const total = 64 * 1024 * 1024
+    let written = 0
+    const flood = net.createServer((s) => {
+      const chunk = Buffer.alloc(64 * 1024, 0x61)
+      const more = () => {
+        while (written < total) {
+          written += chunk.length
+          if (!s.write(chunk)) return void s.once("drain", more)
+        }
+      }
+      s.on("error", () => undefined)
+      more()
+    })
+    const floodPath = path.join(dir, "flood.sock")
+    await new Promise<void>((r) => flood.listen(floodPath, r))
+    const other = await serve({
+      host: "127.0.0.1",
+      port: 0,
+      consoles: new Map([["flood", floodPath]]),
+      shells: new Map(),
+      token: undefined,
+      openConsole: (s) => openSource(parseSource(s)),
+      openShell: noShell,
+    })
+    try {
+      const c = client(`${other.url.replace("http:", "ws:")}consoles/flood`)
+      await c.opened
+      c.ws.pause()
+      await new Promise((r) => setTimeout(r, 1500))
+      const held = written
+      // Socket buffers on the way and the bridge's 1 MiB: far below what the console had to give.
+      expect(held).toBeLessThan(24 * 1024 * 1024)
+      c.ws.resume()
+      await until("everything, once the viewer reads", () => c.output().length === total, 20_000)
+      c.ws.close()
+      await c.closed
+    } finally {
+      await other.close()
+      flood.close()
+    }
+  })
+
   it("a WebSocket ping gets a pong", async () => {
     const c = client(`${ws}consoles/vm`)
     await c.opened
