@@ -42,6 +42,11 @@ export interface StartOptions {
   readonly watchdogMs?: number
   /** Extra kernel command-line words. */
   readonly append?: string
+  /**
+   * A second serial port (ttyS1) whose host side is the Unix socket `<dir>/ttyS1.sock` (QEMU listening),
+   * with a busybox root shell on it in the guest: a serial console for `cuvette console`.
+   */
+  readonly consoleShell?: boolean
 }
 
 /** A running (or finished) QEMU. */
@@ -52,6 +57,8 @@ export interface Vm {
   readonly consoleLog: string
   /** Host socket path per virtio-serial port name. */
   readonly sockets: Readonly<Record<string, string>>
+  /** The host socket of ttyS1's shell, with {@link StartOptions.consoleShell}. */
+  readonly consoleShellSocket: string | undefined
   /** performance.now() when QEMU was spawned. */
   readonly startedAt: number
   /** QEMU's exit code; null when it was killed by a signal (kill(), the watchdog). */
@@ -107,7 +114,11 @@ const qemuEscape = (value: string): string => value.replaceAll(",", ",,")
 /** The QEMU command line for `options` (exported for inspection and tests; no I/O). */
 export const qemuArgs = (
   options: StartOptions,
-  files: { readonly consoleLog: string; readonly sockets: Readonly<Record<string, string>> },
+  files: {
+    readonly consoleLog: string
+    readonly sockets: Readonly<Record<string, string>>
+    readonly consoleShellSocket?: string | undefined
+  },
 ): Array<string> => {
   const memory = options.memoryMiB ?? (options.mode === "vtl2" ? 256 : 512)
   // KVM looks usable on this machine kind but the guest dies, and `kvm:tcg` does not fall back because
@@ -115,6 +126,8 @@ export const qemuArgs = (
   const accel = process.env.E2E_ACCEL ?? "tcg"
   const append = ["console=ttyS0", "quiet", "panic=-1", `cuvette.mode=${options.mode}`]
   if (options.append) append.push(options.append)
+  // The guest's /init starts the shell on the tty this names.
+  if (files.consoleShellSocket !== undefined) append.push("cuvette.console=ttyS1")
   const args = [
     ["-accel", accel],
     // Bun needs AVX2/BMI2; TCG only offers them with -cpu max (qemu64 gives SIGILL).
@@ -125,6 +138,15 @@ export const qemuArgs = (
     // With panic=-1 a guest panic reboots, and -no-reboot turns every reboot into an exit.
     ["-no-reboot"],
     ["-serial", `file:${qemuEscape(files.consoleLog)}`],
+    // The second -serial is ttyS1.
+    files.consoleShellSocket !== undefined
+      ? [
+          "-chardev",
+          `socket,path=${qemuEscape(files.consoleShellSocket)},server=on,wait=off,id=ttyS1`,
+          "-serial",
+          "chardev:ttyS1",
+        ]
+      : [],
     // The uncompressed PVH vmlinux: decompressing Debian's XZ bzImage under TCG costs ~3 s per boot.
     ["-kernel", options.kernel, "-initrd", options.initrd],
     ["-append", append.join(" ")],
@@ -181,8 +203,9 @@ const launch = (options: StartOptions, release: () => void): Vm => {
   fs.writeFileSync(consoleLog, "")
   const sockets: Record<string, string> = {}
   for (const name of options.serialPorts ?? []) sockets[name] = path.join(dir, `${name}.sock`)
+  const consoleShellSocket = options.consoleShell === true ? path.join(dir, "ttyS1.sock") : undefined
 
-  const child = spawn("qemu-system-x86_64", qemuArgs(options, { consoleLog, sockets }), {
+  const child = spawn("qemu-system-x86_64", qemuArgs(options, { consoleLog, sockets, consoleShellSocket }), {
     stdio: ["ignore", "pipe", "pipe"],
   })
   const startedAt = performance.now()
@@ -294,6 +317,7 @@ const launch = (options: StartOptions, release: () => void): Vm => {
     dir,
     consoleLog,
     sockets,
+    consoleShellSocket,
     startedAt,
     exited,
     watchdogFired: () => watchdogFired,
