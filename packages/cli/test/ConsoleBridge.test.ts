@@ -328,6 +328,13 @@ describe("console bridge: WebSocket sessions on a console socket", () => {
       s.once("data", (d) => (resolve(d.toString()), s.destroy()))
     })
     expect(raw).toMatch(/^HTTP\/1.1 404 /)
+    const proxied = await new Promise<string>((resolve) => {
+      const s = net.connect(bridge.port, "127.0.0.1", () =>
+        s.write("GET http://elsewhere:1/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+      )
+      s.once("data", (d) => (resolve(d.toString()), s.destroy()))
+    })
+    expect(proxied).toMatch(/^HTTP\/1.1 400 /)
     expect((await fetch(bridge.url)).status).toBe(200)
   })
 })

@@ -219,6 +219,8 @@ class SharedConsole {
   }
 
   join(ws: WebSocket) {
+    // It closed while this viewer's upgrade was under way.
+    if (this.stream.destroyed) return ws.close(1000, "the console closed")
     this.viewers.add(ws)
     send(ws, {
       type: "connected",
@@ -243,8 +245,18 @@ class SharedConsole {
   }
 }
 
-/** The request's path and query (never read as a host: a path of "//x" stays a path). */
-const requestUrl = (req: http.IncomingMessage): URL => new URL(`http://bridge${req.url ?? "/"}`)
+/**
+ * The request's path and query (never read as a host: a path of "//x" stays a path); undefined for a
+ * request that names no path of ours (a proxy's absolute URL).
+ */
+const requestUrl = (req: http.IncomingMessage): URL | undefined => {
+  if (req.url === undefined || !req.url.startsWith("/")) return undefined
+  try {
+    return new URL(`http://bridge${req.url}`)
+  } catch {
+    return undefined
+  }
+}
 
 /** Parses `?cols=&rows=` (the size a shell starts with); 80x24 otherwise. */
 const initialSize = (url: URL): Size => {
@@ -332,7 +344,6 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
   }
 
   const server = http.createServer((req, res) => {
-    const url = requestUrl(req)
     const reply = (status: number, body: string | Buffer, contentType = "text/plain; charset=utf-8") => {
       res.writeHead(status, {
         "Content-Type": contentType,
@@ -343,6 +354,8 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
       })
       res.end(typeof body === "string" ? body + (body.endsWith("\n") ? "" : "\n") : body)
     }
+    const url = requestUrl(req)
+    if (url === undefined) return reply(400, "a request must name a path")
     if (req.method !== "GET" && req.method !== "HEAD") return reply(405, "only GET is served")
     let asset: ReturnType<typeof pageAsset>
     try {
@@ -386,6 +399,7 @@ export const serve = async (options: BridgeOptions): Promise<Bridge> => {
 
   const upgrade = async (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = requestUrl(req)
+    if (url === undefined) return reject(socket, { status: 400, message: "a request must name a path" })
     const found = route(url)
     const refused =
       refusal(req, url, true) ??
