@@ -9,6 +9,7 @@
 // Output: <out>/<target>/cuvette[.exe] (default out: dist/cli).
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import {
@@ -45,6 +46,27 @@ const bin = path.join(root, "packages/cli/src/bin.ts")
 
 const embeddedAddon = path.join(root, "packages/cli/src/internal/embeddedAddon.ts")
 
+// The console bridge's page (PAGE_FILES in page/assets.ts): the executable has no node_modules to read it from,
+// so the entry imports each file as text and hands them over.
+const pageAssets = path.join(root, "packages/cli/src/internal/console/page/assets.ts")
+const fromCli = createRequire(path.join(root, "packages/cli/package.json"))
+const pageFiles = {
+  "/": path.join(root, "packages/cli/src/internal/console/page/index.html"),
+  "/glue.js": path.join(root, "packages/cli/src/internal/console/page/glue.js"),
+  "/xterm.js": fromCli.resolve("@xterm/xterm/lib/xterm.js"),
+  "/xterm.css": fromCli.resolve("@xterm/xterm/css/xterm.css"),
+  "/addon-fit.js": fromCli.resolve("@xterm/addon-fit/lib/addon-fit.js"),
+}
+const pageLines = [
+  ...Object.values(pageFiles).map(
+    (f, i) => `import page${i} from ${JSON.stringify(f)} with { type: "text" }`,
+  ),
+  `import { embed } from ${JSON.stringify(pageAssets)}`,
+  `embed({ ${Object.keys(pageFiles)
+    .map((u, i) => `${JSON.stringify(u)}: page${i}`)
+    .join(", ")} })`,
+]
+
 /** The entry for one target: the addon embedded (when it could be built) and handed to the loader, then the CLI. */
 const entryFor = (target, addon) => {
   const file = path.join(cache, "cli-entries", `${target}.ts`)
@@ -59,6 +81,7 @@ const entryFor = (target, addon) => {
           `import { use } from ${JSON.stringify(embeddedAddon)}`,
           `use(addon, ${JSON.stringify(hash)})`,
         ]),
+    ...pageLines,
     // Imported only now, so the loader sees the variable; the CLI reads it on first vsock or hvsock use.
     `await import(${JSON.stringify(bin)})`,
   ]

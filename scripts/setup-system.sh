@@ -4,8 +4,9 @@
 set -euo pipefail
 # g++ builds the Linux addon on `npm ci`; g++-aarch64-linux-gnu and mingw-w64 cross-build the arm64 and
 # Windows addons that `npm pack` ships (native/scripts/build.mjs); qemu-user-static runs the arm64 single-file CLI.
+# chromium runs the console bridge's browser test (packages/cli/test/Browser.e2e.test.ts).
 PKGS=(qemu-system-x86 qemu-utils qemu-guest-agent busybox-static dosfstools mtools socat fdisk util-linux
-      cloud-init g++ g++-aarch64-linux-gnu mingw-w64 xz-utils cpio wine64 zsh fish qemu-user-static)
+      cloud-init g++ g++-aarch64-linux-gnu mingw-w64 xz-utils cpio wine64 zsh fish qemu-user-static chromium)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

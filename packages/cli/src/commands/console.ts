@@ -12,6 +12,28 @@ import * as ExitCode from "../ExitCode.js"
 export const options = {
   log: Opt.text("log", "FILE", "also append what the guest prints to FILE"),
   reconnect: Opt.flag("reconnect", "wait for the console when it is not there, and again after it closes"),
+  serve: Opt.text(
+    "serve",
+    "ADDR",
+    "instead of attaching, serve consoles over WebSocket with a browser terminal at / on ADDR (PORT, HOST:PORT; loopback by default)",
+  ),
+  name: Opt.list("name", "NAME=SOURCE", "with --serve: serve the console at SOURCE as /consoles/NAME"),
+  shell: Opt.list(
+    "shell",
+    "NAME=TARGET",
+    "with --serve: serve a shell through the agent at TARGET as /shell/NAME",
+  ),
+  config: Opt.text(
+    "config",
+    "FILE",
+    'with --serve: JSON {"consoles": {NAME: SOURCE}, "shells": {NAME: TARGET}}',
+  ),
+  serveTokenFile: Opt.text(
+    "serve-token-file",
+    "F",
+    "with --serve: file holding the token clients must give (required unless ADDR is loopback)",
+    { env: "CUVETTE_SERVE_TOKEN_FILE" },
+  ),
 }
 
 /** A console that cannot be opened, as the CLI reports it: its message, a stable code, an exit code. */
@@ -29,16 +51,20 @@ const failure = (error: unknown): unknown => {
 export const command = define({
   name: "console",
   summary: "attach this terminal to a VM's serial console: a socket, named pipe, tty or tcp:HOST:PORT",
-  usage: "SOURCE [--log FILE] [--reconnect]",
+  usage:
+    "SOURCE [--log FILE] [--reconnect] | --serve ADDR [--name NAME=SOURCE]... [--shell NAME=TARGET]... [--config FILE]",
   description:
     "Connects this terminal, raw, to the serial console at SOURCE, like `virsh console`: keys go to the guest and\n" +
     `its output comes here. ${ESCAPE_TEXT} (Ctrl-] then q) leaves; Ctrl-] twice sends one Ctrl-]. SOURCE is a\n` +
     "Unix socket path (QEMU -chardev socket,server=on; Cloud Hypervisor; OpenVMM), a Windows named pipe\n" +
     "\\\\.\\pipe\\NAME (a Hyper-V COM port), a tty device (/dev/ttyS0, /dev/pts/N) or tcp:HOST:PORT. With piped\n" +
     "input its bytes go to the guest as they are; at its end cuvette leaves once the guest has been quiet for 1 s.\n" +
-    "Needs no agent.",
+    "Needs no agent.\n\n" +
+    "With --serve ADDR it attaches nothing: it serves the named consoles over WebSocket (GET /consoles/NAME) and\n" +
+    "agent shells under a guest terminal (GET /shell/NAME), with a browser terminal at /, until Ctrl-C. A bind\n" +
+    "other than loopback needs --serve-token-file. See docs/console-bridge.md for the protocol.",
   options,
-  args: ["SOURCE"],
+  args: ["SOURCE?"],
   needsAgent: false,
   handlesInterrupt: true,
   streamsStdout: true,
@@ -47,13 +73,27 @@ export const command = define({
     "cuvette console --reconnect --log boot.log /tmp/vm/console.sock",
     "cuvette console '\\\\.\\pipe\\myvm-com1'",
     "printf 'uname -r\\n' | cuvette console tcp:127.0.0.1:4555",
+    "cuvette console --serve 127.0.0.1:7681 --name vm=/tmp/vm/console.sock --shell vm=unix:/tmp/vm/agent.sock",
   ],
-  run: async (ctx, { log, reconnect }) => {
+  run: async (ctx, { log, reconnect, serve, name, shell, config, serveTokenFile }) => {
+    const [text] = ctx.args
+    if (serve !== undefined) {
+      if (text !== undefined || log !== undefined || reconnect)
+        throw new UsageError({
+          detail: "--serve serves consoles named with --name or --config: drop SOURCE, --log and --reconnect",
+        })
+      // Loaded only here: the attach path never pays for the HTTP and WebSocket server.
+      const { runBridge } = await import("../internal/console/serve.js")
+      return runBridge(ctx, { serve, names: name, shells: shell, config, serveTokenFile })
+    }
+    if (text === undefined)
+      throw new UsageError({
+        detail: "`cuvette console` needs SOURCE, or --serve ADDR; see `cuvette console --help`",
+      })
     if (ctx.out.json)
       throw new UsageError({
         detail: "--json and a console do not mix: drop --json (use --log FILE to keep the output)",
       })
-    const [text] = ctx.args
     const source = (() => {
       try {
         return Source.parseSource(text)
