@@ -106,12 +106,15 @@ if got != size or status != 0:
 print(f"{(time.monotonic() - t0) * 1000:.3f}")
 `
 
-/** Builds the program in `dir`; returns how to run it and what it is. */
-export const prepare = (dir) => {
+/** Builds the program in `dir` with `compiler`, else Python's; returns how to run it and what it is. */
+export const prepare = (dir, compiler = "cc") => {
   const c = path.join(dir, "ceiling.c")
   const exe = path.join(dir, "ceiling")
   fs.writeFileSync(c, C_SOURCE)
-  const cc = spawnSync("cc", ["-O2", "-o", exe, c], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" })
+  const cc = spawnSync(compiler, ["-O2", "-o", exe, c], {
+    stdio: ["ignore", "ignore", "pipe"],
+    encoding: "utf8",
+  })
   if (cc.status === 0) return { argv: [exe], tool: "C, cc -O2" }
   const py = path.join(dir, "ceiling.py")
   fs.writeFileSync(py, PY_SOURCE)
