@@ -1,10 +1,12 @@
 /**
- * `raw-port --serial PATH (--receive BYTES --out FILE | --send FILE)`: the VM benchmark's baseline, a copy
- * over a virtio-serial port with no protocol at all, in the runtime the agent ships (Bun-compiled by
+ * `raw-port --serial PATH (--receive BYTES --out FILE | --send FILE | --echo COUNT)`: the VM benchmark's
+ * baseline, a copy (or a round trip) over a virtio-serial port with no protocol at all, in the runtime the agent ships (Bun-compiled by
  * scripts/build-agent.mjs) and through the same calls its serial transport makes (fs.read/fs.write on the
  * port's fd). One byte each way marks the start and the end, so the host times only the bytes:
  *   --receive: sends "R", reads BYTES from the port into FILE, sends "D".
  *   --send:    sends "R", waits for the host's "G", writes FILE to the port.
+ *   --echo:    sends "R", then writes back each of COUNT reads as it arrives (the host sends one byte at a
+ *              time): the port's round trip, the floor under a ping.
  */
 import * as fs from "node:fs"
 import { parseArgs } from "node:util"
@@ -18,10 +20,14 @@ const { values } = parseArgs({
     receive: { type: "string" },
     out: { type: "string" },
     send: { type: "string" },
+    echo: { type: "string" },
   },
 })
-if (!values.serial || (values.send === undefined) === (values.receive === undefined || !values.out)) {
-  process.stderr.write("usage: raw-port --serial PATH (--receive BYTES --out FILE | --send FILE)\n")
+const modes = [values.receive !== undefined && values.out, values.send, values.echo].filter(Boolean)
+if (!values.serial || modes.length !== 1) {
+  process.stderr.write(
+    "usage: raw-port --serial PATH (--receive BYTES --out FILE | --send FILE | --echo COUNT)\n",
+  )
   process.exit(2)
 }
 const port = openPort(values.serial)
@@ -47,6 +53,8 @@ if (values.receive !== undefined) {
   }
   fs.closeSync(out)
   await port.write(Buffer.from("D"))
+} else if (values.echo !== undefined) {
+  for (let i = 0; i < Number(values.echo); i++) await port.write(buffer.subarray(0, await read()))
 } else {
   await read() // the host's "G"
   const file = fs.openSync(values.send!, "r")

@@ -133,6 +133,35 @@ const main = async () => {
     const rawSocket = await vm.connect(RAW_PORT)
     const rawRead = reader(rawSocket)
 
+    const rawRun = async (args: string, during: () => Promise<void>) => {
+      const exec = agent.exec([
+        "sh",
+        "-c",
+        guestCommand("/cidata/relay/raw-port", `--serial /dev/virtio-ports/${RAW_PORT} ${args}`),
+      ])
+      await rawRead(1) // "R": the guest has the port open
+      const [, ms] = await timeMs(during)
+      const r = await exec
+      if (r.exitCode !== 0)
+        throw new Error(`raw-port ${args}: exit ${r.exitCode}: ${Buffer.from(r.stderr).toString()}`)
+      return ms
+    }
+
+    /** The median of PINGS one-byte round trips through raw-port --echo (after 2 warm-ups). */
+    const rawRoundTrip = async () => {
+      const times: Array<number> = []
+      await rawRun(`--echo ${PINGS + 2}`, async () => {
+        for (let i = 0; i < PINGS + 2; i++) {
+          const [, ms] = await timeMs(async () => {
+            rawSocket.write("p")
+            await rawRead(1)
+          })
+          if (i >= 2) times.push(ms)
+        }
+      })
+      return median(times)
+    }
+
     // ping and exec: warmed once each, then alternating runs, medians.
     const pings = { cuvette: [] as number[], qemuGa: [] as number[], relay: [] as number[] }
     for (let i = 0; i < PINGS + 2; i++) {
@@ -149,6 +178,7 @@ const main = async () => {
       unit: "ms",
       cuvette: median(pings.cuvette),
       qemuGa: median(pings.qemuGa),
+      raw: await rawRoundTrip(),
       relay: median(pings.relay),
       target: "",
       met: null,
@@ -192,20 +222,6 @@ const main = async () => {
         throw new Error(`guest sha256 mismatch:\n${sums.join("\n")}`)
     }
     const rate = (ms: number) => COPY_MIB / (ms / 1000)
-    const rawRun = async (args: string, during: () => Promise<void>) => {
-      const exec = agent.exec([
-        "sh",
-        "-c",
-        guestCommand("/cidata/relay/raw-port", `--serial /dev/virtio-ports/${RAW_PORT} ${args}`),
-      ])
-      await rawRead(1) // "R": the guest has the port open
-      const [, ms] = await timeMs(during)
-      const r = await exec
-      if (r.exitCode !== 0)
-        throw new Error(`raw-port ${args}: exit ${r.exitCode}: ${Buffer.from(r.stderr).toString()}`)
-      return ms
-    }
-
     log(`${COPY_MIB} MiB host -> guest: Cuvette, qemu-ga, raw, relay`)
     const [, cUp] = await timeMs(() => agent.upload(data, "/tmp/cuvette.bin"))
     const [, qUp] = await timeMs(() => qga.writeFile("/tmp/qga.bin", data))
