@@ -88,6 +88,68 @@ describe("bench: the CLI's data paths", () => {
   })
 })
 
+// The VM benchmark's raw-port over a pseudo-terminal in raw mode (a character device, as a virtio-serial
+// port is): Python holds the host end, writes and reads through it and checks every byte.
+const PTY_DRIVER = String.raw`
+import hashlib, os, pty, subprocess, sys, tty
+node, script, mode, workdir = sys.argv[1:5]
+m, s = pty.openpty()
+tty.setraw(s)
+tty.setraw(m)
+name = os.ttyname(s)
+def read_exactly(n):
+    out = b""
+    while len(out) < n:
+        out += os.read(m, n - len(out))
+    return out
+data = os.urandom(300_000)
+base = [node, "--conditions=@cuvette/source", "--import", "tsx", script, "--serial", name]
+if mode == "receive":
+    dest = os.path.join(workdir, "received.bin")
+    p = subprocess.Popen(base + ["--receive", str(len(data)), "--out", dest])
+    assert read_exactly(1) == b"R"
+    view = memoryview(data)
+    while view:
+        view = view[os.write(m, view[:4096]):]
+    assert read_exactly(1) == b"D"
+    assert p.wait() == 0
+    assert open(dest, "rb").read() == data
+elif mode == "send":
+    src = os.path.join(workdir, "send.bin")
+    open(src, "wb").write(data)
+    p = subprocess.Popen(base + ["--send", src])
+    assert read_exactly(1) == b"R"
+    os.write(m, b"G")
+    assert read_exactly(len(data)) == data
+    assert p.wait() == 0
+else:
+    p = subprocess.Popen(base + ["--echo", "3"])
+    assert read_exactly(1) == b"R"
+    for b in (b"x", b"y", b"z"):
+        os.write(m, b)
+        assert read_exactly(1) == b
+    assert p.wait() == 0
+print("ok", mode)
+`
+
+describe("bench: raw-port, the VM benchmark's protocol-free copy", () => {
+  const rawPort = path.join(repoRoot, "e2e", "src", "bench", "rawPort.ts")
+  it.skipIf(!hasPython).each(["receive", "send", "echo"])(
+    "--%s moves every byte through a character device",
+    (mode) => {
+      const dir = tempDirForTest("cuvette-bench-raw-")
+      const r = spawnSync("python3", ["-c", PTY_DRIVER, process.execPath, rawPort, mode, dir], {
+        cwd: repoRoot,
+        encoding: "utf8",
+        timeout: 60_000,
+      })
+      expect(r.stderr).toBe("")
+      expect(r.stdout).toBe(`ok ${mode}\n`)
+      expect(r.status).toBe(0)
+    },
+  )
+})
+
 describe("bench: the chart", () => {
   it("draws each throughput row over its ceiling, with the ratio and the target", async () => {
     const Chart = await load("bench-chart.mjs")
