@@ -91,7 +91,7 @@ describe("bench: the CLI's data paths", () => {
 // The VM benchmark's raw-port over a pseudo-terminal in raw mode (a character device, as a virtio-serial
 // port is): Python holds the host end, writes and reads through it and checks every byte.
 const PTY_DRIVER = String.raw`
-import hashlib, os, pty, subprocess, sys, tty
+import os, pty, subprocess, sys, tty
 node, script, mode, workdir = sys.argv[1:5]
 m, s = pty.openpty()
 tty.setraw(s)
