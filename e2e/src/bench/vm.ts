@@ -123,11 +123,15 @@ const main = async () => {
     const qga = await Qga.make(await vm.connect(Vm.Ports.qga, 60_000), { syncTimeoutMs: 60_000 })
     const agent = await Client.wait(`serial:${vm.sockets[Vm.Ports.agent]}`, { timeoutMs: 120_000 })
     log(`booted in ${((performance.now() - vm.startedAt) / 1000).toFixed(1)} s; starting the vsock relay`)
-    await agent.exec([
-      "sh",
-      "-c",
-      `setsid ${guestCommand("/cidata/relay/vsock-relay", `--serial /dev/virtio-ports/${Vm.Ports.relay}`)} </dev/null >/dev/console 2>&1 &`,
-    ])
+    // Detached: the agent kills what a command leaves behind when its leader exits.
+    await agent.exec(
+      [
+        "sh",
+        "-c",
+        `exec ${guestCommand("/cidata/relay/vsock-relay", `--serial /dev/virtio-ports/${Vm.Ports.relay}`)} </dev/null >/dev/console 2>&1`,
+      ],
+      { detach: true },
+    )
     await vm.waitForConsole(/VSOCK-RELAY READY/, 60_000)
     const relay = await Client.wait(`serial:${vm.sockets[Vm.Ports.relay]}`, { timeoutMs: 60_000 })
     const rawSocket = await vm.connect(RAW_PORT)
