@@ -16,6 +16,7 @@ import { command as mv } from "../commands/mv.js"
 import { command as kmsg } from "../commands/kmsg.js"
 import { command as time } from "../commands/time.js"
 import { command as shell } from "../commands/shell.js"
+import { command as forward } from "../commands/forward.js"
 import { command as deploy } from "../commands/deploy.js"
 import { makeCommand as completion } from "../commands/completion.js"
 
@@ -37,6 +38,7 @@ export const commands: ReadonlyArray<Command | Group> = [
   kmsg,
   time,
   shell,
+  forward,
   deploy,
   completion(() => commands),
 ]
