@@ -7,6 +7,8 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Effect } from "effect"
+import * as AgentClient from "../src/AgentClient.js"
 import * as Client from "../src/Client.js"
 import { HostSocketError } from "../src/Forward.js"
 import { agent } from "./fixtures/agent.js"
@@ -241,6 +243,36 @@ describe("agent.reverse", () => {
       await rev.close()
       expect(await rev.closed).toBeUndefined()
       expect(await connectCode(gport)).toBe("ECONNREFUSED")
+    } finally {
+      server.close()
+    }
+  })
+})
+
+describe("AgentClient.forward and connect", () => {
+  it("run while their scope is open: the listener closes and the connection is reset with it", async () => {
+    const { server, port } = await echoServer()
+    const service = AgentClient.make(a)
+    try {
+      const lport = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const fwd = yield* service.forward({
+              listen: { port: 0 },
+              to: { _tag: "tcp", host: "127.0.0.1", port },
+            })
+            const lport = Number(fwd.address.split(":").pop())
+            const echoed = yield* Effect.promise(() => roundTrip(lport, Buffer.from("scoped")))
+            expect(echoed.toString()).toBe("scoped")
+            const conn = yield* service.connect({ _tag: "tcp", host: "127.0.0.1", port })
+            yield* Effect.promise(() => new Promise((r) => conn.once("connect", r)))
+            return lport
+          }),
+        ),
+      )
+      expect(await connectCode(lport)).toBe("ECONNREFUSED")
+      // The scoped connection was destroyed: its call is cancelled.
+      await expect.poll(() => a.session.engine.calls.size, { timeout: 5_000 }).toBe(0)
     } finally {
       server.close()
     }
