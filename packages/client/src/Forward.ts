@@ -63,8 +63,14 @@ export class Connection extends Duplex {
   /** What it carried, once both directions ended; rejects as the call failed. */
   readonly carried: Promise<Carried>
 
-  /** @internal */
-  constructor(private readonly call: Session.ClientCall<"connect"> | Session.ClientCall<"accept">) {
+  /**
+   * @internal `owned`: the writer never reuses a chunk it wrote (a socket's reads are fresh buffers),
+   * so chunks are sent as they are instead of copied.
+   */
+  constructor(
+    private readonly call: Session.ClientCall<"connect"> | Session.ClientCall<"accept">,
+    private readonly owned = false,
+  ) {
     super({ allowHalfOpen: true })
     this.carried = call.result
     this.carried.then(
@@ -80,8 +86,9 @@ export class Connection extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    // A private copy: the caller may reuse its buffer once the callback fired, the session may not have sent it yet.
-    this.call.stdin.write(new Uint8Array(chunk)).then(
+    // Unless owned, a private copy: the caller may reuse its buffer once the callback fired, and the
+    // session may not have sent it yet.
+    this.call.stdin.write(this.owned ? chunk : new Uint8Array(chunk)).then(
       () => callback(),
       (e: unknown) => callback(e as Error),
     )
@@ -240,7 +247,8 @@ export const forward = async (session: Session.ClientSession, o: ForwardOptions)
     o.onConnection?.(info)
     let conn: Connection
     try {
-      conn = connect(session, o.to)
+      // The host socket's reads are fresh buffers: sent without a copy.
+      conn = new Connection(session.open("connect", { to: o.to }), true)
     } catch (e) {
       // The session is closed: the forwarder closes with it.
       socket.resetAndDestroy()
@@ -314,7 +322,7 @@ export const reverse = async (session: Session.ClientSession, o: ReverseOptions)
     o.onConnection?.(info)
     let conn: Connection
     try {
-      conn = new Connection(session.open("accept", { connection }))
+      conn = new Connection(session.open("accept", { connection }), true)
     } catch (e) {
       o.onConnectionError?.(e as Error, info)
       return
