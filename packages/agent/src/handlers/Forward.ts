@@ -161,6 +161,13 @@ const carry = (socket: Duplex, call: Session.ServerCall<"connect" | "accept">, w
         () => {},
       )
     })
+    // A socket closed with a direction still open was destroyed (a reset without an error event):
+    // the call must not wait for that direction forever.
+    const closedEarly = () => {
+      if (open > 0)
+        settle(Errors.make("ECONNRESET", `the connection to ${where} in the guest closed before its end`))
+    }
+    socket.once("close", () => void delivered.then(closedEarly, closedEarly))
     socket.resume()
     // client -> guest: the client's Eof shuts down the socket's write side.
     void (async () => {

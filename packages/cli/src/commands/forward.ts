@@ -104,11 +104,15 @@ const describeFar = (far: Far): string =>
 const isLoopback = (host: string): boolean =>
   host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)
 
-/** A failure of one connection, in one line: what the agent or the host socket said, with a hint. */
+/**
+ * A failure of one connection, in one line: what the agent said (its messages carry their hints), or
+ * what the host socket said with a hint.
+ */
 const connectionFailure = (e: unknown): string => {
-  const err = e as { code?: unknown; message?: unknown }
+  const err = e as { _tag?: unknown; code?: unknown; message?: unknown }
   const message = typeof err.message === "string" ? err.message : String(e)
-  const hint = typeof err.code === "string" ? Hints.forCode(err.code) : undefined
+  const hint =
+    err._tag === "HostSocketError" && typeof err.code === "string" ? Hints.forCode(err.code) : undefined
   return hint !== undefined && !message.includes(hint) ? `${message} (${hint})` : message
 }
 
