@@ -221,6 +221,24 @@ for (const runtime of ["node", "bun"] as const) {
         }
       })
 
+      it("--json prints one document naming each listener", async () => {
+        const child = spawnCli(["-H", agent.target, "--json", "forward", "0:80", "-R", "0:81"])
+        child.stdin!.end()
+        let out = ""
+        child.stdout!.on("data", (d: Buffer) => (out += d.toString()))
+        const exited = new Promise((r) => child.on("close", r))
+        await expect.poll(() => out.endsWith("}\n"), { timeout: 30_000 }).toBe(true)
+        expect(JSON.parse(out)).toEqual({
+          target: agent.target,
+          forwards: [
+            { listen: expect.stringMatching(/^127\.0\.0\.1:\d+$/), to: "127.0.0.1:80", reverse: true },
+            { listen: expect.stringMatching(/^127\.0\.0\.1:\d+$/), to: "127.0.0.1:81", reverse: true },
+          ],
+        })
+        child.kill("SIGTERM")
+        expect(await exited).toBe(143)
+      })
+
       it("a local port in use exits 1 and says so; a non-loopback LADDR needs --bind-any", async () => {
         const busy = net.createServer()
         await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r))
