@@ -161,6 +161,31 @@ for (const runtime of runtimes) {
       await closed
     })
 
+    it("cancelling a call to a Unix socket (which has no reset) closes it, and the session goes on", async () => {
+      const dir = tempDir()
+      let closed!: () => void
+      const gone = new Promise<void>((r) => (closed = r))
+      const srv = await serve(
+        (sock) => {
+          sock.on("error", () => {})
+          // A Unix peer that closes is an end here (the server is half-open).
+          sock.on("end", () => (sock.destroy(), closed()))
+        },
+        { path: path.join(dir, "idle.sock") },
+      )
+      try {
+        const call = s.open("connect", { to: { _tag: "unix", path: path.join(dir, "idle.sock") } })
+        await call.nextEvent()
+        call.cancel()
+        expect(await failure(call.result)).toMatchObject({ code: "CANCELLED" })
+        await gone
+        await expect(s.open("ping", {}).result).resolves.toEqual({})
+      } finally {
+        await srv.close()
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    })
+
     it("listen announces connections that accept calls carry; an unknown connection is ENOENT", async () => {
       const lst = s.open("listen", { on: { _tag: "tcp", host: "127.0.0.1", port: 0 } })
       const listening = await lst.nextEvent()

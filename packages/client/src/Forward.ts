@@ -188,6 +188,16 @@ export interface Forwarder {
   readonly close: () => Promise<void>
 }
 
+/** Resets a TCP socket (RST); a Unix socket, which has no reset, is closed. */
+const reset = (socket: net.Socket): void => {
+  try {
+    if (!socket.destroyed) return void socket.resetAndDestroy()
+  } catch {
+    // ERR_INVALID_HANDLE_TYPE: not a TCP socket.
+  }
+  socket.destroy()
+}
+
 /** Joins a host socket and a connection through the agent; either one's failure resets the other. */
 const splice = (
   socket: net.Socket,
@@ -200,7 +210,7 @@ const splice = (
   const fail = (error: Error, side: "host" | "guest") => {
     if (failed) return
     failed = true
-    if (side === "guest") socket.resetAndDestroy()
+    if (side === "guest") reset(socket)
     else conn.destroy()
     events.onConnectionError?.(error, info)
   }
@@ -251,7 +261,7 @@ export const forward = async (session: Session.ClientSession, o: ForwardOptions)
       conn = new Connection(session.open("connect", { to: o.to }), true)
     } catch (e) {
       // The session is closed: the forwarder closes with it.
-      socket.resetAndDestroy()
+      reset(socket)
       o.onConnectionError?.(e as Error, info)
       return
     }
@@ -286,7 +296,7 @@ const running = (
   const stop = (reason: Error | undefined): Promise<void> =>
     (stopping ??= (async () => {
       await onStop()
-      for (const s of sockets) s.resetAndDestroy()
+      for (const s of sockets) reset(s)
       if (server.listening) await new Promise<void>((r) => server.close(() => r()))
       resolveClosed(reason)
     })())

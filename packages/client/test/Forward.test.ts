@@ -196,6 +196,40 @@ describe("agent.forward", { timeout: 120_000 }, () => {
     }
   })
 
+  it("listens on a host Unix socket too; a refused connection there is closed and the listener stays up", async () => {
+    const port = await closedPort()
+    const errors: Array<unknown> = []
+    const where = path.join(tmp, "host.sock")
+    const fwd = await a.forward({
+      listen: { path: where },
+      to: { _tag: "tcp", host: "127.0.0.1", port },
+      onConnectionError: (e) => errors.push(e),
+    })
+    const viaUnix = (body: string) =>
+      new Promise<string>((resolve) => {
+        const c = net.connect({ path: where, allowHalfOpen: true })
+        let text = ""
+        c.on("data", (d: Buffer) => (text += d.toString()))
+        c.on("error", () => resolve(`error ${text}`))
+        c.on("close", () => resolve(text))
+        c.end(body)
+      })
+    try {
+      expect(fwd.address).toBe(where)
+      expect(await viaUnix("x")).toBe("")
+      expect(errors).toEqual([expect.objectContaining({ code: "ECONNREFUSED" })])
+      const server = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s))
+      await new Promise<void>((r) => server.listen(port, "127.0.0.1", r))
+      try {
+        expect(await viaUnix("over a host unix socket")).toBe("over a host unix socket")
+      } finally {
+        server.close()
+      }
+    } finally {
+      await fwd.close()
+    }
+  })
+
   it("a local port in use is a HostSocketError EADDRINUSE; a non-loopback address needs bindAny", async () => {
     const busy = net.createServer()
     await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r))

@@ -101,14 +101,20 @@ const dial = (to: Operations.SocketAddress, timeoutMs: number, where: string) =>
     })
   })
 
+/** Resets a TCP socket (RST); other sockets (Unix, vsock), which have no reset, are closed. */
+const reset = (socket: Duplex): void => {
+  const s = socket as Duplex & { resetAndDestroy?: () => void }
+  try {
+    if (typeof s.resetAndDestroy === "function" && !s.destroyed) return void s.resetAndDestroy()
+  } catch {
+    // ERR_INVALID_HANDLE_TYPE: not a TCP socket.
+  }
+  s.destroy()
+}
+
 /** Closes a guest socket when its call ends; a cancelled call resets it, as the host side was reset. */
 const release = (socket: Duplex, exit: Exit.Exit<unknown, unknown>) =>
-  Effect.sync(() => {
-    const s = socket as Duplex & { resetAndDestroy?: () => void }
-    if (Exit.isInterrupted(exit) && typeof s.resetAndDestroy === "function" && !s.destroyed)
-      s.resetAndDestroy()
-    else s.destroy()
-  })
+  Effect.sync(() => (Exit.isInterrupted(exit) ? reset(socket) : socket.destroy()))
 
 /** Resolves once `socket` can take more (or is gone). */
 const drained = (socket: Duplex) =>
