@@ -219,3 +219,5 @@ console.log(
   ].join("\n"),
 )
 log(`wrote ${path.relative(root, out)}`)
+// The agent's pipes would keep this process alive: the exit handler stops it.
+process.exit(0)
