@@ -3,7 +3,9 @@
 //   2. VTL2-style: nothing runs until the host deploys the agent through ohcldiag-dev.
 // Both are then driven from the host through `cuvette --target serial:<socket>`; scenario 1 also through a
 // second port whose relay in the guest carries each session over AF_VSOCK to the agent (vsock_loopback).
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
@@ -17,10 +19,12 @@ import {
   buildAgent,
   cidataDisk,
   cli,
+  cliBin,
   cliOk,
   relayAddonCheck,
   relayCommand,
   relayFiles,
+  sha256,
   sha256File,
   tempDirForTest,
   timings,
@@ -135,6 +139,8 @@ const agentChecks = async (
 
   const serialCopy = await copyBothWays(target, dir, "big", copyMiB, t)
 
+  await forwardChecks(target, dir, t)
+
   const kmsg = await t.time("cuvette kmsg", () => cliOk(target, ["kmsg"]))
   expect(kmsg.stdout.toString()).toContain("Linux version")
 
@@ -145,6 +151,79 @@ const agentChecks = async (
   expect(code).toBe(0)
   expect(vm.watchdogFired()).toBe(false)
   expect(Vm.isAlive(vm.pid)).toBe(false)
+}
+
+/** Reads everything a host TCP connection to `port` answers to `request`, until the far end closes. */
+const fetchRaw = (port: number, request: string) =>
+  new Promise<Buffer>((resolve, reject) => {
+    const c = net.connect({ port, host: "127.0.0.1" })
+    const parts: Array<Buffer> = []
+    c.on("data", (d: Buffer) => parts.push(d))
+    c.on("end", () => resolve(Buffer.concat(parts)))
+    c.on("error", reject)
+    c.write(request)
+  })
+
+/**
+ * `cuvette forward` over the agent's serial port: busybox httpd on the guest's loopback (the guest has no
+ * other network) serves a random file, fetched from the host through the forward with an HTTP/1.0
+ * request and compared by sha256; a guest port nothing listens on resets its connection only; Ctrl-C
+ * ends the forward with 130.
+ */
+const forwardChecks = async (target: string, dir: string, t: Timings): Promise<void> => {
+  const mib = 4
+  const file = path.join(dir, "page.bin")
+  fs.writeFileSync(file, randomBytes(mib * 2 ** 20))
+  await cliOk(target, ["exec", "--", "ip", "link", "set", "lo", "up"])
+  await cliOk(target, ["mkdir", "-p", ":/tmp/www"])
+  await cliOk(target, ["cp", file, ":/tmp/www/page.bin"], { timeoutMs: 120_000 })
+  const httpd = await cliOk(target, [
+    "exec",
+    "--detach",
+    "--",
+    "busybox",
+    "httpd",
+    "-f",
+    "-p",
+    "127.0.0.1:8080",
+    "-h",
+    "/tmp/www",
+  ])
+  const pid = httpd.stdout.toString().trim()
+  const child = spawn(process.execPath, [cliBin, "--target", target, "forward", "0:8080", "0:8081"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let out = ""
+  let err = ""
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+  try {
+    await expect.poll(() => out.split("\n").length, { timeout: 30_000 }).toBe(3)
+    const [page, closed] = out
+      .trim()
+      .split("\n")
+      .map((l) => Number(/^127\.0\.0\.1:(\d+) /.exec(l)![1]))
+    const raw = await t.time(`cuvette forward: fetch ${mib} MiB from busybox httpd (HTTP/1.0)`, () =>
+      fetchRaw(page!, "GET /page.bin HTTP/1.0\r\nConnection: close\r\n\r\n"),
+    )
+    const body = raw.subarray(raw.indexOf("\r\n\r\n") + 4)
+    expect(raw.subarray(0, 12).toString()).toMatch(/^HTTP\/1\.[01] 200/)
+    expect(body.length).toBe(mib * 2 ** 20)
+    expect(sha256(body)).toBe(sha256File(file))
+    // Nothing listens on the guest's 8081: that connection is reset, the forward goes on.
+    await expect(fetchRaw(closed!, "x")).rejects.toMatchObject({ code: "ECONNRESET" })
+    await expect
+      .poll(() => err, { timeout: 10_000 })
+      .toContain("cannot connect to tcp:127.0.0.1:8081 in the guest")
+    expect((await fetchRaw(page!, "GET /page.bin HTTP/1.0\r\n\r\n")).length).toBe(raw.length)
+    child.kill("SIGINT")
+    expect(await exited).toBe(130)
+  } finally {
+    child.kill("SIGKILL")
+    await cliOk(target, ["exec", "--", "kill", pid])
+    await cliOk(target, ["rm", "-r", ":/tmp/www"])
+  }
 }
 
 describe.skipIf(env.skipReason !== undefined)("scenarios with the real agent", () => {

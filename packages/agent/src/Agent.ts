@@ -17,6 +17,7 @@ import type { Duplex } from "node:stream"
 import * as os from "node:os"
 import * as Exec from "./handlers/Exec.js"
 import * as Files from "./handlers/Files.js"
+import * as Forward from "./handlers/Forward.js"
 import * as System from "./handlers/System.js"
 import { type Config, logger } from "./internal/config.js"
 import { AGENT_NAME, AGENT_VERSION } from "./internal/version.js"
@@ -31,11 +32,19 @@ export { StartError } from "./transports/sockets.js"
 /** Operations an agent serves whatever `allow` says: liveness and what it allows. */
 export const ALWAYS_ALLOWED: ReadonlyArray<Operations.Name> = ["ping", "info"]
 
+/** Operations served along with another: a connection to accept exists only through a listen. */
+const IMPLIED_BY: Partial<Record<Operations.Name, Operations.Name>> = { accept: "listen" }
+
 /** The operations `config.allow` admits (all when unset). */
 export const allowed = (config: Config): ReadonlyArray<Operations.Name> =>
   config.allow === undefined
     ? Operations.names
-    : Operations.names.filter((n) => ALWAYS_ALLOWED.includes(n) || config.allow!.includes(n))
+    : Operations.names.filter(
+        (n) =>
+          ALWAYS_ALLOWED.includes(n) ||
+          config.allow!.includes(n) ||
+          (IMPLIED_BY[n] !== undefined && config.allow!.includes(IMPLIED_BY[n])),
+      )
 
 /** The handler of every v1 operation this agent serves (exec under a terminal needs Bun: Pty.ts). */
 export const handlers = (config: Config): Session.Handlers<never> => {
@@ -57,6 +66,9 @@ export const handlers = (config: Config): Session.Handlers<never> => {
     mount: System.mount,
     shutdown: System.shutdown(config),
     crash: System.crash(config),
+    connect: Forward.connect,
+    listen: Forward.listen,
+    accept: Forward.accept,
   }
   if (config.allow === undefined) return all
   const denied = (op: string) => () =>

@@ -120,7 +120,7 @@ const checkArgs = (
   parsed: Args.Parsed,
   full: string,
 ): ReadonlyArray<string | undefined> => {
-  if (command.args === "argv") return parsed.positionals
+  if (command.args === "argv" || command.args === "list") return parsed.positionals
   const names = command.args.map((n) => n.replace(/\?$/, ""))
   const optional = command.args.filter((n) => n.endsWith("?")).length
   const given = Args.expectPositionals(parsed, full, names, optional)

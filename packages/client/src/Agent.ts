@@ -8,6 +8,7 @@ import type { Readable, Writable } from "node:stream"
 import { Errors, Operations, Path, Records, type Session } from "@cuvette/protocol"
 import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
 import { fileSink, type HostPath, hostFileError, writableSink } from "./internal/files.js"
+import * as Forward from "./Forward.js"
 import { HostFileError } from "./HostError.js"
 import { cancelOn, collect, feed, orCallError, toBytes } from "./internal/streams.js"
 import { type KmsgRecord, parseKmsg } from "./Kmsg.js"
@@ -441,6 +442,28 @@ export class Agent {
         }
       },
     }
+  }
+
+  /**
+   * Opens one connection from inside the guest (TCP, a Unix socket, AF_VSOCK) as a Duplex: it emits
+   * "connect" once the guest connection is up, and "error" with ECONNREFUSED, ECONNRESET,
+   * EHOSTUNREACH or ETIMEDOUT when the guest refused or reset it; `end()` half-closes.
+   */
+  connect(to: Forward.GuestAddress, o: { readonly timeoutMs?: number } = {}): Forward.Connection {
+    return Forward.connect(this.session, to, o)
+  }
+
+  /**
+   * Listens on this host (loopback unless `bindAny`) and carries each connection to a guest address,
+   * all on this session. A connection the guest refuses is closed alone; the listener stays up.
+   */
+  forward(o: Forward.ForwardOptions): Promise<Forward.Forwarder> {
+    return Forward.forward(this.session, o)
+  }
+
+  /** The other way: the agent listens in the guest and each connection there reaches a host address. */
+  reverse(o: Forward.ReverseOptions): Promise<Forward.Forwarder> {
+    return Forward.reverse(this.session, o)
   }
 
   /** Mounts a file system (Linux guests). */

@@ -20,6 +20,7 @@ import { ByteStream, Errors, type Operations, Path, Session } from "@cuvette/pro
 import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as Client from "./Client.js"
 import type { ConnectError } from "./ConnectError.js"
+import * as Forward from "./Forward.js"
 import { type HostFileError, isHostFileError, isOptionError, type OptionError } from "./HostError.js"
 import type * as Target from "./Target.js"
 
@@ -90,6 +91,19 @@ export interface Service {
   readonly mount: (args: Operations.Args<"mount">) => Effect.Effect<void, AgentError>
   readonly shutdown: (options?: { readonly reboot?: boolean }) => Effect.Effect<void, AgentError>
   readonly crash: (kind: "agent" | "kernel") => Effect.Effect<void, AgentError>
+  /** One connection from inside the guest, as a Duplex; destroyed (the guest side reset) with the scope. */
+  readonly connect: (
+    to: Forward.GuestAddress,
+    options?: { readonly timeoutMs?: number },
+  ) => Effect.Effect<Forward.Connection, AgentError, Scope.Scope>
+  /** A host listener carrying its connections to the guest (see Client.Agent.forward), closed with the scope. */
+  readonly forward: (
+    options: Forward.ForwardOptions,
+  ) => Effect.Effect<Forward.Forwarder, AgentError | OptionError | Forward.HostSocketError, Scope.Scope>
+  /** A guest listener carrying its connections to this host (see Client.Agent.reverse), closed with the scope. */
+  readonly reverse: (
+    options: Forward.ReverseOptions,
+  ) => Effect.Effect<Forward.Forwarder, AgentError | OptionError, Scope.Scope>
 }
 
 /** The connected agent, as a service. */
@@ -124,6 +138,17 @@ const cancellable = <A, E = AgentError>(
       )
     })
   })
+
+/** A forwarder that runs while the scope is open; its start fails with the host's or the guest's error. */
+const listening = <E>(start: () => Promise<Forward.Forwarder>) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: start,
+      catch: (e) =>
+        (e instanceof Forward.HostSocketError || isOptionError(e) ? e : Errors.fromUnknown(e)) as E,
+    }),
+    (f) => Effect.promise(() => f.close()),
+  )
 
 /** Wraps a connected Client.Agent as the service. */
 export const make = (agent: Client.Agent): Service => {
@@ -190,6 +215,12 @@ export const make = (agent: Client.Agent): Service => {
     mount: (args) => run((a) => a.mount(args)),
     shutdown: (o) => run((a) => a.shutdown(o)),
     crash: (kind) => run((a) => a.crash(kind)),
+    connect: (to, o) =>
+      Effect.acquireRelease(Effect.try({ try: () => agent.connect(to, o), catch: toAgentError }), (c) =>
+        Effect.sync(() => c.destroy()),
+      ),
+    forward: (o) => listening(() => agent.forward(o)),
+    reverse: (o) => listening(() => agent.reverse(o)),
   }
 }
 

@@ -24,6 +24,16 @@ export const ErrorCode = Schema.Literal(
   "EXDEV",
   "E2BIG",
   "ENXIO",
+  /** Nothing listens at the address a connection was made to. */
+  "ECONNREFUSED",
+  /** The peer reset a connection (or closed it while data was still being sent to it). */
+  "ECONNRESET",
+  /** A host or network that cannot be reached, or a host name that does not resolve. */
+  "EHOSTUNREACH",
+  /** Another socket listens at that address already. */
+  "EADDRINUSE",
+  /** An address that is not one of this machine's own, so nothing can listen on it. */
+  "EADDRNOTAVAIL",
   /** A message is larger than the receiver's frame limit. */
   "EMSGSIZE",
   /** The agent refused: a token is wrong or missing, or the operation is disabled. */
@@ -113,6 +123,11 @@ const errnoText: Partial<Record<ErrorCode, string>> = {
   EXDEV: "not on the same file system",
   E2BIG: "argument list too long",
   ENXIO: "no such device or address",
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset by peer",
+  EHOSTUNREACH: "no route to host",
+  EADDRINUSE: "address already in use",
+  EADDRNOTAVAIL: "cannot assign requested address",
   EMSGSIZE: "message too long",
 }
 

@@ -23,6 +23,11 @@ const byCode: Partial<Record<string, string>> = {
   E2BIG: "pass large data on stdin or in a file instead of in arguments or the environment",
   ELOOP: "a symbolic link on the path points back at itself: check it with `cuvette stat`",
   ENAMETOOLONG: "a file name is limited to 255 bytes and a path to 4096",
+  ECONNREFUSED: "nothing listens there: start the service, or check the address and port",
+  ECONNRESET: "the service closed the connection abruptly: see its own log",
+  EHOSTUNREACH: "check the host name or address, and that the network is up",
+  EADDRINUSE: "another program listens there: stop it, or choose another port",
+  EADDRNOTAVAIL: "that address is not one of the machine's own: use 127.0.0.1, or an address it has",
 }
 
 /** The hint for an error code (an errno name or an AgentError code), if there is one. */

@@ -200,6 +200,60 @@ export const MountArgs = Schema.Struct({
   mkdirTarget: opt(Schema.Boolean),
 })
 
+// ---- forwarding
+
+/** A TCP port: 1 to 65535 to connect to; a listener may ask for 0 (any free port). */
+const Port = Schema.Number.pipe(Schema.int(), Schema.between(0, 65_535))
+/** VMADDR_CID_LOCAL: AF_VSOCK within the guest itself, where `connect` dials by default. */
+export const VSOCK_CID_LOCAL = 1
+
+/**
+ * A socket in the guest: one `connect` dials, or one `listen` listens on. `tcp` takes a host name or an
+ * address (IPv4 or IPv6); `vsock` is AF_VSOCK, to a port of the guest itself unless `cid` says otherwise.
+ */
+export const SocketAddress = Schema.Union(
+  Schema.TaggedStruct("tcp", { host: Schema.String.pipe(Schema.minLength(1)), port: Port }),
+  Schema.TaggedStruct("unix", { path: TextPath }),
+  Schema.TaggedStruct("vsock", { port: Count, cid: opt(Count) }),
+)
+/** A guest socket address, as the {@link SocketAddress} schema decodes it. */
+export type SocketAddress = typeof SocketAddress.Type
+
+/** How long `connect` waits for the guest's connection to be established unless told (10 s). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+
+/**
+ * Arguments of `connect`: the agent dials `to` inside the guest and carries the connection, client to
+ * guest on stdin, guest to client on stdout; an Eof either way half-closes (shutdown) that direction.
+ */
+export const ConnectArgs = Schema.Struct({
+  to: SocketAddress,
+  /** Give up dialling after this long with ETIMEDOUT (default {@link DEFAULT_CONNECT_TIMEOUT_MS}). */
+  timeoutMs: opt(Count),
+})
+/** Sent once the guest's connection is established, before any of its bytes. */
+export const ConnectEvent = Schema.TaggedStruct("Connected", { local: Schema.String, remote: Schema.String })
+/** Result of `connect` and `accept`: the bytes carried each way once both directions ended. */
+export const Carried = Schema.Struct({
+  /** Bytes the client sent that were written to the guest socket. */
+  sent: Count,
+  /** Bytes read from the guest socket and sent to the client. */
+  received: Count,
+})
+
+/** Arguments of `listen`: the agent listens on `on` in the guest until the call is cancelled. */
+export const ListenArgs = Schema.Struct({ on: SocketAddress })
+/**
+ * Events of `listen`: `Listening` once it listens (the real port when 0 was asked), then `Accepted`
+ * for each connection, which the client carries with an `accept` call naming `connection`.
+ */
+export const ListenEvent = Schema.Union(
+  Schema.TaggedStruct("Listening", { address: Schema.String }),
+  Schema.TaggedStruct("Accepted", { connection: Schema.String, peer: Schema.String }),
+)
+/** How long an accepted connection waits for its `accept` call before the agent closes it. */
+export const ACCEPT_TIMEOUT_MS = 10_000
+
 /** The operations of protocol v1, by wire name. */
 export const operations = {
   ping: op({ args: Empty, result: Empty }),
@@ -242,6 +296,15 @@ export const operations = {
   shutdown: op({ args: Schema.Struct({ reboot: opt(Schema.Boolean) }), result: Empty }),
   /** Crashes the agent or the kernel, for fault tests; DENIED unless the agent allows it. */
   crash: op({ args: Schema.Struct({ kind: Schema.Literal("agent", "kernel") }), result: Empty }),
+  /** A connection from inside the guest (TCP, Unix socket, AF_VSOCK), carried on stdin and stdout. */
+  connect: op({ args: ConnectArgs, result: Carried, event: ConnectEvent }),
+  /**
+   * Listens in the guest until cancelled (it has no other end, so it answers CANCELLED); each
+   * connection is announced by an event and carried by an `accept` call.
+   */
+  listen: op({ args: ListenArgs, result: Empty, event: ListenEvent }),
+  /** Carries a connection `listen` accepted, as `connect` carries one it dialled; served when `listen` is. */
+  accept: op({ args: Schema.Struct({ connection: Schema.String }), result: Carried }),
 } as const
 
 /** Wire names of all operations. */

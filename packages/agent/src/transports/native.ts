@@ -26,16 +26,21 @@ export type Server = Vsock.Server | Hvsock.Server
 /** A native connection. */
 export type Socket = Vsock.Socket
 
-/** Listens on AF_VSOCK CID_ANY:`port`. */
-export const listenVsock = async (port: number): Promise<Server> => {
+/** Listens on AF_VSOCK CID_ANY:`port`; `allowHalfOpen` keeps accepted sockets writable after their EOF. */
+export const listenVsock = async (port: number, allowHalfOpen = false): Promise<Server> => {
   const { Vsock } = await load()
-  return Vsock.listen({ port })
+  return Vsock.listen({ port, allowHalfOpen })
 }
 
-/** Connects to AF_VSOCK `cid:port`, giving up after `timeoutMs`. */
-export const connectVsock = async (cid: number, port: number, timeoutMs: number): Promise<Socket> => {
+/** Connects to AF_VSOCK `cid:port`, giving up after `timeoutMs`; `allowHalfOpen` as for {@link listenVsock}. */
+export const connectVsock = async (
+  cid: number,
+  port: number,
+  timeoutMs: number,
+  allowHalfOpen = false,
+): Promise<Socket> => {
   const { Vsock } = await load()
-  return Vsock.connect({ cid, port, timeoutMs })
+  return Vsock.connect({ cid, port, timeoutMs, allowHalfOpen })
 }
 
 /** Listens on AF_HYPERV (Windows guest): HV_GUID_WILDCARD and the vsock-template service id of `port`. */

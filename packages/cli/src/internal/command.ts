@@ -56,11 +56,14 @@ export const stopCode = (reason: unknown): number =>
       ? ExitCode.Terminated
       : ExitCode.Interrupted
 
-/** Positional names: "PATH" is required, "PATH?" optional; "argv" takes everything after the options. */
-type ArgNames = ReadonlyArray<string> | "argv"
+/**
+ * Positional names: "PATH" is required, "PATH?" optional; "argv" takes everything after the options;
+ * "list" takes any number of positionals, with options among them.
+ */
+type ArgNames = ReadonlyArray<string> | "argv" | "list"
 
 /** The handler's view of its positional arguments. */
-export type ArgValues<P extends ArgNames> = P extends "argv"
+export type ArgValues<P extends ArgNames> = P extends "argv" | "list"
   ? ReadonlyArray<string>
   : { readonly [K in keyof P]: P[K] extends `${string}?` ? string | undefined : string }
 

@@ -17,6 +17,7 @@ import { command as kmsg } from "../commands/kmsg.js"
 import { command as time } from "../commands/time.js"
 import { command as shell } from "../commands/shell.js"
 import { command as consoleCommand } from "../commands/console.js"
+import { command as forward } from "../commands/forward.js"
 import { command as deploy } from "../commands/deploy.js"
 import { makeCommand as completion } from "../commands/completion.js"
 
@@ -39,6 +40,7 @@ export const commands: ReadonlyArray<Command | Group> = [
   time,
   shell,
   consoleCommand,
+  forward,
   deploy,
   completion(() => commands),
 ]
