@@ -165,16 +165,21 @@ const doSetup = async (): Promise<Setup> => {
     const out = path.join(kernelDir, file)
     if (!fs.existsSync(out))
       await run("sh", [path.join(scripts, "build-initramfs.sh"), kernelDir, out, ...extra])
+    const now = new Date()
+    fs.utimesSync(out, now, now) // in use: the clean-up below spares it
     return out
   }
   const initrd = await timed(timings, "buildInitrd", () => build(`initrd-${key}.gz`, []))
   const initrdQga = qgaSkipReason
     ? undefined
     : await timed(timings, "buildInitrdQga", () => build(`initrd-qga-${key}.gz`, ["--qga"]))
-  // Images built from older guest files are dead weight once the key moved on.
+  // Images built from older guest files are dead weight once the key moved on, unless another checkout
+  // on this machine (a different key) used one lately: removing it under a running VM fails its boot.
   for (const f of fs.readdirSync(kernelDir)) {
-    if (/^initrd-(qga-)?[0-9a-f]{12}\.gz$/.test(f) && !f.includes(key))
-      fs.rmSync(path.join(kernelDir, f), { force: true })
+    if (!/^initrd-(qga-)?[0-9a-f]{12}\.gz$/.test(f) || f.includes(key)) continue
+    const file = path.join(kernelDir, f)
+    const idleMs = Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
+    if (idleMs > 24 * 3600_000) fs.rmSync(file, { force: true })
   }
   return {
     assets: {
