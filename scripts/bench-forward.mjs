@@ -8,24 +8,18 @@
  *
  *   node scripts/bench-forward.mjs [--agent bun|node]   (FORWARD_BYTES, FORWARD_CONNECTIONS override sizes)
  */
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { runFromSources } from "./lib/sourceRun.mjs"
 
 const self = fileURLToPath(import.meta.url)
 const root = path.resolve(path.dirname(self), "..")
 
-if (!process.env.CUVETTE_BENCH_CHILD) {
-  const r = spawnSync(
-    process.execPath,
-    ["--conditions=@cuvette/source", "--import", "tsx", self, ...process.argv.slice(2)],
-    { stdio: "inherit", cwd: root, env: { ...process.env, CUVETTE_BENCH_CHILD: "1" } },
-  )
-  process.exit(r.status ?? 1)
-}
+runFromSources(import.meta.url)
 
 const { Client } = await import("@cuvette/client")
 

@@ -19,18 +19,12 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { runFromSources } from "./lib/sourceRun.mjs"
 
 const self = fileURLToPath(import.meta.url)
 const root = path.resolve(path.dirname(self), "..")
 
-if (!process.env.CUVETTE_BENCH_CHILD) {
-  const r = spawnSync(
-    process.execPath,
-    ["--conditions=@cuvette/source", "--import", "tsx", self, ...process.argv.slice(2)],
-    { stdio: "inherit", cwd: root, env: { ...process.env, CUVETTE_BENCH_CHILD: "1" } },
-  )
-  process.exit(r.status ?? 1)
-}
+runFromSources(import.meta.url)
 
 const { Client } = await import("@cuvette/client")
 const CliStart = await import("./cli-start.mjs")
@@ -615,6 +609,19 @@ const main = async () => {
       `agent VmHWM after the CLI rows too: ${f1(rssAfterCliMiB)} MiB`,
   )
 
+  // Port forwarding in its own process (its agent, its services): one connection's throughput and
+  // connections per second; its table prints here and its figures join this report.
+  log("port forwarding (scripts/bench-forward.mjs)")
+  const { CUVETTE_SCRIPT_CHILD: _child, ...forwardEnv } = process.env
+  await new Promise((resolve) =>
+    spawn(process.execPath, [path.join(root, "scripts/bench-forward.mjs")], {
+      stdio: "inherit",
+      env: forwardEnv,
+    }).on("exit", resolve),
+  )
+  const forwardFile = path.join(root, "reports", "bench", "forward.json")
+  const forward = fs.existsSync(forwardFile) ? JSON.parse(fs.readFileSync(forwardFile, "utf8")) : undefined
+
   const report = {
     date: new Date().toISOString(),
     agent: agentKind === "node" ? "node+tsx" : "bun-compiled",
@@ -642,6 +649,7 @@ const main = async () => {
       cli,
       agentPeakRssAfterCliMiB: rssAfterCliMiB,
     },
+    forward,
     kernelCeiling: ceiling,
     rawUnixMiBs: raw,
     rawUnixRunsMiBs: [raw1, raw2],
