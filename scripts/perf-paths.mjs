@@ -13,7 +13,8 @@
  *   PERF_SELF_ARGS="--cpu-prof ..."              (extra node flags for this process: the library rows)
  *   PERF_WRAP="strace -f -c -o FILE"              (a command the CLI processes run under)
  *
- * The client is imported from TypeScript sources, the CLI is the built bundle (packages/cli/dist).
+ * The client is imported from TypeScript sources (PERF_BUILT=1: from its built dist/), the CLI is the
+ * built bundle (packages/cli/dist).
  */
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -24,7 +25,8 @@ import { fileURLToPath } from "node:url"
 const self = fileURLToPath(import.meta.url)
 const root = path.resolve(path.dirname(self), "..")
 
-if (!process.env.CUVETTE_PERF_CHILD) {
+// PERF_BUILT=1: the library from its built dist/ (as an npm user runs it) instead of the sources.
+if (!process.env.CUVETTE_PERF_CHILD && !process.env.PERF_BUILT) {
   const r = spawnSync(
     process.execPath,
     [
