@@ -175,6 +175,20 @@ describe("files", () => {
     ])
   })
 
+  it("readFile of a range spanning several 256 KiB read chunks (each read ahead of the send) gives exactly that range", async () => {
+    const file = path.join(dir, "big.bin")
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 776)
+    for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE(i, i)
+    fs.writeFileSync(file, bytes)
+    const r = s.open("readFile", { path: file, offset: 1001, length: 2 * 1024 * 1024 + 5 })
+    expect(await r.nextEvent()).toMatchObject({ _tag: "Opened", size: 2 * 1024 * 1024 + 5 })
+    expect((await collect(r.stdout)).equals(bytes.subarray(1001, 1001 + 2 * 1024 * 1024 + 5))).toBe(true)
+    await expect(r.result).resolves.toEqual({ bytes: 2 * 1024 * 1024 + 5 })
+    const whole = s.open("readFile", { path: file })
+    expect((await collect(whole.stdout)).equals(bytes)).toBe(true)
+    await expect(whole.result).resolves.toEqual({ bytes: bytes.length })
+  })
+
   it("stat describes a symlink itself (even a dangling one) unless follow is set", async () => {
     const link = path.join(dir, "dangling")
     fs.symlinkSync(path.join(dir, "gone"), link)

@@ -4,6 +4,7 @@
 import * as fs from "node:fs"
 import { isatty } from "node:tty"
 import * as Cli from "./Cli.js"
+import { fileStdin } from "./internal/stdin.js"
 
 const controller = new AbortController()
 let signals = 0
@@ -29,7 +30,7 @@ const flush = (stream: NodeJS.WriteStream) =>
 const stdin =
   process.platform === "win32" && process.versions.bun !== undefined && !isatty(0)
     ? fs.createReadStream("", { fd: 0, highWaterMark: 1 << 20 })
-    : process.stdin
+    : (fileStdin(0) ?? process.stdin)
 
 const code = await Cli.run(
   process.argv.slice(2),

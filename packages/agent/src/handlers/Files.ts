@@ -67,18 +67,31 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
     const limit = args.length ?? (st.isFile() ? available : Number.POSITIVE_INFINITY)
     return yield* attempt("read", args.path, async (signal) => {
       let done = 0
-      let position = offset
       const readStream = stream ? specialReader(handle, st.isFIFO(), signal) : undefined
-      while (done < limit && !signal.aborted) {
-        // A fresh buffer per chunk: the protocol queues it as is.
-        const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, limit - done))
+      // A fresh buffer per chunk: the protocol queues it as is.
+      const read = async (position: number, n: number): Promise<Uint8Array> => {
+        const buffer = Buffer.allocUnsafe(n)
         const bytesRead = readStream
           ? await readStream(buffer)
-          : (await handle.read(buffer, 0, buffer.byteLength, position)).bytesRead
-        if (bytesRead === 0) break
-        done += bytesRead
-        position += bytesRead
-        await call.stdout.write(bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead))
+          : (await handle.read(buffer, 0, n, position)).bytesRead
+        return bytesRead === n ? buffer : buffer.subarray(0, bytesRead)
+      }
+      // A regular file's next chunk is read while this one waits for credit and the socket: the two
+      // no longer take turns (a stream is read only when wanted, as its writer may be waiting on us).
+      let next: Promise<Uint8Array> | undefined = read(offset, Math.min(READ_CHUNK, limit))
+      try {
+        while (next !== undefined && !signal.aborted) {
+          const chunk = await next
+          next = undefined
+          if (chunk.byteLength === 0) break
+          done += chunk.byteLength
+          if (done < limit && !readStream) next = read(offset + done, Math.min(READ_CHUNK, limit - done))
+          await call.stdout.write(chunk)
+          if (done < limit && readStream) next = read(offset + done, Math.min(READ_CHUNK, limit - done))
+        }
+      } finally {
+        // Never leave a read running on a handle about to be closed.
+        await next?.catch(() => {})
       }
       return { bytes: done }
     })

@@ -167,13 +167,22 @@ export const fileSink = async (dest: HostPath): Promise<Sink> => {
       if (parts.length > 0 && bytesWritten > 0) parts = [parts[0]!.subarray(bytesWritten), ...parts.slice(1)]
     }
   }
+  // One batch is written while the next one gathers: the download keeps reading (and granting the
+  // agent credit) during a write instead of taking turns with it. At most two batches are held.
+  let writing: Promise<void> | undefined
   return {
     write: async (chunk) => {
       pending.push(chunk)
       pendingBytes += chunk.byteLength
-      if (pendingBytes >= FILE_WRITE_BATCH || pending.length >= 256) await flush()
+      if (pendingBytes >= FILE_WRITE_BATCH || pending.length >= 256) {
+        await writing
+        writing = flush()
+        // Its failure is reported by the next write or the commit, which await it.
+        writing.catch(() => {})
+      }
     },
     commit: async () => {
+      await writing
       await flush()
       await close().catch((e: unknown) => {
         throw hostFileError("download", dest, e)
@@ -184,6 +193,7 @@ export const fileSink = async (dest: HostPath): Promise<Sink> => {
       inProgress.delete(key(temp))
     },
     abort: async () => {
+      await writing?.catch(() => {})
       await close().catch(() => {})
       await fs.promises.rm(temp, { force: true })
       inProgress.delete(key(temp))
