@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
 import { type Config, logger } from "../internal/config.js"
+import { drained } from "../internal/drained.js"
 import { isSignal, signalGroup, startTimeout } from "../internal/processGroup.js"
 import { execPty } from "./Pty.js"
 
@@ -136,16 +137,7 @@ const feed = async (from: Session.Incoming, child: ChildProcess) => {
   try {
     for await (const chunk of from) {
       if (sink.destroyed) return
-      if (!sink.write(chunk))
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            sink.off("drain", done)
-            sink.off("close", done)
-            resolve()
-          }
-          sink.on("drain", done)
-          sink.on("close", done)
-        })
+      if (!sink.write(chunk)) await drained(sink)
     }
   } catch {
     // The operation finished or was cancelled: just close the child's stdin.

@@ -12,6 +12,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
+import { drained } from "../internal/drained.js"
 import * as native from "../transports/native.js"
 
 /** Connections one listener holds for their `accept` calls; more are closed at once (a full backlog). */
@@ -115,18 +116,6 @@ const reset = (socket: Duplex): void => {
 /** Closes a guest socket when its call ends; a cancelled call resets it, as the host side was reset. */
 const release = (socket: Duplex, exit: Exit.Exit<unknown, unknown>) =>
   Effect.sync(() => (Exit.isInterrupted(exit) ? reset(socket) : socket.destroy()))
-
-/** Resolves once `socket` can take more (or is gone). */
-const drained = (socket: Duplex) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      socket.off("drain", done)
-      socket.off("close", done)
-      resolve()
-    }
-    socket.on("drain", done)
-    socket.on("close", done)
-  })
 
 /**
  * Carries `socket` on the call's channels until both directions ended: the result then counts the
