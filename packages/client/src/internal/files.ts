@@ -5,9 +5,10 @@
 import { once } from "node:events"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
+import { finished } from "node:stream/promises"
 import { Errors, Path } from "@cuvette/protocol"
 import * as TempFile from "@cuvette/protocol/node/TempFile"
-import { HostFileError } from "../HostError.js"
+import { HostFileError, HostStreamError } from "../HostError.js"
 
 /**
  * A host path: a string, or a Buffer for a name that is not UTF-8 (POSIX names are bytes; Node's fs
@@ -121,25 +122,60 @@ export const fileSink = async (dest: HostPath): Promise<Sink> => {
   }
 }
 
-/** A caller's Writable, honouring its backpressure; ended on commit when `end` is set. */
-export const writableSink = (w: Writable, end: boolean): Sink => ({
-  write: async (chunk) => {
-    if (w.destroyed) throw new Error("the destination stream was destroyed")
-    if (!w.write(chunk)) {
-      const ac = new AbortController()
-      // Resolves on drain; rejects if the stream errors or closes first.
-      await Promise.race([
-        once(w, "drain", { signal: ac.signal }),
-        once(w, "close", { signal: ac.signal }).then(() => {
-          throw new Error("the destination stream closed")
-        }),
-      ]).finally(() => ac.abort())
-    }
-  },
-  commit: async () => {
-    if (!end) return
-    w.end()
-    await once(w, "finish")
-  },
-  abort: async () => {},
-})
+// Node's codes for a stream lost without an error of its own.
+const lostText: Record<string, string> = {
+  ERR_STREAM_DESTROYED: "it was destroyed before the download ended",
+  ERR_STREAM_PREMATURE_CLOSE: "it closed before the download ended",
+}
+
+/** Why writes into `w` cannot go on, as a HostStreamError: `cause`, or the stream's own error. */
+const lost = (w: Writable, cause: unknown = w.errored ?? undefined): HostStreamError => {
+  const own = (cause as { code?: unknown } | undefined)?.code
+  const code = typeof own === "string" ? own : cause === undefined ? "ERR_STREAM_DESTROYED" : "EIO"
+  const text = lostText[code] ?? Errors.describeErrno(code as Errors.ErrorCode)
+  const detail = text !== code ? text : `${(cause as Error)?.message ?? String(cause)}`
+  return new HostStreamError({ operation: "download", code, detail, cause })
+}
+
+/**
+ * A caller's Writable, honouring its backpressure; ended on commit when `end` is set. Its failures
+ * (an error, or closing before the end) are HostStreamErrors, never taken for the guest's.
+ */
+export const writableSink = (w: Writable, end: boolean): Sink => {
+  // An error while no write waits (the download waits for the guest) rejects the next write instead of
+  // being an uncaught 'error' event; the caller's own listeners still see it.
+  const ignore = () => {}
+  w.on("error", ignore)
+  const done = () => void w.off("error", ignore)
+  return {
+    write: async (chunk) => {
+      if (w.destroyed) throw lost(w)
+      if (!w.write(chunk)) {
+        const ac = new AbortController()
+        // Resolves on drain; rejects if the stream errors or closes first.
+        await Promise.race([
+          once(w, "drain", { signal: ac.signal }),
+          once(w, "close", { signal: ac.signal }).then(() => {
+            throw lost(w, w.errored ?? { code: "ERR_STREAM_PREMATURE_CLOSE" })
+          }),
+        ])
+          .catch((e: unknown) => {
+            throw e instanceof HostStreamError ? e : lost(w, e)
+          })
+          .finally(() => ac.abort())
+      }
+    },
+    commit: async () => {
+      try {
+        if (!end) return
+        w.end()
+        await finished(w, { readable: false }).catch((e: unknown) => {
+          throw lost(w, e)
+        })
+      } finally {
+        done()
+      }
+    },
+    abort: async () => done(),
+  }
+}
