@@ -37,6 +37,8 @@ export default tseslint.config(
   },
   {
     files: ["packages/protocol/src/**/*.ts"],
+    // node/: the Node-only helpers the agent and the client share, never imported by the protocol itself.
+    ignores: ["packages/protocol/src/node/**"],
     rules: {
       "no-restricted-imports": [
         "error",
@@ -55,6 +57,10 @@ export default tseslint.config(
                 "@effect/platform-bun",
               ],
               message: "@cuvette/protocol has no I/O: it works on an abstract byte stream.",
+            },
+            {
+              group: ["./node/*", "../node/*"],
+              message: "node/ is for the agent and the client; the protocol itself does no I/O.",
             },
           ],
         },

@@ -155,5 +155,34 @@ for (const runtime of runtimes) {
         reader.kill("SIGKILL")
       }
     })
+
+    it("a temp file left by an agent killed mid-write goes with the next write into its directory; a live process's stays", async () => {
+      const into = path.join(agent.dir, "killed-mid-write")
+      fs.mkdirSync(into)
+      const temps = () => fs.readdirSync(into).filter((n) => n.includes(".cuvette-"))
+      const doomed = await startAgent(runtime)
+      const d = await doomed.connect()
+      const w = d.open("writeFile", { path: path.join(into, "big"), size: 8 * 1024 * 1024 })
+      w.result.catch(() => {})
+      await w.stdin.write(new Uint8Array(1024 * 1024))
+      await eventually(() => temps().length === 1, 5_000, "the temp file to appear")
+      const doomedPid = doomed.proc.pid!
+      await doomed.stop() // SIGKILL: no finalizer runs
+      d.close()
+      expect(temps()).toEqual([expect.stringMatching(new RegExp(`^\\.big\\.cuvette-${doomedPid}-\\d+$`))])
+      // A temp file of a process that is still running (this test's own child) is left alone.
+      const live = spawn("sleep", ["30"], { stdio: "ignore" })
+      const liveTemp = `.other.cuvette-${live.pid}-1`
+      fs.writeFileSync(path.join(into, liveTemp), "")
+      try {
+        const call = s.open("writeFile", { path: path.join(into, "small") })
+        await call.stdin.write(new TextEncoder().encode("hello"))
+        call.stdin.end()
+        await expect(call.result).resolves.toEqual({ bytes: 5 })
+        expect(fs.readdirSync(into).sort()).toEqual([liveTemp, "small"].sort())
+      } finally {
+        live.kill("SIGKILL")
+      }
+    }, 60_000)
   })
 }

@@ -3,10 +3,10 @@
 // removed with bounded memory on both sides.
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { runCli, startAgent, type AgentHandle } from "./fixtures/harness.js"
+import { cliBin, nobody, runCli, startAgent, type AgentHandle } from "./fixtures/harness.js"
 
 let agent: AgentHandle
 let dir: string
@@ -116,6 +116,60 @@ describe("file commands", { timeout: 60_000 }, () => {
       "dangling -> /nonexistent-target",
       "etc -> /etc",
     ])
+  })
+
+  it("read into a stdout that fails (/dev/full) blames this host's stdout, not the guest", () => {
+    fs.writeFileSync(path.join(dir, "three-mib"), Buffer.alloc(3 << 20, 1))
+    const r = spawnSync(
+      "sh",
+      [
+        "-c",
+        'exec "$0" "$@" > /dev/full',
+        process.execPath,
+        cliBin,
+        "-H",
+        agent.target,
+        "read",
+        `:${dir}/three-mib`,
+      ],
+      { encoding: "utf8", timeout: 30_000 },
+    )
+    expect(r.stderr).toBe(
+      `cuvette: cannot read :${dir}/three-mib on ${agent.target}: host: stdout: no space left on device (free some space on this host)\n`,
+    )
+    expect(r.status).toBe(1)
+  })
+})
+
+// Permissions do not stop root, which runs these tests here: an agent and a CLI run as `nobody` meet them.
+describe.skipIf(process.getuid?.() !== 0)("as an unprivileged user (root needed to become nobody)", () => {
+  let weak: AgentHandle
+  beforeAll(async () => {
+    weak = await startAgent({ user: nobody })
+  })
+  afterAll(async () => {
+    await weak?.stop()
+  })
+  const cliAs = (args: ReadonlyArray<string>) => runCli(["-H", weak.target, ...args], { user: nobody })
+
+  it("cp -r names the subdirectory that cannot be listed, not the root of the copy, both ways", async () => {
+    const tree = path.join(weak.dir, "tree")
+    fs.mkdirSync(path.join(tree, "open"), { recursive: true })
+    fs.mkdirSync(path.join(tree, "locked"))
+    fs.writeFileSync(path.join(tree, "open", "f"), "x")
+    for (const p of ["", "open", "open/f", "locked"]) fs.chownSync(path.join(tree, p), nobody.uid, nobody.gid)
+    fs.chmodSync(path.join(tree, "locked"), 0o000)
+    const down = await cliAs(["cp", "-r", `:${tree}`, path.join(weak.dir, "down")])
+    expect(down.stderr).toBe(
+      `cuvette: cannot list :${tree}/locked on ${weak.target}: permission denied (the agent's user may not access it: run the agent as root or fix the permissions)\n`,
+    )
+    expect(down.code).toBe(1)
+    const up = await cliAs(["cp", "-r", tree, `:${weak.dir}/up`])
+    // The host's own directory: no hint about the agent's user.
+    expect(up.stderr).toBe(
+      `cuvette: cannot list ${tree}/locked on ${weak.target}: permission denied (check its permissions on this host)\n`,
+    )
+    expect(up.code).toBe(1)
   })
 })
 

@@ -1,6 +1,7 @@
 /**
  * The Effect service: the same operations as {@link Client.Agent}, as Effects (failing with the
- * protocol's AgentError for the guest's failures, HostFileError and OptionError for the host's) and
+ * protocol's AgentError for the guest's failures, HostFileError, HostStreamError and OptionError for the
+ * host's) and
  * Streams, with layers that connect to a target (`layer`) or to an in-memory
  * agent whose handlers the test supplies (`layerTest`).
  *
@@ -21,12 +22,18 @@ import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as Client from "./Client.js"
 import type { ConnectError } from "./ConnectError.js"
 import * as Forward from "./Forward.js"
-import { type HostFileError, isHostFileError, isOptionError, type OptionError } from "./HostError.js"
+import {
+  type HostFileError,
+  type HostStreamError,
+  isHostError,
+  isOptionError,
+  type OptionError,
+} from "./HostError.js"
 import type * as Target from "./Target.js"
 
 type AgentError = Errors.AgentError
-/** Failures of a copy: the guest's (AgentError) or this host's (HostFileError), or a bad option. */
-type CopyError = AgentError | HostFileError | OptionError
+/** Failures of a copy: the guest's (AgentError) or this host's (HostFileError, HostStreamError), or a bad option. */
+type CopyError = AgentError | HostFileError | HostStreamError | OptionError
 
 /** The operations, as Effects and Streams. */
 export interface Service {
@@ -110,8 +117,7 @@ export interface Service {
 export class AgentClient extends Context.Tag("@cuvette/client/AgentClient")<AgentClient, Service>() {}
 
 /** The host's typed failures as they are; anything else as an AgentError. */
-const toError = (e: unknown): CopyError =>
-  isHostFileError(e) || isOptionError(e) ? e : Errors.fromUnknown(e)
+const toError = (e: unknown): CopyError => (isHostError(e) || isOptionError(e) ? e : Errors.fromUnknown(e))
 const toAgentError = (e: unknown): AgentError => Errors.fromUnknown(e)
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Failures on the host side of a call, never the agent's: an option the library cannot use
- * ({@link OptionError}) and a host file that cannot be read or written ({@link HostFileError}). Guest
- * failures stay the protocol's AgentError, so a caller can tell which side to blame.
+ * ({@link OptionError}), a host file that cannot be read or written ({@link HostFileError}) and a
+ * caller's stream that failed ({@link HostStreamError}). Guest failures stay the protocol's AgentError,
+ * so a caller can tell which side to blame.
  */
 import * as Data from "effect/Data"
 
@@ -34,8 +35,32 @@ export class HostFileError extends Data.TaggedError("HostFileError")<{
   }
 }
 
+/** A caller's stream failed: a download's destination Writable errored, or closed before the end. */
+export class HostStreamError extends Data.TaggedError("HostStreamError")<{
+  readonly operation: "upload" | "download"
+  /**
+   * The stream error's code (EPIPE, ENOSPC, ...), or Node's ERR_STREAM_DESTROYED /
+   * ERR_STREAM_PREMATURE_CLOSE for a stream destroyed or closed before the transfer ended.
+   */
+  readonly code: string
+  /** What went wrong: "broken pipe", "closed before the download ended". */
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `host: the ${this.operation === "download" ? "destination" : "source"} stream: ${this.detail}`
+  }
+}
+
 /** True when `u` is an {@link OptionError}. */
 export const isOptionError = (u: unknown): u is OptionError => u instanceof OptionError
 
 /** True when `u` is a {@link HostFileError}. */
 export const isHostFileError = (u: unknown): u is HostFileError => u instanceof HostFileError
+
+/** True when `u` is a {@link HostStreamError}. */
+export const isHostStreamError = (u: unknown): u is HostStreamError => u instanceof HostStreamError
+
+/** True when `u` is a failure of this host's side of a copy: a {@link HostFileError} or a {@link HostStreamError}. */
+export const isHostError = (u: unknown): u is HostFileError | HostStreamError =>
+  isHostFileError(u) || isHostStreamError(u)

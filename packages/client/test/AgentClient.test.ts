@@ -1,6 +1,7 @@
 import { Errors, Records } from "@cuvette/protocol"
 import { it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
+import { Writable } from "node:stream"
 import { describe, expect } from "vitest"
 import * as AgentClient from "../src/AgentClient.js"
 
@@ -72,6 +73,17 @@ describe("AgentClient", () => {
             .map((c) => new TextDecoder().decode(c))
             .join(""),
         ).toBe("abcdef")
+      }),
+    )
+
+    it.effect("a download into a failing Writable fails with a HostStreamError, not an AgentError", () =>
+      Effect.gen(function* () {
+        const agent = yield* AgentClient.AgentClient
+        const broken = new Writable({
+          write: (_c, _e, cb) => cb(Object.assign(new Error("write EPIPE"), { code: "EPIPE" })),
+        })
+        const e = yield* Effect.flip(agent.download("/f", broken))
+        expect(e).toMatchObject({ _tag: "HostStreamError", operation: "download", code: "EPIPE" })
       }),
     )
 

@@ -2,9 +2,11 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
+import * as HostError from "../src/HostError.js"
 import { agent } from "./fixtures/agent.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -153,5 +155,36 @@ describe("host file errors", () => {
       _tag: "AgentError",
       code: "ENOENT",
     })
+  })
+
+  it("a download into a Writable that fails is a HostStreamError with the stream's code, never the guest's CANCELLED", async () => {
+    fs.writeFileSync(path.join(tmp, "four-mib"), Buffer.alloc(4 << 20, 1))
+    const guest = path.join(tmp, "four-mib")
+    // A destination that fails its first write, with no 'error' listener of its own: a rejection, not a crash.
+    const full = new Writable({
+      write: (_c, _e, cb) =>
+        cb(Object.assign(new Error("no space left on device, write"), { code: "ENOSPC" })),
+    })
+    await expect(a.download(guest, full)).rejects.toMatchObject({
+      _tag: "HostStreamError",
+      operation: "download",
+      code: "ENOSPC",
+      message: "host: the destination stream: no space left on device",
+    })
+    // A file stream whose file cannot be opened fails with that errno.
+    const unopenable = fs.createWriteStream(path.join(tmp, "no-such-dir", "x"))
+    await expect(a.download(guest, unopenable)).rejects.toMatchObject({
+      _tag: "HostStreamError",
+      code: "ENOENT",
+    })
+    // Destroyed by its owner midway, without an error: Node's code for a stream that went away.
+    const slow = new Writable({ highWaterMark: 1024, write: (_c, _e, cb) => setTimeout(cb, 5) })
+    const e = await a
+      .download("/dev/zero", slow, { onProgress: (done) => done > 1 << 20 && slow.destroy() })
+      .catch((x: unknown) => x)
+    expect(e).toMatchObject({ _tag: "HostStreamError", code: expect.stringMatching(/^ERR_STREAM_/) })
+    expect(e).toBeInstanceOf(HostError.HostStreamError)
+    // The session is fine: the guest was told to stop, nothing else.
+    await expect(a.ping()).resolves.toEqual(expect.any(Number))
   })
 })

@@ -1,5 +1,5 @@
-// The default port, the GUID pattern and the retry timings are defined once, here in the protocol;
-// every other package imports them. A second copy would drift (the client and agent once disagreed).
+// The default port, the GUID pattern, the retry timings and the temporary file writer are defined
+// once, here in the protocol; every other package imports them. A second copy would drift (the client and agent once disagreed).
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -28,5 +28,8 @@ describe("one definition", () => {
   })
   it("of the connect backoff (50 ms doubling)", () => {
     expect(where(/50 \* 2 \*\*|exponential\(/)).toEqual(["packages/protocol/src/Retry.ts"])
+  })
+  it("of the temporary file name scheme (.NAME.cuvette-PID-N) and its writer", () => {
+    expect(where(/\.cuvette-(\$\{|\(\\d)/)).toEqual(["packages/protocol/src/node/TempFile.ts"])
   })
 })

@@ -3,21 +3,12 @@
  * the operation's channels with their credit flow control, so a 10 GiB copy never sits in memory.
  */
 import { Errors, type Operations, Path, Records, type Session } from "@cuvette/protocol"
+import * as TempFile from "@cuvette/protocol/node/TempFile"
 import { Effect, Exit } from "effect"
-import { randomBytes } from "node:crypto"
 import type * as fsTypes from "node:fs"
 import * as fs from "node:fs/promises"
 import { checkMode, fsError } from "../internal/errors.js"
-import {
-  basename,
-  dirname,
-  type FsPath,
-  fromFs,
-  join,
-  resolvesToRoot,
-  toFs,
-  wrap,
-} from "../internal/paths.js"
+import { dirname, type FsPath, fromFs, join, resolvesToRoot, toFs } from "../internal/paths.js"
 import { O_NONBLOCK, specialReader, writeSpecial } from "../internal/nonBlocking.js"
 
 /** Bytes per read: one protocol data frame (DEFAULT_CHUNK), in a fresh buffer each time. */
@@ -97,14 +88,15 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
     })
   })
 
-const tempName = (target: FsPath) =>
-  join(dirname(target), wrap(".", basename(target), `.cuvette-${randomBytes(6).toString("hex")}`))
+/** What a failed commit was doing, by the syscall that failed. */
+const commitStep: Record<string, string> = { fchmod: "set the mode of", rename: "replace" }
 
 /**
- * writeFile: the body arrives on stdin. Atomic (default): written to `.<name>.cuvette-<random>` in the
- * same directory and renamed over the target, so readers see the old or the new file, never half of
- * one; the temporary file is removed on any failure, cancel or disconnect (scope finalizer). A FIFO or
- * device is written into, never replaced, and never waited for in open(2): a FIFO needs its reader.
+ * writeFile: the body arrives on stdin. Atomic (default): written to a temporary file beside the target
+ * (TempFile: `.<name>.cuvette-<pid>-<random>`) and renamed over it, so readers see the old or the new
+ * file, never half of one; the temporary file is removed on any failure, cancel or disconnect (scope
+ * finalizer), and one left by an agent killed mid-write goes with the next write into its directory. A
+ * FIFO or device is written into, never replaced, and never waited for in open(2): a FIFO needs its reader.
  */
 export const writeFile = (args: Operations.Args<"writeFile">, call: Session.ServerCall<"writeFile">) =>
   Effect.gen(function* () {
@@ -123,28 +115,31 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
     const atomic = !inPlace && (args.atomic ?? true)
     // An existing file keeps its mode unless one is given; a new one gets `mode` or 0644.
     const mode = args.mode ?? (existing ? existing.mode & 0o7777 : 0o644)
-    const file = atomic ? tempName(target) : target
-    const handle = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () =>
-          inPlace
-            ? fs.open(target, fs.constants.O_WRONLY | O_NONBLOCK)
-            : fs.open(file, atomic ? "wx" : "w", mode),
-        catch: (cause) =>
-          (cause as NodeJS.ErrnoException).code === "ENXIO" && existing?.isFIFO()
-            ? Errors.make(
-                "ENXIO",
-                `cannot write into ${quoted(shown)}: no process has this FIFO open for reading`,
-              )
-            : fsError("write into", Path.display(shown), cause),
-      }),
-      (h, exit) =>
-        Effect.promise(async () => {
-          await h.close().catch(() => {})
-          // Failed, cancelled or the client went away: leave the destination as it was.
-          if (atomic && Exit.isFailure(exit)) await fs.rm(file, { force: true }).catch(() => {})
+    const openError = (cause: unknown) =>
+      (cause as NodeJS.ErrnoException).code === "ENXIO" && existing?.isFIFO()
+        ? Errors.make(
+            "ENXIO",
+            `cannot write into ${quoted(shown)}: no process has this FIFO open for reading`,
+          )
+        : fsError("write into", Path.display(shown), cause)
+    // Atomic: a temporary file, renamed over the target below; failed, cancelled or the client went
+    // away, it is removed and the destination stays as it was. Otherwise the target itself.
+    const temp = atomic
+      ? yield* Effect.acquireRelease(
+          Effect.tryPromise({ try: () => TempFile.create(target, mode), catch: openError }),
+          (t, exit) => (Exit.isFailure(exit) ? Effect.promise(() => t.abort()) : Effect.void),
+        )
+      : undefined
+    const handle =
+      temp?.handle ??
+      (yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () =>
+            inPlace ? fs.open(target, fs.constants.O_WRONLY | O_NONBLOCK) : fs.open(target, "w", mode),
+          catch: openError,
         }),
-    )
+        (h) => Effect.promise(() => h.close().catch(() => {})),
+      ))
     const bytes = yield* attempt("write", shown, async (signal) => {
       let n = 0
       for await (const chunk of call.stdin) {
@@ -171,12 +166,18 @@ export const writeFile = (args: Operations.Args<"writeFile">, call: Session.Serv
         ),
       )
     // umask applies to open(); set the bits asked for explicitly. A device keeps its own.
-    if (!inPlace) yield* attempt("set the mode of", shown, () => handle.chmod(mode))
-    if (atomic) {
-      if (existing && process.platform !== "win32")
-        yield* Effect.promise(() => handle.chown(existing.uid, existing.gid).catch(() => {}))
-      yield* attempt("replace", shown, () => fs.rename(file, target))
-    }
+    if (temp) {
+      const owner = existing && { uid: existing.uid, gid: existing.gid }
+      yield* Effect.tryPromise({
+        try: () => temp.commit({ mode, ...(owner ? { owner } : {}) }),
+        catch: (cause) =>
+          fsError(
+            commitStep[(cause as NodeJS.ErrnoException).syscall ?? ""] ?? "write",
+            Path.display(shown),
+            cause,
+          ),
+      })
+    } else if (!inPlace) yield* attempt("set the mode of", shown, () => handle.chmod(mode))
     return { bytes }
   })
 

@@ -44,20 +44,6 @@ export const dirname = (p: FsPath): FsPath => {
   return slash < 0 ? "." : slash === 0 ? "/" : p.subarray(0, slash)
 }
 
-/** The last component of `p`. */
-export const basename = (p: FsPath): FsPath => {
-  if (typeof p === "string") return path.basename(p)
-  let end = p.byteLength
-  while (end > 1 && p[end - 1] === SLASH) end--
-  return p.subarray(p.lastIndexOf(SLASH, end - 1) + 1, end)
-}
-
-/** `prefix` + `p` + `suffix` (text around a name, as a temporary file's name is built). */
-export const wrap = (prefix: string, p: FsPath, suffix: string): FsPath =>
-  typeof p === "string"
-    ? `${prefix}${p}${suffix}`
-    : Buffer.concat([Buffer.from(prefix), p, Buffer.from(suffix)])
-
 /**
  * True when `p` resolves to the root directory of this system (`/`, `//`, `/tmp/..`, `.` in `/`),
  * judged from the text and the working directory alone: no file system call.

@@ -8,7 +8,7 @@ import * as Path from "@cuvette/protocol/Path"
 import type { Agent } from "../internal/client.js"
 import { define, type AgentContext } from "../internal/command.js"
 import * as Opt from "../internal/option.js"
-import { CliError, UsageError } from "../internal/errors.js"
+import { CliError, type FailureContext, UsageError } from "../internal/errors.js"
 import * as Missing from "../internal/missing.js"
 import * as Progress from "../internal/progress.js"
 import {
@@ -71,6 +71,27 @@ async function* hostEntries(dir: Path.Path, platform: NodeJS.Platform): AsyncGen
     yield* await Promise.all(batch.map(details))
   } finally {
     await handle.close().catch(() => {})
+  }
+}
+
+/**
+ * A listing of one directory of a tree copy whose failure names that directory (`what`), not the
+ * tree's root that the whole copy is attempted under.
+ */
+async function* listing(
+  ctx: AgentContext,
+  what: Omit<FailureContext, "target">,
+  entries: AsyncIterable<Tree.Entry>,
+): AsyncGenerator<Tree.Entry> {
+  const it = entries[Symbol.asyncIterator]()
+  try {
+    for (;;) {
+      const next = await ctx.attempt(what, () => it.next())
+      if (next.done === true) return
+      yield next.value
+    }
+  } finally {
+    await it.return?.()
   }
 }
 
@@ -176,7 +197,8 @@ const upload = async (
   if (srcStat.isDirectory()) {
     if (!recursive) throw notDir(ctx, src, undefined)
     const sides: Tree.Sides = {
-      entries: (dir) => hostEntries(dir, ctx.io.platform),
+      entries: (dir) =>
+        listing(ctx, { action: "list", hostPath: shown(dir) }, hostEntries(dir, ctx.io.platform)),
       sourceJoin: (dir, name) => hostJoin(asHost(dir), name, ctx.io.platform),
       destinationJoin: guestJoin,
       makeDirectory: (dir) =>
@@ -218,7 +240,7 @@ const download = async (
   if (srcStat.type === "directory") {
     if (!recursive) throw notDir(ctx, `:${shown(src)}`, shown(src))
     const sides: Tree.Sides = {
-      entries: (dir) => agent.entries(dir),
+      entries: (dir) => listing(ctx, { action: "list", path: shown(dir) }, agent.entries(dir)),
       sourceJoin: guestJoin,
       // A name this host cannot have (not UTF-8 on Windows) fails the copy, naming it.
       destinationJoin: (dir, name) => hostJoin(asHost(dir), name, ctx.io.platform),

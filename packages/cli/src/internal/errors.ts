@@ -1,6 +1,6 @@
 // Local errors of the CLI and the one place that turns any failure (usage, ConnectError, AgentError,
-// the client's HostFileError, host fs errors) into a message that says what failed, where, and what
-// to try next, plus its exit code.
+// the client's HostFileError and HostStreamError, host fs errors) into a message that says what failed,
+// where, and what to try next, plus its exit code.
 import * as path from "node:path/posix"
 import { Errors, Hints } from "@cuvette/protocol"
 import * as Data from "effect/Data"
@@ -76,7 +76,10 @@ const hintFor = (code: string, ctx: FailureContext): string | undefined => {
     case "DISCONNECTED":
       return waitHint(ctx.target)
     default:
-      return Hints.forCode(code)
+      // Only a host path involved (a host directory of `cp -r` that cannot be listed): not the guest's.
+      return guest === undefined && ctx.hostPath !== undefined
+        ? hostHint(code, undefined, ctx.hostPath)
+        : Hints.forCode(code)
   }
 }
 
@@ -134,6 +137,16 @@ export const describe = (error: unknown, ctx: FailureContext): Failure => {
     return {
       code: h.code,
       message: `cannot ${ctx.action}${where(ctx)}: ${message}${hint !== undefined ? ` (${hint})` : ""}`,
+      exitCode: ExitCode.Failed,
+    }
+  }
+  if (e?._tag === "HostStreamError") {
+    // The client's HostStreamError: our stdout (the CLI's only download stream) failed, not the guest.
+    const h = error as { code: string; detail: string }
+    const hint = h.code === "ENOSPC" ? "free some space on this host" : undefined
+    return {
+      code: h.code,
+      message: `cannot ${ctx.action}${where(ctx)}: host: stdout: ${h.detail}${hint !== undefined ? ` (${hint})` : ""}`,
       exitCode: ExitCode.Failed,
     }
   }

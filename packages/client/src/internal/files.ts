@@ -1,13 +1,14 @@
 // Where a download's bytes go: a host file (written under a temporary name beside it, renamed over it
-// when complete) or a caller's Writable. A temporary file never outlives its download: it is removed on
-// failure or abort, when the process exits (a CLI's Ctrl-C handler calling process.exit), and, for a
-// process that was killed outright, by the next download into the same directory.
+// when complete) or a caller's Writable. A temporary file (TempFile) never outlives its download: it is
+// removed on failure or abort, when the process exits (a CLI's Ctrl-C handler calling process.exit),
+// and, for a process that was killed outright, by the next download into the same directory.
 import { once } from "node:events"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
+import { finished } from "node:stream/promises"
 import { Errors, Path } from "@cuvette/protocol"
-import { HostFileError } from "../HostError.js"
+import * as TempFile from "@cuvette/protocol/node/TempFile"
+import { HostFileError, HostStreamError } from "../HostError.js"
 
 /**
  * A host path: a string, or a Buffer for a name that is not UTF-8 (POSIX names are bytes; Node's fs
@@ -21,11 +22,6 @@ const latin1 = (p: HostPath) => (typeof p === "string" ? Buffer.from(p) : p).toS
 const fromLatin1 = (s: string) => Buffer.from(s, "latin1")
 const dirnameOf = (p: HostPath): HostPath =>
   typeof p === "string" ? path.dirname(p) : fromLatin1(path.dirname(latin1(p)))
-/** `dir` joined with a name made of text around `p`'s last component. */
-const besideIt = (p: HostPath, name: (base: string) => string): HostPath =>
-  typeof p === "string"
-    ? path.join(path.dirname(p), name(path.basename(p)))
-    : fromLatin1(path.join(path.dirname(latin1(p)), name(path.basename(latin1(p)))))
 /** How a host path is named in messages. */
 export const shownHost = (p: HostPath): string => (typeof p === "string" ? p : Path.display(p))
 
@@ -74,81 +70,12 @@ export interface Sink {
 
 const FILE_WRITE_BATCH = 1024 * 1024
 
-/** `.NAME.cuvette-PID-MS`: the pid says whether its download may still be running. */
-const tempName = (dest: HostPath) => besideIt(dest, (base) => `.${base}.cuvette-${process.pid}-${Date.now()}`)
-const TEMP_NAME = /^\..+\.cuvette-(\d+)-\d+$/
-
-/** Temporary files of this process's downloads in progress, by their bytes (as Latin-1). */
-const inProgress = new Map<string, HostPath>()
-const key = latin1
-let exitHook = false
-const track = (temp: HostPath) => {
-  if (!exitHook) {
-    exitHook = true
-    // Synchronous: nothing asynchronous runs once "exit" fires.
-    process.on("exit", () => {
-      for (const t of inProgress.values()) fs.rmSync(t, { force: true })
-    })
-  }
-  inProgress.set(key(temp), temp)
-}
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM" // alive, someone else's
-  }
-}
-
-// Each directory is swept once per process: a tree copy into it reads it once, not once per file.
-const swept = new Set<string>()
-
-/** Removes temporary files left in `dir` by downloads whose process is gone (SIGKILL, a crash). */
-const removeStale = async (dir: HostPath): Promise<void> => {
-  if (swept.has(key(dir))) return
-  swept.add(key(dir))
-  // Streamed (opendir): a directory of a million entries is read with bounded memory; names as bytes,
-  // so a temporary file named after a name that is not UTF-8 is found too.
-  const entries = await fs.promises
-    .opendir(dir, { encoding: process.platform === "win32" ? "utf8" : "buffer" } as fs.OpenDirOptions)
-    .catch(() => undefined)
-  if (entries === undefined) return
-  try {
-    for await (const entry of entries) {
-      // Bun yields bare Buffers for a directory opened with encoding "buffer".
-      const name = (Buffer.isBuffer(entry) ? entry : entry.name) as HostPath
-      const pid = Number(TEMP_NAME.exec(latin1(name))?.[1])
-      if (!pid) continue
-      const file =
-        typeof name === "string" && typeof dir === "string"
-          ? path.join(dir, name)
-          : fromLatin1(path.join(latin1(dir), latin1(name)))
-      if (inProgress.has(key(file)) || (pid !== process.pid && isAlive(pid))) continue
-      await fs.promises.rm(file, { force: true }).catch(() => {})
-    }
-  } catch {
-    // The directory went away while being read: nothing left to sweep.
-  }
-}
-
-/** A host file, written to a temporary name and renamed over `dest` on commit. */
+/** A host file, written to a temporary file beside `dest` (TempFile) and renamed over it on commit. */
 export const fileSink = async (dest: HostPath): Promise<Sink> => {
-  await removeStale(typeof dest === "string" ? path.resolve(path.dirname(dest)) : dirnameOf(dest))
-  const temp = tempName(typeof dest === "string" ? path.resolve(dest) : dest)
-  track(temp)
-  const fh = await fs.promises.open(temp, "w").catch((e: unknown) => {
-    inProgress.delete(key(temp))
+  const temp = await TempFile.create(dest).catch((e: unknown) => {
     throw createError(dest, e)
   })
-  let closed = false
-  const close = async () => {
-    if (!closed) {
-      closed = true
-      await fh.close()
-    }
-  }
+  const fh = temp.handle
   // Chunks are gathered and written 1 MiB at a time: each write is a trip through the thread pool,
   // which cost more than the copy itself at 256 KiB per write.
   let pending: Array<Uint8Array> = []
@@ -184,42 +111,71 @@ export const fileSink = async (dest: HostPath): Promise<Sink> => {
     commit: async () => {
       await writing
       await flush()
-      await close().catch((e: unknown) => {
+      await temp.commit().catch((e: unknown) => {
         throw hostFileError("download", dest, e)
       })
-      await fs.promises.rename(temp, dest).catch((e: unknown) => {
-        throw hostFileError("download", dest, e)
-      })
-      inProgress.delete(key(temp))
     },
     abort: async () => {
       await writing?.catch(() => {})
-      await close().catch(() => {})
-      await fs.promises.rm(temp, { force: true })
-      inProgress.delete(key(temp))
+      await temp.abort()
     },
   }
 }
 
-/** A caller's Writable, honouring its backpressure; ended on commit when `end` is set. */
-export const writableSink = (w: Writable, end: boolean): Sink => ({
-  write: async (chunk) => {
-    if (w.destroyed) throw new Error("the destination stream was destroyed")
-    if (!w.write(chunk)) {
-      const ac = new AbortController()
-      // Resolves on drain; rejects if the stream errors or closes first.
-      await Promise.race([
-        once(w, "drain", { signal: ac.signal }),
-        once(w, "close", { signal: ac.signal }).then(() => {
-          throw new Error("the destination stream closed")
-        }),
-      ]).finally(() => ac.abort())
-    }
-  },
-  commit: async () => {
-    if (!end) return
-    w.end()
-    await once(w, "finish")
-  },
-  abort: async () => {},
-})
+// Node's codes for a stream lost without an error of its own.
+const lostText: Record<string, string> = {
+  ERR_STREAM_DESTROYED: "it was destroyed before the download ended",
+  ERR_STREAM_PREMATURE_CLOSE: "it closed before the download ended",
+}
+
+/** Why writes into `w` cannot go on, as a HostStreamError: `cause`, or the stream's own error. */
+const lost = (w: Writable, cause: unknown = w.errored ?? undefined): HostStreamError => {
+  const own = (cause as { code?: unknown } | undefined)?.code
+  const code = typeof own === "string" ? own : cause === undefined ? "ERR_STREAM_DESTROYED" : "EIO"
+  const text = lostText[code] ?? Errors.describeErrno(code as Errors.ErrorCode)
+  const detail = text !== code ? text : `${(cause as Error)?.message ?? String(cause)}`
+  return new HostStreamError({ operation: "download", code, detail, cause })
+}
+
+/**
+ * A caller's Writable, honouring its backpressure; ended on commit when `end` is set. Its failures
+ * (an error, or closing before the end) are HostStreamErrors, never taken for the guest's.
+ */
+export const writableSink = (w: Writable, end: boolean): Sink => {
+  // An error while no write waits (the download waits for the guest) rejects the next write instead of
+  // being an uncaught 'error' event; the caller's own listeners still see it.
+  const ignore = () => {}
+  w.on("error", ignore)
+  const done = () => void w.off("error", ignore)
+  return {
+    write: async (chunk) => {
+      if (w.destroyed) throw lost(w)
+      if (!w.write(chunk)) {
+        const ac = new AbortController()
+        // Resolves on drain; rejects if the stream errors or closes first.
+        await Promise.race([
+          once(w, "drain", { signal: ac.signal }),
+          once(w, "close", { signal: ac.signal }).then(() => {
+            throw lost(w, w.errored ?? { code: "ERR_STREAM_PREMATURE_CLOSE" })
+          }),
+        ])
+          .catch((e: unknown) => {
+            throw e instanceof HostStreamError ? e : lost(w, e)
+          })
+          .finally(() => ac.abort())
+      }
+    },
+    commit: async () => {
+      try {
+        if (!end) return
+        w.end()
+        await finished(w, { readable: false }).catch((e: unknown) => {
+          throw lost(w, e)
+        })
+      } finally {
+        done()
+      }
+    },
+    abort: async () => done(),
+  }
+}

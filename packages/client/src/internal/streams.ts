@@ -2,7 +2,7 @@
 // Node streams, with flow control kept end to end.
 import { Readable } from "node:stream"
 import type { Session } from "@cuvette/protocol"
-import { isHostFileError } from "../HostError.js"
+import { isHostError } from "../HostError.js"
 
 const encoder = new TextEncoder()
 
@@ -51,7 +51,7 @@ export const orCallError = async <T>(
   } catch (e) {
     call.cancel()
     await call.result.catch((callError: unknown) => {
-      throw isHostFileError(e) ? e : callError
+      throw isHostError(e) ? e : callError
     })
     throw e
   }
