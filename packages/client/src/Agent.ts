@@ -120,10 +120,9 @@ export class Agent {
   }
 
   /** Round trip of a ping operation, in milliseconds. */
-  async ping(): Promise<number> {
+  ping(): Promise<number> {
     const t0 = performance.now()
-    await this.run("ping", {})
-    return performance.now() - t0
+    return this.run("ping", {}).then(() => performance.now() - t0)
   }
 
   /** Agent, OS and kernel information. */

@@ -54,21 +54,28 @@ export interface Frame {
 }
 
 /** Encodes a frame header for a payload of `length` bytes. */
-export const encodeHeader = (type: number, channel: number, call: number, length: number): Uint8Array => {
-  const header = new Uint8Array(HEADER_SIZE)
-  const view = new DataView(header.buffer)
-  view.setUint32(0, length)
-  header[4] = type
-  header[5] = channel
-  view.setUint32(6, call)
-  return header
+export const encodeHeader = (type: number, channel: number, call: number, length: number): Uint8Array =>
+  writeHeader(new Uint8Array(HEADER_SIZE), type, channel, call, length)
+
+/** Big-endian by hand: no DataView per frame. */
+const writeHeader = (out: Uint8Array, type: number, channel: number, call: number, length: number) => {
+  out[0] = length >>> 24
+  out[1] = length >>> 16
+  out[2] = length >>> 8
+  out[3] = length
+  out[4] = type
+  out[5] = channel
+  out[6] = call >>> 24
+  out[7] = call >>> 16
+  out[8] = call >>> 8
+  out[9] = call
+  return out
 }
 
 /** Encodes a whole frame into one buffer (for small frames; data frames are written as header + payload). */
 export const encode = (type: number, channel: number, call: number, payload?: Uint8Array): Uint8Array => {
   const length = payload?.byteLength ?? 0
-  const out = new Uint8Array(HEADER_SIZE + length)
-  out.set(encodeHeader(type, channel, call, length), 0)
+  const out = writeHeader(new Uint8Array(HEADER_SIZE + length), type, channel, call, length)
   if (payload) out.set(payload, HEADER_SIZE)
   return out
 }

@@ -1,8 +1,9 @@
 import { it as effectIt } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, Runtime, TestClock } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
+import { AgentError } from "../src/Errors.js"
 import {
   connected,
   handlers,
@@ -361,6 +362,113 @@ describe("frame limits (each side sends what the other accepts)", () => {
     await expect(client.open("ping", {}).result).resolves.toEqual({})
     client.close()
     await agent.ended
+  })
+})
+
+describe("the cost of one operation", () => {
+  /** A client and an agent over an in-memory pair, each side's writes counted after the handshake. */
+  const counted = async (extra: Session.Handlers<never> = {}) => {
+    const [a, b] = ByteStream.pair()
+    const writes = { client: 0, agent: 0 }
+    const count = (stream: ByteStream.ByteStream, side: "client" | "agent"): ByteStream.ByteStream => ({
+      ...stream,
+      write: (chunk) => (writes[side]++, stream.write(chunk)),
+      writev: (chunks) => (writes[side]++, stream.writev!(chunks)),
+    })
+    const agentTap = tap(count(b, "agent"))
+    const clientTap = tap(count(a, "client"))
+    Session.startAgent(
+      agentTap.stream,
+      { identity, handlers: { ...handlers(), ...extra } },
+      Runtime.defaultRuntime,
+    )
+    const client = await Session.openClient(clientTap.stream)
+    const frames = (bytes: Uint8Array) => {
+      const d = new Frame.Decoder(Constants.MAX_FRAME_CEILING)
+      d.push(bytes)
+      const out: Array<Frame.Frame> = []
+      for (let r = d.next(); r; r = d.next()) if (r._tag === "Frame") out.push(r.frame)
+      return out
+    }
+    const mark = () => {
+      const at = { client: clientTap.bytes().byteLength, agent: agentTap.bytes().byteLength }
+      const w = { ...writes }
+      return () => ({
+        client: frames(clientTap.bytes().subarray(at.client)),
+        agent: frames(agentTap.bytes().subarray(at.agent)),
+        writes: { client: writes.client - w.client, agent: writes.agent - w.agent },
+      })
+    }
+    return { client, mark }
+  }
+
+  it("is one frame each way for a ping, each in one write", async () => {
+    const { client, mark } = await counted()
+    await client.open("ping", {}).result
+    const since = mark()
+    expect(await client.open("ping", {}).result).toEqual({})
+    const { client: sent, agent: answered, writes } = since()
+    expect(sent.map((f) => Frame.typeName(f.type))).toEqual(["Control"])
+    expect(answered.map((f) => Frame.typeName(f.type))).toEqual(["Control"])
+    expect(Messages.unpack(answered[0]!.payload, "reply")).toEqual(
+      Messages.unpack(Messages.pack({ _tag: "Result", value: {} }), "reply"),
+    )
+    expect(writes).toEqual({ client: 1, agent: 1 })
+    client.close()
+  })
+
+  it("fails with INTERNAL, and goes on serving, when a handler throws before returning its Effect", async () => {
+    const { client } = await counted({
+      stat: () => {
+        throw new Error("no Effect here")
+      },
+    })
+    const failed = await client.open("stat", { path: "/x" }).result.catch((e) => e)
+    expect(failed).toMatchObject({ code: "INTERNAL", message: expect.stringMatching(/no Effect here/) })
+    expect(await client.open("ping", {}).result).toEqual({})
+    client.close()
+  })
+
+  it("answers an Effect.fail handler at once with its error, as a Failure", async () => {
+    const { client, mark } = await counted({
+      stat: () => Effect.fail(new AgentError({ code: "ENOENT", message: "no /x" })),
+    })
+    const since = mark()
+    const failed = await client.open("stat", { path: "/x" }).result.catch((e) => e)
+    expect(failed).toMatchObject({ code: "ENOENT", message: "no /x" })
+    expect(since().agent.map((f) => Frame.typeName(f.type))).toEqual(["Control"])
+    client.close()
+  })
+
+  it("answers pings at once while other calls run, and cancels those still", async () => {
+    const probe: Probe = { finalizers: 0 }
+    const { agent, client } = await connected({ agent: { probe } })
+    const hang = client.open("exec", { argv: ["hang"] })
+    const streaming = client.open("readFile", { path: "/big", length: 2_000_000 })
+    const pings = await Promise.all(Array.from({ length: 100 }, () => client.open("ping", {}).result))
+    expect(pings).toEqual(Array.from({ length: 100 }, () => ({})))
+    expect(await hang.nextEvent()).toEqual({ _tag: "Started", pid: 42 })
+    hang.cancel()
+    await expect(hang.result).rejects.toMatchObject({ code: "CANCELLED" })
+    expect((await readAll(streaming.stdout)).byteLength).toBe(2_000_000)
+    expect(await streaming.result).toEqual({ bytes: 2_000_000 })
+    expect(probe.finalizers).toBe(1)
+    expect(agent.running()).toBe(0)
+    client.close()
+  })
+
+  it("gives a call's channels, asked for only after it settled, as ended (input refused)", async () => {
+    const { client } = await connected()
+    const ping = client.open("ping", {})
+    await ping.result
+    expect((await readAll(ping.stdout)).byteLength).toBe(0)
+    expect(await ping.stderr.read()).toBeUndefined()
+    await expect(ping.stdin.write(new Uint8Array(1))).rejects.toMatchObject({ code: "DISCONNECTED" })
+    const bad = client.open("stat", { path: 42 as never })
+    await expect(bad.result).rejects.toMatchObject({ code: "EINVAL" })
+    expect(await bad.stdout.read()).toBeUndefined()
+    await expect(bad.stdin.write(new Uint8Array(1))).rejects.toMatchObject({ code: "EINVAL" })
+    client.close()
   })
 })
 

@@ -46,40 +46,45 @@ const kmsgReadable = (): boolean => {
 /** ping: an empty round trip through the operation machinery. */
 export const ping = () => Effect.succeed({})
 
-/** info: who and where this agent is, and what it serves. */
+/**
+ * info: who and where this agent is, and what it serves. Computed when called and returned as a
+ * succeeded Effect (as ping, time): the session answers such a handler at once, without a fiber.
+ */
 export const info = (config: Config, served: ReadonlyArray<string>) => () =>
-  Effect.sync(() => {
-    const capabilities = served.filter(
-      (op) =>
-        (op !== "kmsg" || kmsgReadable()) &&
-        (op !== "crash" || config.allowCrash === true) &&
-        (op !== "mount" || process.platform === "linux"),
-    )
-    if (config.token) capabilities.push("auth")
-    if (Pty.supported() && served.includes("exec")) capabilities.push("pty")
-    return {
-      agent: {
-        name: AGENT_NAME,
-        version: AGENT_VERSION,
-        runtime: process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.versions.node}`,
-        pid: process.pid,
-      },
-      protocolVersion: Constants.PROTOCOL_VERSION_MAX,
-      os: process.platform,
-      kernel: os.release(),
-      arch: process.arch,
-      hostname: os.hostname(),
-      uptimeSec: os.uptime(),
-      capabilities,
-    }
-  })
+  Effect.succeed(describe(config, served))
+
+const describe = (config: Config, served: ReadonlyArray<string>) => {
+  const capabilities = served.filter(
+    (op) =>
+      (op !== "kmsg" || kmsgReadable()) &&
+      (op !== "crash" || config.allowCrash === true) &&
+      (op !== "mount" || process.platform === "linux"),
+  )
+  if (config.token) capabilities.push("auth")
+  if (Pty.supported() && served.includes("exec")) capabilities.push("pty")
+  return {
+    agent: {
+      name: AGENT_NAME,
+      version: AGENT_VERSION,
+      runtime: process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.versions.node}`,
+      pid: process.pid,
+    },
+    protocolVersion: Constants.PROTOCOL_VERSION_MAX,
+    os: process.platform,
+    kernel: os.release(),
+    arch: process.arch,
+    hostname: os.hostname(),
+    uptimeSec: os.uptime(),
+    capabilities,
+  }
+}
 
 /** time: the guest clock and its time zone. */
 export const time = () =>
-  Effect.sync(() => ({
+  Effect.succeed({
     unixMs: Date.now(),
     timezone: Intl.DateTimeFormat().resolvedOptions().timeZone ?? process.env.TZ ?? "UTC",
-  }))
+  })
 
 const kmsgOpenError = (cause: unknown): Errors.AgentError => {
   const code = (cause as NodeJS.ErrnoException).code

@@ -10,7 +10,7 @@ import { AgentError } from "../Errors.js"
 import * as Handshake from "../Handshake.js"
 import * as Messages from "../Messages.js"
 import * as Ops from "../Operations.js"
-import { encodeWith, finishedError } from "./call.js"
+import { type Call, type CallHost, encodeWith, finishedError } from "./call.js"
 import type { Incoming, Outgoing } from "./channel.js"
 import { Engine, type EngineOptions } from "./engine.js"
 import * as Pending from "./pending.js"
@@ -119,7 +119,7 @@ class Dispatcher<R> {
   }
 
   open(engine: Engine, id: number, payload: Uint8Array): void {
-    const decoded = Messages.unpackAs(Messages.ClientMessage, "control message")(payload)
+    const decoded = decodeClientMessage(payload)
     if (Either.isLeft(decoded)) return reply(engine, id, failure(decoded.left))
     const message = decoded.right
     // Input for an operation that just finished: expected, not an error.
@@ -149,27 +149,21 @@ class Dispatcher<R> {
           }),
         ),
       )
-    const spec = Ops.operations[op]
-    const args = Messages.decode(spec.args as any, `${op} request`)(message.args)
+    const codec = codecOf(op)
+    const args = codec.args(message.args)
     if (Either.isLeft(args)) return reply(engine, id, failure(args.left))
 
     const call = engine.register(id)
-    // The call cannot go on (an event too large for the client): it fails, and the handler stops.
-    const abandon = (error: AgentError) => {
-      if (call.finished) return
-      reply(engine, id, failure(error))
-      call.end(error)
-    }
     let inputListener: (input: unknown) => void = () => {}
     call.onMessage = (raw) => {
-      const m = Messages.decode(Messages.ClientMessage, `${op} input`)(raw)
+      const m = codec.message(raw)
       if (Either.isLeft(m)) return engine.writeError(m.left, id)
       if (m.right._tag !== "Input")
         return engine.writeError(
           new AgentError({ code: "PROTOCOL", message: `operation ${id} is already open` }),
           id,
         )
-      const input = Messages.decode(spec.input as any, `${op} input`)(m.right.input)
+      const input = codec.input(m.right.input)
       if (Either.isLeft(input)) return engine.writeError(input.left, id)
       inputListener(input.right)
     }
@@ -188,16 +182,21 @@ class Dispatcher<R> {
       },
       emit: (event) => {
         if (call.finished) return
-        const error = call.send(encodeMessage({ _tag: "Event", event: encodeWith(spec.event, event) }))
-        if (error) abandon(error)
+        const error = call.send({ _tag: "Event", event: encodeWith(codec.spec.event, event) })
+        if (error) abandon(call, error)
       },
       onInput: (listener) => void (inputListener = listener as (input: unknown) => void),
     }
-    const fiber = this.runFork(
-      Effect.scoped(
-        (handler as any)(args.right, serverCall) as Effect.Effect<unknown, AgentError, R | Scope.Scope>,
-      ),
-    )
+    let effect: Effect.Effect<unknown, AgentError, R | Scope.Scope>
+    try {
+      effect = (handler as any)(args.right, serverCall)
+    } catch (cause) {
+      return finish(call, codec, Exit.die(cause))
+    }
+    // A handler that answered at once (ping: Effect.succeed) needs no fiber, no scope: nothing of it
+    // runs later, so there is nothing to interrupt or to finalize. The reply leaves in this turn.
+    if (Exit.isExit(effect)) return finish(call, codec, effect as Exit.Exit<unknown, AgentError>)
+    const fiber = this.runFork(Effect.scoped(effect))
     this.fibers.add(fiber)
     const interrupt = () => fiber.unsafeInterruptAsFork(fiber.id())
     call.onCancel = interrupt
@@ -207,34 +206,78 @@ class Dispatcher<R> {
     }
     fiber.addObserver((exit) => {
       this.fibers.delete(fiber)
-      if (call.finished) return
-      // Data first, then the end of each stream, then the final message: the client sees them in order.
-      // A channel that never carried data needs no Eof: the final message ends it on the client.
-      for (const c of call.outgoing.values()) if (c.sent > 0) c.end()
-      const outcome: Messages.AgentMessage = Exit.isSuccess(exit)
-        ? { _tag: "Result", value: encodeWith(spec.result, exit.value) }
-        : failure(exitError(exit, op))
-      const tooLarge = call.send(encodeMessage(outcome))
-      if (tooLarge)
-        reply(
-          engine,
-          id,
-          failure(
-            new AgentError({
-              code: tooLarge.code,
-              message: `${op} cannot send its result: ${tooLarge.message}`,
-            }),
-          ),
-        )
-      call.end(finishedError("CANCELLED", `${op} finished`))
+      finish(call, codec, exit)
     })
   }
+}
+
+/** An operation's schemas as ready-made parsers, built once per operation rather than per call. */
+interface Codec {
+  readonly spec: (typeof Ops.operations)[Ops.Name]
+  readonly args: (raw: unknown) => Either.Either<unknown, AgentError>
+  readonly message: (raw: unknown) => Either.Either<Messages.ClientMessage, AgentError>
+  readonly input: (raw: unknown) => Either.Either<unknown, AgentError>
+  /** What the finished call's channels fail with. */
+  readonly finished: AgentError
+  readonly op: Ops.Name
+}
+const codecs = new Map<string, Codec>()
+const codecOf = (op: Ops.Name): Codec => {
+  let c = codecs.get(op)
+  if (!c) {
+    const spec = Ops.operations[op]
+    codecs.set(
+      op,
+      (c = {
+        spec,
+        op,
+        args: Messages.decode(spec.args as any, `${op} request`),
+        message: Messages.decode(Messages.ClientMessage, `${op} input`),
+        input: Messages.decode(spec.input as any, `${op} input`),
+        finished: finishedError("CANCELLED", `${op} finished`),
+      }),
+    )
+  }
+  return c
+}
+
+const decodeClientMessage = Messages.unpackAs(Messages.ClientMessage, "control message")
+
+/** The call cannot go on (an event too large for the client): it fails, and the handler stops. */
+const abandon = (call: Call, error: AgentError): void => {
+  if (call.finished) return
+  reply(call.host, call.id, failure(error))
+  call.end(error)
+}
+
+/** Sends the handler's outcome and ends the call. */
+const finish = (call: Call, codec: Codec, exit: Exit.Exit<unknown, AgentError>): void => {
+  if (call.finished) return
+  // Data first, then the end of each stream, then the final message: the client sees them in order.
+  // A channel that never carried data needs no Eof: the final message ends it on the client.
+  for (const c of call.outgoing.values()) if (c.sent > 0) c.end()
+  const outcome: Messages.AgentMessage = Exit.isSuccess(exit)
+    ? { _tag: "Result", value: encodeWith(codec.spec.result, exit.value) }
+    : failure(exitError(exit, codec.op))
+  const tooLarge = call.send(outcome._tag === "Failure" ? encodeMessage(outcome) : outcome)
+  if (tooLarge)
+    reply(
+      call.host as Engine,
+      call.id,
+      failure(
+        new AgentError({
+          code: tooLarge.code,
+          message: `${codec.op} cannot send its result: ${tooLarge.message}`,
+        }),
+      ),
+    )
+  call.end(codec.finished)
 }
 
 const encodeMessage = (message: Messages.AgentMessage): unknown => encodeWith(Messages.AgentMessage, message)
 
 /** A reply outside a running call (or in place of one too large to send). */
-const reply = (engine: Engine, id: number, message: Messages.AgentMessage): void => {
+const reply = (engine: Pick<CallHost, "sendControl">, id: number, message: Messages.AgentMessage): void => {
   if (engine.sendControl(id, encodeMessage(message)) === undefined) return
   // Even the failure is too large (it echoes the request): say so without the echo.
   engine.sendControl(

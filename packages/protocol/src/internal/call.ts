@@ -26,34 +26,45 @@ export interface CallHost {
   readonly forget: (call: Call) => void
 }
 
-export class Call {
+/** A call is its channels' host: no per-call closures (a ping allocates as little as it can). */
+export class Call implements ChannelHost {
   readonly outgoing = new Map<number, Outgoing>()
   readonly incoming = new Map<number, Incoming>()
   /** Control messages for this call, already unpacked (validated by the owner). */
-  onMessage: (message: unknown) => void = () => {}
+  onMessage: (message: unknown) => void = ignore
   /** The call ended: `error` when abnormally (session gone, protocol violation, peer's Error frame). */
-  onEnd: (error: AgentError | undefined) => void = () => {}
+  onEnd: (error: AgentError | undefined) => void = ignore
   /** Agent side: the client cancelled. */
-  onCancel: () => void = () => {}
+  onCancel: () => void = ignore
   private ended = false
-  private readonly channels: ChannelHost
 
   constructor(
     readonly host: CallHost,
     readonly id: number,
-  ) {
-    this.channels = {
-      get chunkSize() {
-        return host.chunkSize
-      },
-      get congested() {
-        return host.congested
-      },
-      sendData: (ch, bytes) => host.writeData(id, ch, bytes),
-      sendEof: (ch) => host.writeEof(id, ch),
-      sendCredit: (ch, n) => host.writeCredit(id, ch, n),
-      waitWritable: () => host.waitWritable(),
-    }
+  ) {}
+
+  get chunkSize(): number {
+    return this.host.chunkSize
+  }
+
+  get congested(): boolean {
+    return this.host.congested
+  }
+
+  sendData(ch: number, bytes: Uint8Array): void {
+    this.host.writeData(this.id, ch, bytes)
+  }
+
+  sendEof(ch: number): void {
+    this.host.writeEof(this.id, ch)
+  }
+
+  sendCredit(ch: number, n: number): void {
+    this.host.writeCredit(this.id, ch, n)
+  }
+
+  waitWritable(): Promise<void> {
+    return this.host.waitWritable()
   }
 
   /** True once the call ended. */
@@ -64,14 +75,14 @@ export class Call {
   /** The sending half of channel `ch` (created on first use). */
   out(ch: number): Outgoing {
     let c = this.outgoing.get(ch)
-    if (!c) this.outgoing.set(ch, (c = new Outgoing(this.channels, ch, this.host.peerWindow)))
+    if (!c) this.outgoing.set(ch, (c = new Outgoing(this, ch, this.host.peerWindow)))
     return c
   }
 
   /** The receiving half of channel `ch` (created on first use; early data is buffered). */
   in(ch: number): Incoming {
     let c = this.incoming.get(ch)
-    if (!c) this.incoming.set(ch, (c = new Incoming(this.channels, ch, this.host.window)))
+    if (!c) this.incoming.set(ch, (c = new Incoming(this, ch, this.host.window)))
     return c
   }
 
@@ -101,6 +112,8 @@ export class Call {
     return true
   }
 }
+
+const ignore = () => {}
 
 /**
  * Errors that mark a finished call's channels, one per message: building an Error captures a stack

@@ -2,7 +2,7 @@
  * The client's side of a session: it opens operations with typed arguments and gets their
  * channels, events and result.
  */
-import { Either, Schema } from "effect"
+import { Either, type ParseResult, Schema } from "effect"
 import * as C from "../Constants.js"
 import { AgentError } from "../Errors.js"
 import * as Handshake from "../Handshake.js"
@@ -57,22 +57,50 @@ export class ClientSession {
   }
 }
 
+/**
+ * An operation's schemas as ready-made parsers, built once per operation rather than per call: a
+ * ping's own work is a few microseconds, and building them was a good part of it.
+ */
+interface Codec {
+  readonly encodeArgs: (args: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly reply: (raw: unknown) => Either.Either<Messages.AgentMessage, AgentError>
+  readonly result: (raw: unknown) => Either.Either<unknown, AgentError>
+  readonly event: (raw: unknown) => Either.Either<unknown, AgentError>
+  /** What the input channel of a finished call fails with. */
+  readonly inputClosed: AgentError
+}
+const codecs = new Map<string, Codec>()
+const codecOf = (op: Ops.Name): Codec => {
+  let c = codecs.get(op)
+  if (!c) {
+    const spec = Ops.operations[op]
+    codecs.set(
+      op,
+      (c = {
+        encodeArgs: Schema.encodeEither(spec.args as Schema.Schema<unknown>, { errors: "all" }),
+        reply: Messages.decode(Messages.AgentMessage, `${op} reply`),
+        result: Messages.decode(spec.result as Schema.Schema<unknown>, `${op} result`),
+        event: Messages.decode(spec.event as Schema.Schema<unknown>, `${op} event`),
+        inputClosed: finishedError("DISCONNECTED", `${op} finished; its input is closed`),
+      }),
+    )
+  }
+  return c
+}
+
 /** A running operation, client side. */
 export class ClientCall<N extends Ops.Name> {
   /** Settles with the operation's result, or rejects with its AgentError. */
   readonly result: Promise<Ops.Result<N>>
-  /** exec stdin / writeFile body (client → agent). */
-  readonly stdin: Outgoing
-  /** exec stdout / readFile body / kmsg records (agent → client). */
-  readonly stdout: Incoming
-  /** exec stderr (agent → client). */
-  readonly stderr: Incoming
   private readonly call: Call
+  private readonly codec: Codec
   private events: Array<Ops.Event<N>> = []
   private eventWaiter: (() => void) | undefined
   private resolve!: (value: Ops.Result<N>) => void
   private reject!: (error: AgentError) => void
   private outcome: Either.Either<Ops.Result<N>, AgentError> | undefined
+  /** Why the call ended abnormally (for channels first asked for after the end). */
+  private endError: AgentError | undefined
 
   /** @internal */
   constructor(
@@ -81,46 +109,14 @@ export class ClientCall<N extends Ops.Name> {
     readonly op: N,
     args: Ops.Args<N>,
   ) {
-    const spec = Ops.operations[op]
+    const codec = (this.codec = codecOf(op))
     const call = (this.call = engine.register(id))
-    this.stdin = call.out(C.Channel.stdin)
-    this.stdout = call.in(C.Channel.stdout)
-    this.stderr = call.in(C.Channel.stderr)
     this.result = new Promise((res, rej) => ((this.resolve = res), (this.reject = rej)))
-    this.result.catch(() => {}) // Callers that only read channels must not see an unhandled rejection.
-    call.onEnd = (error) => {
-      // Everything the agent sent precedes its final message: channels it never ended end here.
-      for (const c of call.incoming.values()) c.end()
-      this.stdin.fail(finishedError("DISCONNECTED", `${op} finished; its input is closed`))
-      this.wakeEvents()
-      const outcome = error ? Either.left(error) : this.outcome!
-      if (Either.isRight(outcome)) this.resolve(outcome.right)
-      else this.reject(outcome.left)
-    }
-    call.onMessage = (raw) => {
-      const message = Messages.decode(Messages.AgentMessage, `${op} reply`)(raw)
-      if (Either.isLeft(message)) return this.fail(message.left)
-      const m = message.right
-      switch (m._tag) {
-        case "Event": {
-          const event = Messages.decode(spec.event as any, `${op} event`)(m.event)
-          if (Either.isLeft(event)) return this.fail(event.left)
-          this.events.push(event.right as Ops.Event<N>)
-          return this.wakeEvents()
-        }
-        case "Result":
-          return this.finish(
-            Messages.decode(spec.result as any, `${op} result`)(m.value) as Either.Either<
-              Ops.Result<N>,
-              AgentError
-            >,
-          )
-        case "Failure":
-          return this.finish(Either.left(new AgentError({ code: m.code, message: m.message })))
-      }
-    }
+    this.result.catch(ignore) // Callers that only read channels must not see an unhandled rejection.
+    call.onEnd = (error) => this.ended(error)
+    call.onMessage = (raw) => this.onMessage(raw)
     // Arguments are checked here too, so a bad call fails at once with the field named.
-    const encoded = Schema.encodeEither(spec.args as Schema.Schema<unknown>, { errors: "all" })(args)
+    const encoded = codec.encodeArgs(args)
     const error = Either.isLeft(encoded)
       ? new AgentError({
           code: "EINVAL",
@@ -128,6 +124,74 @@ export class ClientCall<N extends Ops.Name> {
         })
       : call.send({ _tag: "Open", op, args: encoded.right })
     if (error) call.end(error)
+  }
+
+  /**
+   * exec stdin / writeFile body (client → agent). Channels come into being on first use: most
+   * operations (ping, stat, ...) never touch them.
+   */
+  get stdin(): Outgoing {
+    const created = !this.call.outgoing.has(C.Channel.stdin)
+    const c = this.call.out(C.Channel.stdin)
+    if (created && this.call.finished) this.settleOut(c)
+    return c
+  }
+
+  /** exec stdout / readFile body / kmsg records (agent → client). */
+  get stdout(): Incoming {
+    return this.incoming(C.Channel.stdout)
+  }
+
+  /** exec stderr (agent → client). */
+  get stderr(): Incoming {
+    return this.incoming(C.Channel.stderr)
+  }
+
+  private incoming(ch: number): Incoming {
+    const created = !this.call.incoming.has(ch)
+    const c = this.call.in(ch)
+    if (created && this.call.finished) this.settleIn(c)
+    return c
+  }
+
+  /** A finished call's channels: as Call.end leaves them, then as {@link ended} does. */
+  private settleIn(c: Incoming): void {
+    if (this.endError) c.fail(this.endError)
+    // Everything the agent sent precedes its final message: channels it never ended end here.
+    c.end()
+  }
+
+  private settleOut(c: Outgoing): void {
+    if (this.endError) c.fail(this.endError)
+    c.fail(this.codec.inputClosed)
+  }
+
+  private ended(error: AgentError | undefined): void {
+    this.endError = error
+    for (const c of this.call.incoming.values()) c.end()
+    for (const c of this.call.outgoing.values()) this.settleOut(c)
+    this.wakeEvents()
+    const outcome = error ? Either.left(error) : this.outcome!
+    if (Either.isRight(outcome)) this.resolve(outcome.right)
+    else this.reject(outcome.left)
+  }
+
+  private onMessage(raw: unknown): void {
+    const message = this.codec.reply(raw)
+    if (Either.isLeft(message)) return this.fail(message.left)
+    const m = message.right
+    switch (m._tag) {
+      case "Event": {
+        const event = this.codec.event(m.event)
+        if (Either.isLeft(event)) return this.fail(event.left)
+        this.events.push(event.right as Ops.Event<N>)
+        return this.wakeEvents()
+      }
+      case "Result":
+        return this.finish(this.codec.result(m.value) as Either.Either<Ops.Result<N>, AgentError>)
+      case "Failure":
+        return this.finish(Either.left(new AgentError({ code: m.code, message: m.message })))
+    }
   }
 
   /** The next event (exec: Started; readFile: Opened), or undefined once the operation finished. */
@@ -175,6 +239,8 @@ export class ClientCall<N extends Ops.Name> {
     w?.()
   }
 }
+
+const ignore = () => {}
 
 /** Runs the client handshake over `stream` and resolves with the open session. */
 export const open = async (

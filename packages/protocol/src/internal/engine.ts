@@ -351,9 +351,11 @@ export class Engine implements CallHost {
   private onBytes(chunk: Uint8Array): void {
     if (this.state === "closed") return
     this.lastHeard = this.timers.now()
-    const plain = this.opener ? this.opener.open(chunk) : [chunk]
-    if (plain instanceof AgentError) return this.close(plain)
-    for (const p of plain) this.decoder.push(p)
+    if (this.opener) {
+      const plain = this.opener.open(chunk)
+      if (plain instanceof AgentError) return this.close(plain)
+      for (const p of plain) this.decoder.push(p)
+    } else this.decoder.push(chunk)
     this.decode()
     if (!this.isClosed) this.resync?.watchStall()
   }
