@@ -1,7 +1,7 @@
 /**
- * A bounded pool of the agent's output buffers (readFile's reads, exec's gathered pipe output), so a
- * long transfer reuses a few buffers instead of leaving one fresh buffer per read for the collector,
- * which under Bun returns them late (RSS grew by ~100 MiB per GiB moved).
+ * A bounded pool of the agent's output buffers (readFile's reads), so a long transfer reuses a few
+ * buffers instead of leaving one fresh buffer per read for the collector, which under Bun returns them
+ * late (RSS rose from 55 to ~115 MiB over a few GiB of readFile).
  *
  * Neither Node's nor Bun's socket copies on write: the bytes stay referenced until the write's callback.
  * So a buffer comes back only when its holder released it and every write of it queued on a socket
@@ -16,8 +16,8 @@ interface Loan {
   readonly pool: BufferPool
   /** Writes of (a part of) it that a socket still holds. */
   pending: number
-  /** A tracked socket took (a part of) it at least once: the pending count is trustworthy. */
-  tracked: boolean
+  /** Every holder is known: it was never sent, or a tracked socket took it (then `pending` counts). */
+  accounted: boolean
   /** Its holder is done with it. */
   released: boolean
 }
@@ -40,7 +40,7 @@ export class BufferPool {
   /** A buffer of {@link size} bytes (contents undefined), to be given back with {@link release}. */
   take(): Buffer {
     const buffer = this.free.pop() ?? this.allocate()
-    loans.set(buffer.buffer, { pool: this, pending: 0, tracked: false, released: false })
+    loans.set(buffer.buffer, { pool: this, pending: 0, accounted: false, released: false })
     return buffer
   }
 
@@ -52,7 +52,7 @@ export class BufferPool {
     const loan = loans.get(buffer.buffer)
     if (loan === undefined || loan.released) return
     loan.released = true
-    if (!sent) loan.tracked = true
+    if (!sent) loan.accounted = true
     this.settle(buffer.buffer, loan)
   }
 
@@ -67,11 +67,11 @@ export class BufferPool {
     return Buffer.allocUnsafeSlow(this.size)
   }
 
-  /** @internal */
+  /** Puts the buffer back once its holder and every tracked write of it let go (trackWrites calls it). */
   settle(memory: ArrayBufferLike, loan: Loan): void {
     if (!loan.released || loan.pending > 0) return
     loans.delete(memory)
-    if (loan.tracked && this.free.length < this.keep) this.free.push(Buffer.from(memory, 0, this.size))
+    if (loan.accounted && this.free.length < this.keep) this.free.push(Buffer.from(memory, 0, this.size))
   }
 }
 
@@ -93,7 +93,7 @@ export const trackWrites = <S extends Pick<Writable, "write">>(socket: S): S => 
     const callback = at >= 0 ? (rest[at] as WriteCallback) : undefined
     const before = at >= 0 ? rest.slice(0, at) : rest
     loan.pending++
-    loan.tracked = true
+    loan.accounted = true
     const memory = (chunk as Uint8Array).buffer
     return write(chunk, ...before, (error?: Error | null) => {
       loan.pending--
