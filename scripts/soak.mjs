@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * `npm run soak [-- --execs N --gib G --node]`: one connection to a fresh agent (Bun by default)
- * runs thousands of execs and moves tens of GiB both ways (exec `head -c` down, `cat > /dev/null` up),
- * printing the agent's RSS at the start, the middle and the end. Not part of `npm test`: it takes
- * minutes. Defaults: 5,000 execs and 20 GiB.
+ * runs thousands of execs and moves tens of GiB both ways (exec `head -c` down, `wc -c` up),
+ * printing the agent's RSS at the start, the middle and the end, and how far it rose after the first
+ * minute (sampled every second; the target is flat within 16 MiB of that minute). Not part of
+ * `npm test`: it takes minutes. Defaults: 5,000 execs and 20 GiB.
  */
 import { runFromSources } from "./lib/sourceRun.mjs"
 
@@ -29,6 +30,14 @@ const rss = (label) => {
 }
 const started = Date.now()
 const readings = [rss("start")]
+// RSS once a second: the level the first minute reached, and the highest reading after it.
+let firstMinute = 0
+let afterwards = 0
+const sampler = setInterval(() => {
+  const now = agent.memory().rssMiB
+  if (Date.now() - started <= 60_000) firstMinute = Math.max(firstMinute, now)
+  else afterwards = Math.max(afterwards, now)
+}, 1000)
 
 const execOnce = async () => {
   const call = session.open("exec", { argv: ["echo", "soak"] })
@@ -70,10 +79,18 @@ for (let i = 0; i < steps; i++) {
 }
 for (; moved < GIB; moved++) await (moved % 2 === 0 ? download() : upload())
 readings.push(rss("end"))
+clearInterval(sampler)
 const seconds = (Date.now() - started) / 1000
 console.log(
   `${execs} execs and ${moved} GiB on one connection in ${seconds.toFixed(0)} s ` +
     `(${((moved * 1024) / seconds).toFixed(0)} MiB/s); RSS start/middle/end ${readings.map((r) => r.toFixed(0)).join("/")} MiB`,
+)
+const drift = afterwards - firstMinute
+console.log(
+  seconds > 60
+    ? `RSS up to ${firstMinute.toFixed(0)} MiB in the first minute, up to ${afterwards.toFixed(0)} MiB after it ` +
+        `(${drift >= 0 ? "+" : ""}${drift.toFixed(0)} MiB; flat means at most +16); peak ${agent.memory().peakMiB.toFixed(0)} MiB`
+    : "the soak took less than a minute: no drift after its first minute to report",
 )
 session.close()
 await agent.stop()

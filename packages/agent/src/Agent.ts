@@ -19,6 +19,7 @@ import * as Exec from "./handlers/Exec.js"
 import * as Files from "./handlers/Files.js"
 import * as Forward from "./handlers/Forward.js"
 import * as System from "./handlers/System.js"
+import { trackWrites } from "./internal/bufferPool.js"
 import { type Config, logger } from "./internal/config.js"
 import { AGENT_NAME, AGENT_VERSION } from "./internal/version.js"
 import * as Address from "./transports/address.js"
@@ -163,8 +164,9 @@ export const start = async (options: StartOptions = {}): Promise<Running> => {
     })
     return session
   }
+  // Its writes hand pooled output buffers back to the pool once the socket let go of them.
   const serveSocket = (socket: Duplex, description: string, tcp = false) =>
-    serve(Streams.fromDuplex(socket, { description }), tcp)
+    serve(Streams.fromDuplex(trackWrites(socket), { description }), tcp)
 
   const stop = async () => {
     abort.abort()

@@ -7,12 +7,19 @@ import * as TempFile from "@cuvette/protocol/node/TempFile"
 import { Effect, Exit } from "effect"
 import type * as fsTypes from "node:fs"
 import * as fs from "node:fs/promises"
+import { outputPool } from "../internal/bufferPool.js"
 import { checkMode, fsError } from "../internal/errors.js"
 import { dirname, type FsPath, fromFs, join, resolvesToRoot, toFs } from "../internal/paths.js"
 import { O_NONBLOCK, specialReader, writeSpecial } from "../internal/nonBlocking.js"
 
-/** Bytes per read: one protocol data frame (DEFAULT_CHUNK), in a fresh buffer each time. */
-const READ_CHUNK = 256 * 1024
+/** Bytes per read: one protocol data frame (DEFAULT_CHUNK), the size of the output pool's buffers. */
+const READ_CHUNK = outputPool.size
+
+/** One read of readFile: its bytes, and the pooled buffer they are in (if any), to hand back once sent. */
+interface Chunk {
+  readonly bytes: Buffer
+  readonly pooled: Buffer | undefined
+}
 
 const fileType = (s: fsTypes.Stats): Operations.Stat["type"] =>
   s.isFile() ? "file" : s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symlink" : "other"
@@ -59,30 +66,46 @@ export const readFile = (args: Operations.Args<"readFile">, call: Session.Server
     return yield* attempt("read", args.path, async (signal) => {
       let done = 0
       const readStream = stream ? specialReader(handle, st.isFIFO(), signal) : undefined
-      // A fresh buffer per chunk: the protocol queues it as is.
-      const read = async (position: number, n: number): Promise<Uint8Array> => {
-        const buffer = Buffer.allocUnsafe(n)
-        const bytesRead = readStream
-          ? await readStream(buffer)
-          : (await handle.read(buffer, 0, n, position)).bytesRead
-        return bytesRead === n ? buffer : buffer.subarray(0, bytesRead)
+      // Full chunks are read into pooled buffers, handed back once the socket has written them; a
+      // short one (a small file, a tail) gets a buffer of its size: 5,000 small reads never hold 256 KiB each.
+      const read = async (position: number, n: number): Promise<Chunk> => {
+        const pooled = n === outputPool.size ? outputPool.take() : undefined
+        const buffer = pooled ?? Buffer.allocUnsafe(n)
+        try {
+          const bytesRead = readStream
+            ? await readStream(buffer.subarray(0, n))
+            : (await handle.read(buffer, 0, n, position)).bytesRead
+          return { bytes: buffer.subarray(0, bytesRead), pooled }
+        } catch (e) {
+          if (pooled) outputPool.release(pooled, false)
+          throw e
+        }
       }
       // A regular file's next chunk is read while this one waits for credit and the socket: the two
       // no longer take turns (a stream is read only when wanted, as its writer may be waiting on us).
-      let next: Promise<Uint8Array> | undefined = read(offset, Math.min(READ_CHUNK, limit))
+      let next: Promise<Chunk> | undefined = read(offset, Math.min(READ_CHUNK, limit))
       try {
         while (next !== undefined && !signal.aborted) {
           const chunk = await next
           next = undefined
-          if (chunk.byteLength === 0) break
-          done += chunk.byteLength
+          const n = chunk.bytes.byteLength
+          if (n === 0) {
+            if (chunk.pooled) outputPool.release(chunk.pooled, false)
+            break
+          }
+          done += n
           if (done < limit && !readStream) next = read(offset + done, Math.min(READ_CHUNK, limit - done))
-          await call.stdout.write(chunk)
+          try {
+            await call.stdout.write(chunk.bytes)
+          } finally {
+            if (chunk.pooled) outputPool.release(chunk.pooled, true)
+          }
           if (done < limit && readStream) next = read(offset + done, Math.min(READ_CHUNK, limit - done))
         }
       } finally {
         // Never leave a read running on a handle about to be closed.
-        await next?.catch(() => {})
+        const left = await next?.catch(() => undefined)
+        if (left?.pooled) outputPool.release(left.pooled, false)
       }
       return { bytes: done }
     })
