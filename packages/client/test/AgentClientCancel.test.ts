@@ -91,3 +91,28 @@ describe("AgentClient interruption", () => {
     expect(o).toMatchObject({ _tag: "Left", left: { _tag: "OptionError", option: "bogus" } })
   })
 })
+
+describe("AgentClient interruption with an agent that never confirms the cancel", () => {
+  // The handler ignores interruption: the agent never sends the cancelled call's outcome.
+  const deaf = AgentClient.layerTest({ ping: () => Effect.uninterruptible(Effect.never) } as never, {
+    cancelTimeoutMs: 300,
+  })
+  const notDone = Symbol("not done")
+
+  it("the interruption completes after cancelTimeoutMs, and the service then fails with DISCONNECTED", async () => {
+    const program = Effect.gen(function* () {
+      const a = yield* AgentClient.AgentClient
+      const started = Date.now()
+      const timedOut = yield* Effect.flip(a.ping.pipe(Effect.timeout("100 millis")))
+      const ms = Date.now() - started
+      const after = yield* Effect.flip(a.ping)
+      return { timedOut: timedOut._tag, ms, after: after.code, closed: a.agent.session.isClosed }
+    }).pipe(Effect.provide(deaf))
+    const r = await Promise.race([
+      Effect.runPromise(program),
+      new Promise<typeof notDone>((resolve) => setTimeout(() => resolve(notDone), 5_000)),
+    ])
+    expect(r).toMatchObject({ timedOut: "TimeoutException", after: "DISCONNECTED", closed: true })
+    expect(r === notDone ? Infinity : r.ms).toBeLessThan(3_000)
+  })
+})
