@@ -29,7 +29,7 @@ import type * as Target from "./Target.js"
 
 type AgentError = Errors.AgentError
 /** Failures of a copy: the guest's (AgentError) or this host's (HostFileError), or a bad option. */
-type CopyError = AgentError | HostFileError | OptionError
+export type CopyError = Errors.AgentError | HostFileError | OptionError
 
 /** The operations, as Effects and Streams. */
 export interface Service {
