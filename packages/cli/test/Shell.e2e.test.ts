@@ -43,6 +43,17 @@ describe.skipIf(!hasBun)("terminals: exec --tty and shell (agent on Bun)", { tim
     expect(r.ms).toBeLessThan(10_000)
   })
 
+  it("end of piped input without a final newline still runs the last line and ends bash", async () => {
+    const r = await runCli(["-H", agent.target, "shell", "--", "bash", "--norc", "-i"], {
+      input: "echo one\necho $((6*7))",
+      timeoutMs: 15_000,
+    })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.toString()).toMatch(/^one\r$/m)
+    expect(r.stdout.toString()).toMatch(/^42\r$/m)
+    expect(r.ms).toBeLessThan(10_000)
+  })
+
   it("end of input ends bash even when its startup outlasts the input", async () => {
     const slow = await runCli(
       ["-H", agent.target, "exec", "-t", "--", "bash", "--norc", "-i", "-c", "sleep 1; exec bash --norc -i"],

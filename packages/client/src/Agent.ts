@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import type { Readable, Writable } from "node:stream"
 import { Errors, Operations, Path, Records, type Session } from "@cuvette/protocol"
 import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
-import { fileSink, type HostPath, hostFileError, writableSink } from "./internal/files.js"
+import * as Files from "./internal/files.js"
 import * as Forward from "./Forward.js"
 import { HostFileError } from "./HostError.js"
 import { cancelOn, collect, feed, orCallError, toBytes } from "./internal/streams.js"
@@ -20,6 +20,12 @@ import { type ExecOptions, type ExecResult, Process, type SpawnOptions } from ".
  * back as is; bytes that are valid UTF-8 are sent as the string.
  */
 export type GuestPath = Path.Path
+
+/**
+ * A host path: a string, or a Buffer for a name that is not UTF-8 (POSIX names are bytes; Node's fs
+ * passes a Buffer to the kernel as is).
+ */
+export type HostPath = string | Buffer
 
 /** Progress callback: bytes done so far and the total when known. */
 export type OnProgress = (done: number, total: number | undefined) => void
@@ -54,7 +60,7 @@ const CHUNK = 1024 * 1024
 /** Opens an upload's host file; failures are HostFileErrors about its path. */
 const openSource = async (file: string) => {
   const handle = await fs.promises.open(file, "r").catch((e: unknown) => {
-    throw hostFileError("upload", file, e)
+    throw Files.hostFileError("upload", file, e)
   })
   const st = await handle.stat()
   if (st.isDirectory()) {
@@ -197,8 +203,8 @@ export class Agent {
     // The host side first: a destination that cannot be written fails before the guest does any work.
     const sink =
       typeof dest === "string" || Buffer.isBuffer(dest)
-        ? await fileSink(dest)
-        : writableSink(dest, o.end ?? true)
+        ? await Files.fileSink(dest)
+        : Files.writableSink(dest, o.end ?? true)
     try {
       const call = this.session.open(
         "readFile",
@@ -281,10 +287,12 @@ export class Agent {
         o.onProgress?.(0, size)
         if (file) {
           while (true) {
-            // A fresh buffer per chunk: the session queues it as is.
-            const buf = Buffer.allocUnsafe(CHUNK)
-            const { bytesRead } = await file.handle.read(buf, 0, CHUNK, null).catch((e: unknown) => {
-              throw hostFileError("upload", file.path, e)
+            // A fresh buffer per chunk: the session queues it as is. Sized to what is left (at least a
+            // page, for a file that grew): a 1 MiB buffer per small file made `cp -r` of many files mostly GC.
+            const want = Math.min(CHUNK, Math.max(file.size - done, 4096))
+            const buf = Buffer.allocUnsafe(want)
+            const { bytesRead } = await file.handle.read(buf, 0, want, null).catch((e: unknown) => {
+              throw Files.hostFileError("upload", file.path, e)
             })
             if (bytesRead === 0) break
             await call.stdin.write(buf.subarray(0, bytesRead))

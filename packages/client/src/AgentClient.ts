@@ -14,11 +14,14 @@
  * ```
  *
  * Interrupting an operation (a timeout, a race, a closed scope) cancels it on the agent and waits until
- * the agent confirmed: the guest process group is gone and temporary files are removed.
+ * the agent confirmed: the guest process group is gone and temporary files are removed. An agent that
+ * does not confirm within `cancelTimeoutMs` (default 5 s: it is stopped, or its host link is stalled)
+ * has its connection closed, which cancels everything on it once it reads again, and the interruption
+ * completes; later operations on the service fail with DISCONNECTED.
  */
 import type { Readable, Writable } from "node:stream"
 import { ByteStream, Errors, type Operations, Path, Session } from "@cuvette/protocol"
-import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
 import * as Client from "./Client.js"
 import type { ConnectError } from "./ConnectError.js"
 import * as Forward from "./Forward.js"
@@ -33,7 +36,7 @@ import type * as Target from "./Target.js"
 
 type AgentError = Errors.AgentError
 /** Failures of a copy: the guest's (AgentError) or this host's (HostFileError, HostStreamError), or a bad option. */
-type CopyError = AgentError | HostFileError | HostStreamError | OptionError
+export type CopyError = Errors.AgentError | HostFileError | HostStreamError | OptionError
 
 /** The operations, as Effects and Streams. */
 export interface Service {
@@ -120,14 +123,44 @@ export class AgentClient extends Context.Tag("@cuvette/client/AgentClient")<Agen
 const toError = (e: unknown): CopyError => (isHostError(e) || isOptionError(e) ? e : Errors.fromUnknown(e))
 const toAgentError = (e: unknown): AgentError => Errors.fromUnknown(e)
 
+/** How the service is made. */
+export interface Options {
+  /**
+   * How long an interruption waits for the agent to confirm a cancel before it closes the connection
+   * instead (default 5000 ms).
+   */
+  readonly cancelTimeoutMs?: number | undefined
+}
+
+const DEFAULT_CANCEL_TIMEOUT_MS = 5_000
+
+/**
+ * Waits for a cancelled operation to settle, at most `timeoutMs`; past that the agent is not answering,
+ * and closing the connection is the one cancel left (the agent ends a closed session's work).
+ */
+const settledOrClosed = (agent: Client.Agent, settled: Promise<unknown>, timeoutMs: number) =>
+  Effect.promise(() =>
+    settled.then(
+      () => {},
+      () => {},
+    ),
+  ).pipe(
+    // Finalizers run uninterruptibly; the wait itself must yield to the timeout.
+    Effect.interruptible,
+    Effect.timeout(Duration.millis(timeoutMs)),
+    Effect.catchAll(() => Effect.sync(() => agent.session.close())),
+  )
+
 /**
  * Runs an operation of `agent`; interrupting the Effect cancels it on the agent and waits until it
- * settled, so nothing it started outlives the interruption. `E` is what the operation can fail with:
- * AgentError, plus HostFileError / OptionError for those that take host files or options.
+ * settled (bounded: see settledOrClosed), so nothing it started outlives the interruption. `E` is what
+ * the operation can fail with: AgentError, plus HostFileError / OptionError for those that take host
+ * files or options.
  */
 const cancellable = <A, E = AgentError>(
   agent: Client.Agent,
   f: (agent: Client.Agent) => Promise<A>,
+  cancelTimeoutMs: number,
 ): Effect.Effect<A, E> =>
   Effect.async<A, E>((resume) => {
     const ac = new AbortController()
@@ -136,12 +169,9 @@ const cancellable = <A, E = AgentError>(
       (a) => resume(Effect.succeed(a)),
       (e: unknown) => resume(Effect.fail(toError(e) as E)),
     )
-    return Effect.promise(() => {
+    return Effect.suspend(() => {
       ac.abort()
-      return running.then(
-        () => {},
-        () => {},
-      )
+      return settledOrClosed(agent, running, cancelTimeoutMs)
     })
   })
 
@@ -157,8 +187,10 @@ const listening = <E>(start: () => Promise<Forward.Forwarder>) =>
   )
 
 /** Wraps a connected Client.Agent as the service. */
-export const make = (agent: Client.Agent): Service => {
-  const run = <A, E = AgentError>(f: (agent: Client.Agent) => Promise<A>) => cancellable<A, E>(agent, f)
+export const make = (agent: Client.Agent, options: Options = {}): Service => {
+  const cancelTimeoutMs = options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS
+  const run = <A, E = AgentError>(f: (agent: Client.Agent) => Promise<A>) =>
+    cancellable<A, E>(agent, f, cancelTimeoutMs)
   return {
     agent,
     ping: run((a) => a.ping()),
@@ -170,14 +202,11 @@ export const make = (agent: Client.Agent): Service => {
         Effect.try({ try: () => agent.spawn(argv, o), catch: (e) => toError(e) as AgentError | OptionError }),
         // The scope is done with its output: drop it, cancel, and wait for the agent to confirm.
         (p) =>
-          Effect.promise(() => {
+          Effect.suspend(() => {
             p.stdout?.destroy()
             p.stderr?.destroy()
             p.cancel()
-            return p.exited.then(
-              () => {},
-              () => {},
-            )
+            return settledOrClosed(agent, p.exited, cancelTimeoutMs)
           }),
       ),
     readFile: (path, o) => run((a) => a.readFile(path, o)),
@@ -233,17 +262,19 @@ export const make = (agent: Client.Agent): Service => {
 /** Connects (scoped: closed with the scope) and yields the service. */
 export const makeConnected = (
   target: string | Target.Target,
-  options: Client.ConnectOptions = {},
-): Effect.Effect<Service, ConnectError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.tryPromise({ try: () => Client.connect(target, options), catch: (e) => e as ConnectError }),
+  options: Client.ConnectOptions & Options = {},
+): Effect.Effect<Service, ConnectError, Scope.Scope> => {
+  const { cancelTimeoutMs, ...connect } = options
+  return Effect.acquireRelease(
+    Effect.tryPromise({ try: () => Client.connect(target, connect), catch: (e) => e as ConnectError }),
     (agent) => Effect.promise(() => agent.close()),
-  ).pipe(Effect.map(make))
+  ).pipe(Effect.map((agent) => make(agent, { cancelTimeoutMs })))
+}
 
 /** A layer that connects to `target` and closes the connection when the layer is released. */
 export const layer = (
   target: string | Target.Target,
-  options: Client.ConnectOptions = {},
+  options: Client.ConnectOptions & Options = {},
 ): Layer.Layer<AgentClient, ConnectError> => Layer.scoped(AgentClient, makeConnected(target, options))
 
 /** Identity of the in-memory test agent. */
@@ -255,6 +286,7 @@ const testIdentity = { name: "test-agent", version: "0", os: "test", arch: "test
  */
 export const layerTest = <R = never>(
   handlers: Session.Handlers<R> = { ping: () => Effect.succeed({}) } as Session.Handlers<R>,
+  options: Options = {},
 ): Layer.Layer<AgentClient, ConnectError, R> =>
   Layer.scoped(
     AgentClient,
@@ -269,6 +301,6 @@ export const layerTest = <R = never>(
         Effect.tryPromise({ try: () => Client.fromStream(a), catch: (e) => e as ConnectError }),
         (agent) => Effect.promise(() => agent.close()),
       )
-      return make(agent)
+      return make(agent, options)
     }),
   )

@@ -56,7 +56,10 @@ export interface ConnectOptions {
   readonly signal?: AbortSignal
   /** Who is connecting, shown to the agent. */
   readonly identity?: { readonly name: string; readonly version: string }
-  /** Resolves Hyper-V VM names (tests stub it; default runs hvc.exe / PowerShell). */
+  /**
+   * Resolves Hyper-V VM names (tests stub it; default runs hvc.exe / PowerShell).
+   * @internal
+   */
   readonly commandRunner?: Runner
 }
 

@@ -8,6 +8,7 @@ import { Effect, Exit } from "effect"
 import type * as fsTypes from "node:fs"
 import * as fs from "node:fs/promises"
 import { outputPool } from "../internal/bufferPool.js"
+import * as BunDir from "../internal/bunDir.js"
 import { checkMode, fsError } from "../internal/errors.js"
 import { dirname, type FsPath, fromFs, join, resolvesToRoot, toFs } from "../internal/paths.js"
 import { O_NONBLOCK, specialReader, writeSpecial } from "../internal/nonBlocking.js"
@@ -264,18 +265,25 @@ interface Entry {
   readonly isDirectory: boolean | undefined
 }
 
+/** What list needs of an open directory (fs.Dir, or BunDir's reader, which yields bare names). */
+interface OpenDir {
+  read(): Promise<fsTypes.Dirent | Buffer | null>
+  close(): Promise<void>
+}
+
 /**
  * Opens a directory whose names come back as bytes (POSIX names are bytes, not necessarily UTF-8);
- * Windows names are UTF-16, so text there.
+ * Windows names are UTF-16, so text there. Under Bun through libc (BunDir: Bun's own reads it whole).
  */
-const openDir = (dir: FsPath): Promise<fsTypes.Dir> =>
-  fs.opendir(dir, {
+const openDir = async (dir: FsPath): Promise<OpenDir> =>
+  BunDir.open(dir) ??
+  (await fs.opendir(dir, {
     bufferSize: Records.BATCH_RECORDS,
     encoding: process.platform === "win32" ? "utf8" : "buffer",
-  } as fsTypes.OpenDirOptions)
+  } as fsTypes.OpenDirOptions))
 
 /** The next batch of entries of an open directory; fewer than a full batch only at its end. */
-const readBatch = async (dir: fsTypes.Dir): Promise<Array<Entry>> => {
+const readBatch = async (dir: OpenDir): Promise<Array<Entry>> => {
   const batch: Array<Entry> = []
   while (batch.length < Records.BATCH_RECORDS) {
     // Bun yields a bare Buffer (no type) for each entry of a directory opened with encoding "buffer".

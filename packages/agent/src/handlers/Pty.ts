@@ -46,6 +46,7 @@ export const supported = (): boolean => process.platform !== "win32" && typeof b
 // asm-generic/termbits.h: c_lflag ICANON (x86-64 and arm64 agree).
 const ICANON = 0o2
 const END_OF_FILE = "\x04"
+const ENTER = "\r"
 /** After the process exited, output still in the terminal is delivered once it is quiet this long. */
 const QUIET_AFTER_EXIT_MS = 100
 const MAX_DRAIN_MS = 2_000
@@ -154,10 +155,12 @@ const EOF_TRIES = 3
  * for input: a line-mode reader (sh, cat) gets EOF, a line editor (bash's readline, which reads in raw
  * mode) ends on ^D at an empty line. Written any earlier, ^D would sit in the line discipline while the
  * program starts and reach readline as a NUL byte, and bash would never end. A full-screen program
- * (raw, without ISIG: an editor) is left alone. ^D is typed again if the program still waits (a partial
- * last line takes two).
+ * (raw, without ISIG: an editor) is left alone. ^D is typed again if the program still waits (in line
+ * mode a partial last line takes two). A line editor ignores ^D on a line that is not empty, so input
+ * that ended mid-line (`printf 'echo hi' | cuvette shell`) gets Enter first, as `bash < file` would
+ * still run that last line.
  */
-const endOfInput = async (proc: Subprocess, terminal: Terminal): Promise<void> => {
+const endOfInput = async (proc: Subprocess, terminal: Terminal, partialLine: boolean): Promise<void> => {
   let exited = false
   void proc.exited.then(() => (exited = true))
   for (let sent = 0; sent < EOF_TRIES; ) {
@@ -171,12 +174,22 @@ const endOfInput = async (proc: Subprocess, terminal: Terminal): Promise<void> =
       if (lineMode) terminal.write(END_OF_FILE)
       return
     }
-    if (waits) {
+    if (waits && !lineMode && partialLine) {
+      terminal.write(ENTER)
+      partialLine = false
+      await sleep(10 * EOF_POLL_MS)
+    } else if (waits) {
       terminal.write(END_OF_FILE)
       sent++
       await sleep(10 * EOF_POLL_MS)
     }
   }
+}
+
+/** Whether input ending with `chunk` leaves a line not yet entered. */
+const endsMidLine = (chunk: Uint8Array): boolean => {
+  const last = chunk[chunk.length - 1]
+  return last !== 0x0a && last !== 0x0d && last !== 0x04
 }
 
 /** Runs `args.argv` under a terminal of `args.pty`'s size. */
@@ -241,12 +254,16 @@ export const execPty = (
       else if (isSignal(input.signal)) signalGroup(proc.pid, input.signal)
     })
     void (async () => {
+      let partialLine = false
       try {
-        for await (const chunk of call.stdin) if (!terminal.closed) terminal.write(chunk)
+        for await (const chunk of call.stdin) {
+          if (chunk.length > 0) partialLine = endsMidLine(chunk)
+          if (!terminal.closed) terminal.write(chunk)
+        }
       } catch {
         return // the operation ended
       }
-      if (args.stdin === "pipe") await endOfInput(proc, terminal)
+      if (args.stdin === "pipe") await endOfInput(proc, terminal, partialLine)
     })()
 
     return yield* Effect.promise(async () => {

@@ -8,13 +8,8 @@ import type { Writable } from "node:stream"
 import { finished } from "node:stream/promises"
 import { Errors, Path } from "@cuvette/protocol"
 import * as TempFile from "@cuvette/protocol/node/TempFile"
+import type { HostPath } from "../Agent.js"
 import { HostFileError, HostStreamError } from "../HostError.js"
-
-/**
- * A host path: a string, or a Buffer for a name that is not UTF-8 (POSIX names are bytes; Node's fs
- * passes a Buffer to the kernel as is).
- */
-export type HostPath = string | Buffer
 
 // Path arithmetic on byte paths: Latin-1 keeps each byte one character, so node:path finds the
 // separators and the round trip gives back the same bytes.

@@ -18,13 +18,17 @@ export interface ClientOptions extends EngineOptions, Handshake.ClientOptions {}
 /** An open client session. */
 export class ClientSession {
   private nextId = 1
+  /** @internal */
+  readonly engine: Engine
 
   /** @internal */
   constructor(
-    /** @internal */ readonly engine: Engine,
+    engine: Engine,
     /** The agent's Welcome: its version, identity and limits. */
     readonly welcome: Handshake.Welcomed,
-  ) {}
+  ) {
+    this.engine = engine
+  }
 
   /** Starts an operation. */
   open<N extends Ops.Name>(op: N, args: Ops.Args<N>): ClientCall<N> {
