@@ -2,7 +2,7 @@
 // acceptance of foreign fds (`net.createServer().listen({ fd })`, `net.connect({ fd })`). Loaded only
 // when `process.versions.bun` is set; nothing here runs under Node. Typechecked against bun-types
 // (tsconfig.bun.json); each export has the type Vsock.ts expects of it (bunBackend.ts).
-import { Retry } from "@cuvette/protocol"
+import * as Retry from "@cuvette/protocol/Retry"
 import type * as Ffi from "bun:ffi"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"

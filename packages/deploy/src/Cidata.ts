@@ -3,7 +3,7 @@
  * Linux VTL0 (the agent bundle plus NoCloud `meta-data`, `user-data` and `network-config`), Windows VTL0 (label
  * `cuvette`, the agent and a service installer) and VTL2 (the bundle and an optional token).
  */
-import { Constants } from "@cuvette/protocol"
+import * as Constants from "@cuvette/protocol/Constants"
 import { Data } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"

@@ -4,7 +4,7 @@
  * waits forever on the inherited stdout), then wait for the agent through a caller-supplied callback (the CLI
  * connects with the client; this package does not depend on it). Commands are argv arrays: no host shell.
  */
-import { Retry } from "@cuvette/protocol"
+import * as Retry from "@cuvette/protocol/Retry"
 import { Data, Effect, Either } from "effect"
 import { spawn } from "node:child_process"
 import * as Bundle from "./Bundle.js"

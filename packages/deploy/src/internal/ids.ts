@@ -1,6 +1,6 @@
 // Identifiers written into an image (GPT GUIDs, FAT volume id, VHD unique id): random by default, or derived
 // from a seed so the same inputs give byte-identical images.
-import { Address } from "@cuvette/protocol"
+import * as Address from "@cuvette/protocol/Address"
 import { createHash, randomBytes } from "node:crypto"
 
 /** 16 bytes: random, or sha256(seed + purpose) when a seed is given. */
