@@ -1,5 +1,6 @@
 /**
- * The one error type of `@cuvette/native`: what failed, where, a stable `reason`, and the raw OS error.
+ * The one error type of `@cuvette/native`: what failed, where, a stable `reason`, and the raw OS error
+ * (no advice: the caller adds it from the protocol's `Hints` by `reason`).
  * errno (Linux) and WSA/Win32 codes (Windows) become reasons in one helper, {@link reasonOf}.
  */
 import { Data } from "effect"
@@ -98,31 +99,11 @@ export const reasonOf = (code: number | string | undefined, platform: string = p
   return table[Math.abs(code)] ?? (code >= 10000 ? windowsCodes[code] : undefined) ?? "UNKNOWN"
 }
 
-const hints: Record<Reason, string> = {
-  ECONNREFUSED: "nothing listens on that port: is the agent running in the guest, and on this port?",
-  ETIMEDOUT: "no answer in time: check the CID / VM id, that the guest is up, or raise timeoutMs",
-  EADDRINUSE: "another socket is already bound to that port: stop it or choose another port",
-  EADDRNOTAVAIL: "that address is not local: listen on VMADDR_CID_ANY (or HV_GUID_WILDCARD) instead",
-  EACCES:
-    "ports below 1024 need CAP_NET_BIND_SERVICE, and /dev/vsock may need permissions; run as root or use a higher port",
-  ENODEV:
-    "no vsock transport is loaded: in a guest load vmw_vsock_virtio_transport (or hv_sock / vmw_vsock_vmci_transport), on a host vhost_vsock",
-  EAFNOSUPPORT:
-    "this system has no VM sockets: on Linux `modprobe vsock` (CONFIG_VSOCKETS); on Windows enable Hyper-V",
-  EHOSTUNREACH: "no VM with that CID / VM id is running: check the id and that the VM is on",
-  ENETUNREACH: "the VM's socket channel is not up yet: wait for the guest to boot and retry",
-  ECONNRESET: "the peer reset the connection: check the agent's log",
-  ECONNABORTED: "the connection was aborted: retry",
-  EINVAL: "the socket was in the wrong state for this call",
-  EMFILE: "out of file descriptors: close unused sockets or raise the limit (ulimit -n)",
-  UNSUPPORTED: "use a transport this platform supports",
-  NOT_BUILT:
-    "in a source checkout build it with `npm run build:native`; elsewhere point CUVETTE_NATIVE_BINDING at an addon built for this platform",
-  INVALID_ARGUMENT: "fix the argument",
-  UNKNOWN: "see the cause for the OS error",
-}
-
-/** A failed native socket operation; `message` is computed from the fields. */
+/**
+ * A failed native socket operation; `message` says what failed, where and why, computed from the fields.
+ * It carries no hint: what to try depends on who called (the client picks one by transport, the agent
+ * for its listeners), and both take it from the protocol's one table (`Hints`), keyed by `reason`.
+ */
 export class NativeError extends Data.TaggedError("NativeError")<{
   /** Stable reason to branch on. */
   readonly reason: Reason
@@ -143,7 +124,7 @@ export class NativeError extends Data.TaggedError("NativeError")<{
         ? ""
         : ` (${this.reason === "UNKNOWN" ? "" : `${this.reason}, `}code ${this.code})`
     const what = this.detail ?? (this.cause instanceof Error ? this.cause.message : this.reason)
-    return `${this.operation}${where} failed: ${what}${code}; ${hints[this.reason]}`
+    return `${this.operation}${where} failed: ${what}${code}`
   }
 }
 

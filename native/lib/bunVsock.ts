@@ -2,7 +2,11 @@
 // acceptance of foreign fds (`net.createServer().listen({ fd })`, `net.connect({ fd })`). Loaded only
 // when `process.versions.bun` is set; nothing here runs under Node. Typechecked against bun-types
 // (tsconfig.bun.json); each export has the type Vsock.ts expects of it (bunBackend.ts).
+import * as Retry from "@cuvette/protocol/Retry"
 import type * as Ffi from "bun:ffi"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { createRequire } from "node:module"
 import * as net from "node:net"
 import type { BunBackend } from "./bunBackend.js"
@@ -147,7 +151,8 @@ export const serverFromFd: BunBackend["serverFromFd"] = (fd, target, allowHalfOp
     server.listen({ fd }, () => resolve(server))
   })
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const connectPolls = Retry.doubling("1 millis", "50 millis")
+const notYet = Symbol("not writable yet")
 
 /**
  * Non-blocking connect, then poll(…, 0) on a timer until writable (never blocking Bun's loop), read
@@ -159,8 +164,7 @@ export const connect: BunBackend["connect"] = async (cid, port, timeoutMs, targe
   try {
     fd = socket()
     const addr = sockaddrVm(cid, port)
-    let rc = sym.connect(fd, ffi.ptr(addr), addr.length)
-    if (rc < 0) {
+    if (sym.connect(fd, ffi.ptr(addr), addr.length) < 0) {
       const code = errno()
       if (code !== EINPROGRESS && code !== EINTR)
         throw Object.assign(new Error(`connect failed (errno ${code})`), { errno: code, syscall: "connect" })
@@ -169,13 +173,34 @@ export const connect: BunBackend["connect"] = async (cid, port, timeoutMs, targe
       const view = new DataView(pfd.buffer)
       view.setInt32(0, fd, true)
       view.setInt16(4, POLLOUT, true)
-      for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-        rc = sym.poll(ffi.ptr(pfd), 1, 0)
-        if (rc > 0) break
-        if (rc < 0 && errno() !== EINTR) fail("poll")
-        if (Date.now() >= deadline)
-          throw Object.assign(new Error("connect timed out"), { errno: ETIMEDOUT, syscall: "connect" })
-        await sleep(wait)
+      // Not writable yet: poll again after 1 ms, doubling to 50 ms, while the deadline allows another wait.
+      const writable = Effect.try({
+        try: () => {
+          const ready = sym.poll(ffi.ptr(pfd), 1, 0)
+          if (ready < 0 && errno() !== EINTR) fail("poll")
+          return ready > 0
+        },
+        catch: (e) => e,
+      })
+      const polled = await Effect.runPromiseExit(
+        Retry.retry(
+          Effect.filterOrFail(
+            writable,
+            (ready) => ready,
+            () => notYet,
+          ),
+          {
+            schedule: connectPolls,
+            deadline,
+            while: (e) => e === notYet,
+          },
+        ),
+      )
+      if (Exit.isFailure(polled)) {
+        const e = Cause.squash(polled.cause)
+        throw e !== notYet
+          ? e
+          : Object.assign(new Error("connect timed out"), { errno: ETIMEDOUT, syscall: "connect" })
       }
       const soError = new Int32Array(1)
       const len = new Uint32Array([4])

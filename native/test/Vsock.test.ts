@@ -91,7 +91,6 @@ describe("Vsock on this machine", () => {
       new RegExp(`vsock listen any:${port} failed`),
     )
     expect(e.code).toBe(98)
-    expect(e.message).toMatch(/choose another port/)
     // listenFd reports the same, and leaks no fd (the failing socket is closed).
     await expectNativeError(Vsock.listenFd({ port }), "EADDRINUSE")
   })

@@ -61,7 +61,7 @@ describe("sockets and servers of the route", () => {
     expect(error).toBeInstanceOf(NativeError)
     expect(error.reason).toBe("ECONNRESET")
     expect(error.message).toMatch(
-      /^loopback (send|receive) 127\.0\.0\.1:\d+ failed: .*; the peer reset the connection/,
+      /^loopback (send|receive) 127\.0\.0\.1:\d+ failed: .* \(ECONNRESET, code \w+\)$/,
     )
   })
 

@@ -2,10 +2,11 @@
 // the addon drives (the code every AF_VSOCK / AF_HYPERV connection takes after creation), a client the
 // other. Exec with 8 MiB through stdin and back, byte-identical; the threads are gone afterwards.
 import { ByteStream, Session } from "@cuvette/protocol"
-import { Loopback } from "@cuvette/native"
+import { Loopback, NativeError } from "@cuvette/native"
 import { createHash, randomBytes } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { serveStream } from "../src/Agent.js"
+import * as native from "../src/transports/native.js"
 import { collect } from "./fixtures/agent.js"
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
@@ -38,5 +39,19 @@ describe.runIf(process.platform === "linux")("agent over the native I/O route", 
     )
     await agent.ended // the agent's session saw the connection go
     expect(Loopback.ioThreads()).toBe(0)
+  })
+})
+
+describe("a native failure in the agent's log", () => {
+  it("says what failed, and what to try from the protocol's hint table, once", () => {
+    const e = new NativeError.NativeError({
+      reason: "EADDRINUSE",
+      operation: "vsock listen",
+      target: "any:4919",
+      code: 98,
+    })
+    expect(native.reason(e)).toBe(
+      "vsock listen any:4919 failed: EADDRINUSE (EADDRINUSE, code 98) (another program listens there: stop it, or choose another port)",
+    )
   })
 })

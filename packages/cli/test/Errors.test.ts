@@ -58,6 +58,22 @@ describe("error wording", () => {
     expect(f.message).not.toContain("cuvette ls")
   })
 
+  it("a host file failure takes the host's wording from the protocol's one table, never a guest remedy", () => {
+    const hostFailure = (code: string) =>
+      describeFailure(new HostFileError({ operation: "download", path: "/data/x", code, detail: "failed" }), {
+        action: "copy",
+        path: "/etc/x",
+        hostPath: "/data/x",
+        target,
+      }).message
+    expect(hostFailure("EACCES")).toMatch(/\(check its permissions on this host\)$/)
+    expect(hostFailure("ENOSPC")).toMatch(/\(free some space on this host\)$/)
+    // The table's host remedy for a read-only file system, once only the guest's had it.
+    expect(hostFailure("EROFS")).toMatch(/\(the file system is mounted read-only\)$/)
+    // `cuvette rm -r` removes guest directories: never the advice for a host one.
+    expect(hostFailure("ENOTEMPTY")).not.toContain("cuvette")
+  })
+
   it("an auth failure gets one hint saying how to pass the token, and no `cuvette wait`", async () => {
     const { Hints } = await import("@cuvette/protocol")
     const e = new ConnectError({ reason: "DENIED", target, detail: "wrong token", hint: Hints.token })

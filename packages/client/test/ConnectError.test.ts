@@ -3,6 +3,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { NativeError } from "@cuvette/native"
 import * as Client from "../src/Client.js"
 import { ConnectError, fromCause } from "../src/ConnectError.js"
 
@@ -24,6 +25,15 @@ describe("ConnectError", () => {
     )
     expect(new ConnectError({ reason: "UNSUPPORTED", target: "hyperv:vm", detail: "x" }).message).toContain(
       "Windows host",
+    )
+  })
+
+  it("a native failure gets one hint, the transport's, not a second one from the native package", () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })
+    const e = fromCause("vsock:3:4919", NativeError.fromCause("vsock connect", "3:4919", refused))
+    expect(e.reason).toBe("REFUSED")
+    expect(e.message).toBe(
+      "cannot connect to vsock:3:4919: vsock connect 3:4919 failed: connect ECONNREFUSED (ECONNREFUSED, code ECONNREFUSED) (is the guest up and the agent listening on vsock? check the CID (`cuvette --target vsock:CID:PORT`) and that vhost_vsock is loaded)",
     )
   })
 

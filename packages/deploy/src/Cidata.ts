@@ -3,6 +3,7 @@
  * Linux VTL0 (the agent bundle plus NoCloud `meta-data`, `user-data` and `network-config`), Windows VTL0 (label
  * `cuvette`, the agent and a service installer) and VTL2 (the bundle and an optional token).
  */
+import * as Constants from "@cuvette/protocol/Constants"
 import { Data } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
@@ -210,7 +211,7 @@ if not "%~1"=="" set "args=%args% %*"
 set "step=register the %name% service"
 sc.exe create "%name%" binPath= "\\"%exe%\\" %args%" start= auto DisplayName= "Cuvette guest agent" >nul
 if errorlevel 1 goto failed
-sc.exe description "%name%" "Cuvette host-to-guest agent (Hyper-V sockets, port 4919)" >nul
+sc.exe description "%name%" "Cuvette host-to-guest agent (Hyper-V sockets, port ${Constants.DEFAULT_PORT})" >nul
 sc.exe failure "%name%" reset= 86400 actions= restart/1000/restart/5000/restart/10000 >nul
 set "step=start the %name% service"
 sc.exe start "%name%" >nul

@@ -4,7 +4,8 @@
  * waits forever on the inherited stdout), then wait for the agent through a caller-supplied callback (the CLI
  * connects with the client; this package does not depend on it). Commands are argv arrays: no host shell.
  */
-import { Data, Effect } from "effect"
+import * as Retry from "@cuvette/protocol/Retry"
+import { Data, Effect, Either } from "effect"
 import { spawn } from "node:child_process"
 import * as Bundle from "./Bundle.js"
 import { errorText } from "./internal/errorText.js"
@@ -147,7 +148,8 @@ const exec = (argv: ReadonlyArray<string>, timeoutMs: number): Promise<Outcome> 
     })
   })
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** wait-for-diag's answer was not 0 yet: worth another try. */
+class NotAnswering extends Data.TaggedError("NotAnswering")<{ readonly outcome: Outcome }> {}
 
 /** Runs the bring-up; rejects with OhcldiagError naming the step. */
 export const deploy = async (options: Options): Promise<Result> => {
@@ -177,23 +179,37 @@ export const deploy = async (options: Options): Promise<Result> => {
         : `exited with code ${o.code}; ${hint}`,
     })
 
-  // wait-for-diag: bounded exponential backoff
+  // wait-for-diag: the diag server answers once OpenHCL is up, so try again on a doubling wait.
   const [wait, mount, start] = cmds as [Command, Command, Command]
   const { initialDelayMs = 250, maxDelayMs = 5000, timeoutMs: budget = 120_000 } = options.retry ?? {}
-  const deadline = Date.now() + budget
   let attempts = 0
-  for (let delay = initialDelayMs; ; delay = Math.min(delay * 2, maxDelayMs)) {
+  const ask = Effect.suspend(() => {
     attempts++
     options.onStep?.("wait-for-diag", attempts === 1 ? formatCommand(wait.argv) : `retry ${attempts}`)
-    const o = await run(wait)
-    if (o.code === 0) break
-    if (Date.now() + delay > deadline)
-      throw failed(
-        wait,
-        o,
-        `the diag server did not answer in ${attempts} attempts over ${budget} ms: is the VM running OpenHCL, and is the VM id right?`,
-      )
-    await sleep(delay)
+    return Effect.tryPromise({ try: () => run(wait), catch: (e) => e as OhcldiagError })
+  }).pipe(
+    Effect.filterOrFail(
+      (o) => o.code === 0,
+      (o) => new NotAnswering({ outcome: o }),
+    ),
+  )
+  const answered = await Effect.runPromise(
+    Effect.either(
+      Retry.retry(ask, {
+        schedule: Retry.doubling(initialDelayMs, maxDelayMs),
+        deadline: Date.now() + budget,
+        while: (e) => e instanceof NotAnswering,
+      }),
+    ),
+  )
+  if (Either.isLeft(answered)) {
+    const e = answered.left
+    if (!(e instanceof NotAnswering)) throw e
+    throw failed(
+      wait,
+      e.outcome,
+      `the diag server did not answer in ${attempts} attempts over ${budget} ms: is the VM running OpenHCL, and is the VM id right?`,
+    )
   }
 
   options.onStep?.("mount", formatCommand(mount.argv))

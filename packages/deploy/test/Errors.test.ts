@@ -69,6 +69,26 @@ describe("Gpt.entries", () => {
       }),
     )
   })
+
+  it("refuses a half-braced or oddly dashed GUID, as the targets' Address.isGuid does", () => {
+    const layout = Gpt.layout(65536)
+    const good = "a42e7cda-d03f-480c-9cc2-a4de20abb878"
+    for (const bad of [
+      `{${good}`,
+      `${good}}`,
+      "a42e7cdad03f-480c-9cc2-a4de-20abb878",
+      good.replaceAll("-", ""),
+    ])
+      expect(() => Gpt.entries(layout, { diskGuid: good, partitionGuid: bad, name: "CIDATA" })).toThrow(
+        expect.objectContaining({
+          _tag: "GptError",
+          message: expect.stringContaining(`"${bad}" is not a GUID`),
+        }),
+      )
+    expect(() =>
+      Gpt.entries(layout, { diskGuid: `{${good}}`, partitionGuid: good.toUpperCase(), name: "CIDATA" }),
+    ).not.toThrow()
+  })
 })
 
 describe("Cidata.windows", () => {

@@ -147,7 +147,7 @@ const tcp = (input: string, rest: string): Tcp => {
   const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(rest)
   if (v6) return { _tag: "tcp", host: v6[1]!, port: port(v6[2]) }
   const parts = rest.split(":")
-  if (parts.length > 2) fail(input, "an IPv6 address must be written in brackets: tcp:[::1]:4919")
+  if (parts.length > 2) fail(input, `an IPv6 address must be written in brackets: tcp:[::1]:${DEFAULT_PORT}`)
   return { _tag: "tcp", host: nonEmpty(input, "host", parts[0]!), port: port(parts[1]) }
 }
 

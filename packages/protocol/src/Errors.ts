@@ -105,7 +105,7 @@ export const fromUnknown = (cause: unknown, context?: string): AgentError => {
   return make("INTERNAL", context ? `${context}: ${raw}` : raw)
 }
 
-const errnoText: Partial<Record<ErrorCode, string>> = {
+const errnoText: Partial<Record<string, string>> = {
   ENOENT: "no such file or directory",
   EACCES: "permission denied",
   EPERM: "operation not permitted",
@@ -129,7 +129,10 @@ const errnoText: Partial<Record<ErrorCode, string>> = {
   EADDRINUSE: "address already in use",
   EADDRNOTAVAIL: "cannot assign requested address",
   EMSGSIZE: "message too long",
+  ETIMEDOUT: "timed out",
+  // Seen on the host only (writing into a closed pipe), never sent by the agent.
+  EPIPE: "broken pipe",
 }
 
-/** Human text for an errno-style code ("no such file or directory"). */
-export const describeErrno = (code: ErrorCode): string => errnoText[code] ?? code
+/** Human text for an errno-style code ("no such file or directory"); the code itself when there is none. */
+export const describeErrno = (code: ErrorCode | (string & {})): string => errnoText[code] ?? code

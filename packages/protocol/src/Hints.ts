@@ -1,19 +1,33 @@
 /**
- * What to try next, in one place: by error code for failures the guest reports (the agent's messages and
- * the CLI's), by reason and transport for failed connections (the client's ConnectError), and the one
- * wording for passing a token. Only hints that need a command's paths are built in the CLI.
+ * What to try next, in one place: by error code (an errno name or an AgentError code) for a failure on
+ * the guest or on this host, by reason and transport for failed connections (the client's ConnectError),
+ * and the one wording for passing a token. Whoever reports a code composes on top of this table: the CLI
+ * adds hints that need a command's paths, the client picks the connection hint by transport, and
+ * `@cuvette/native` states its reason only, leaving the hint to whichever of them called it.
  */
+import * as Constants from "./Constants.js"
 
 /** How to pass the token an agent requires. */
 export const token =
   "pass the agent's token with --token-file FILE or CUVETTE_TOKEN_FILE; in the library, the token or tokenFile option"
 
-const byCode: Partial<Record<string, string>> = {
-  EACCES: "the agent's user may not access it: run the agent as root or fix the permissions",
-  EPERM: "the agent's user may not do this: run the agent as root",
+/** Where a failure happened: in the guest (the agent reported it) or on this host. */
+export type Side = "guest" | "host"
+
+// One entry per code; a code whose remedy depends on the side has a wording for each (none for a side
+// where it does not apply: `cuvette rm -r` does not remove a host directory).
+const byCode: Partial<Record<string, string | Partial<Record<Side, string>>>> = {
+  EACCES: {
+    guest: "the agent's user may not access it: run the agent as root or fix the permissions",
+    host: "check its permissions on this host",
+  },
+  EPERM: {
+    guest: "the agent's user may not do this: run the agent as root",
+    host: "check its permissions on this host",
+  },
   EROFS: "the file system is mounted read-only",
-  ENOSPC: "free some space on the guest",
-  ENOTEMPTY: "use `cuvette rm -r` to remove it with its contents",
+  ENOSPC: { guest: "free some space on the guest", host: "free some space on this host" },
+  ENOTEMPTY: { guest: "use `cuvette rm -r` to remove it with its contents" },
   EEXIST: "remove it first or choose another name",
   DENIED: "the agent does not allow it (its --allow and --allow-crash options)",
   UNSUPPORTED: "this agent or guest cannot do it; `cuvette info` lists its capabilities",
@@ -21,7 +35,7 @@ const byCode: Partial<Record<string, string>> = {
   ETIMEDOUT: "raise --timeout",
   EXDEV: "rename works within one file system: copy it, then remove the original",
   E2BIG: "pass large data on stdin or in a file instead of in arguments or the environment",
-  ELOOP: "a symbolic link on the path points back at itself: check it with `cuvette stat`",
+  ELOOP: { guest: "a symbolic link on the path points back at itself: check it with `cuvette stat`" },
   ENAMETOOLONG: "a file name is limited to 255 bytes and a path to 4096",
   ECONNREFUSED: "nothing listens there: start the service, or check the address and port",
   ECONNRESET: "the service closed the connection abruptly: see its own log",
@@ -30,8 +44,11 @@ const byCode: Partial<Record<string, string>> = {
   EADDRNOTAVAIL: "that address is not one of the machine's own: use 127.0.0.1, or an address it has",
 }
 
-/** The hint for an error code (an errno name or an AgentError code), if there is one. */
-export const forCode = (code: string): string | undefined => byCode[code]
+/** The hint for an error code (an errno name or an AgentError code) on that side, if there is one. */
+export const forCode = (code: string, side: Side = "guest"): string | undefined => {
+  const hint = byCode[code]
+  return typeof hint === "object" ? hint[side] : hint
+}
 
 const kind = (target: string): string => target.slice(0, Math.max(0, target.indexOf(":"))) || target
 
@@ -57,7 +74,7 @@ export const forConnection = (reason: string, target: string): string | undefine
       if (k === "hyperv" || k === "hyperv-id")
         return "is the VM running and the agent started in the guest (VTL2 needs ?vtl=2)?"
       if (k === "listen-unix")
-        return `no guest connected: start the agent with \`--connect unix:${rest}\`, or check the VMM's <vsock_path>_4919 socket path`
+        return `no guest connected: start the agent with \`--connect unix:${rest}\`, or check the VMM's <vsock_path>_${Constants.DEFAULT_PORT} socket path`
       if (k === "listen-vsock")
         return "no guest connected: is the agent in the guest connecting out to CID 2?"
       return undefined

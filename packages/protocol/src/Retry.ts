@@ -8,10 +8,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 
+/** Waits of `first`, doubling each time, never longer than `cap`. */
+export const doubling = (
+  first: Duration.DurationInput,
+  cap: Duration.DurationInput,
+): Schedule.Schedule<Duration.Duration> =>
+  Schedule.delays(Schedule.union(Schedule.exponential(first), Schedule.spaced(cap)))
+
 /** Waiting for a peer that is not up yet: 50 ms, doubling, capped at 1 s (quick when it comes soon, no busy polling). */
-export const backoff: Schedule.Schedule<Duration.Duration> = Schedule.delays(
-  Schedule.union(Schedule.exponential("50 millis"), Schedule.spaced("1 second")),
-)
+export const backoff: Schedule.Schedule<Duration.Duration> = doubling("50 millis", "1 second")
 
 /** The same wait between attempts, for as long as it takes (the agent's connect-out and power-off retries). */
 export const every = (wait: Duration.DurationInput): Schedule.Schedule<Duration.Duration> =>

@@ -3,7 +3,11 @@ import { describe, expect, it } from "vitest"
 import * as Retry from "../src/Retry.js"
 
 /** Runs a failing attempt under the TestClock; returns when each attempt ran (clock ms) and the retries reported. */
-const observe = (o: Omit<Retry.RetryOptions<string>, "onRetry" | "schedule">, succeedOn?: number) =>
+const observe = (
+  o: Omit<Retry.RetryOptions<string>, "onRetry" | "schedule">,
+  succeedOn?: number,
+  schedule = Retry.backoff,
+) =>
   Effect.gen(function* () {
     const at: Array<number> = []
     const retries: Array<[number, string]> = []
@@ -13,9 +17,7 @@ const observe = (o: Omit<Retry.RetryOptions<string>, "onRetry" | "schedule">, su
       return yield* Effect.fail(`refused #${at.length}`)
     })
     const fiber = yield* Effect.fork(
-      Effect.either(
-        Retry.retry(attempt, { ...o, schedule: Retry.backoff, onRetry: (n, e) => retries.push([n, e]) }),
-      ),
+      Effect.either(Retry.retry(attempt, { ...o, schedule, onRetry: (n, e) => retries.push([n, e]) })),
     )
     yield* TestClock.adjust("1 minute")
     const result = yield* Fiber.join(fiber)
@@ -43,5 +45,13 @@ describe("Retry.backoff", () => {
     expect(at).toEqual([0, 50])
     expect(retries).toHaveLength(1)
     expect(result).toMatchObject({ _tag: "Left", left: "refused #2" })
+  })
+})
+
+describe("Retry.doubling", () => {
+  it("waits `first`, doubling, never longer than `cap` (deploy's wait-for-diag: 250 ms to 5 s)", async () => {
+    const { at } = await observe({ deadline: 30_000 }, undefined, Retry.doubling("250 millis", "5 seconds"))
+    // Waits 250, 500, 1000, 2000, 4000, then 5000 each.
+    expect(at.slice(0, 8)).toEqual([0, 250, 750, 1750, 3750, 7750, 12750, 17750])
   })
 })

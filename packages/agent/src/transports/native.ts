@@ -5,6 +5,7 @@
  * objects, listeners emit "connection" as a net.Server does.
  */
 import type { Hvsock, Vsock, WindowsService } from "@cuvette/native"
+import { Hints } from "@cuvette/protocol"
 import { Data } from "effect"
 
 type Native = typeof import("@cuvette/native")
@@ -53,5 +54,10 @@ export const listenHvsock = async (port: number): Promise<Server> => {
 export const serviceController = async (): Promise<WindowsService.Controller> =>
   (await load()).WindowsService.controller()
 
-/** The reason text of a native failure, for logs. */
-export const reason = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+/** The reason text of a native failure, for logs, with what to try from the protocol's hints by its reason. */
+export const reason = (e: unknown): string => {
+  if (!(e instanceof Error)) return String(e)
+  const code = (e as { reason?: unknown }).reason
+  const hint = typeof code === "string" ? Hints.forCode(code) : undefined
+  return hint === undefined ? e.message : `${e.message} (${hint})`
+}

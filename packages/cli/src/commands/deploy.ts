@@ -5,6 +5,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { canonicalGuid, isGuid } from "@cuvette/protocol/Address"
+import { DEFAULT_PORT } from "@cuvette/protocol/Constants"
 import * as Client from "../internal/client.js"
 import { type Context, define, type Group } from "../internal/command.js"
 import { CliError, UsageError } from "../internal/errors.js"
@@ -145,8 +146,8 @@ const image = define({
 /** The agent's address once it runs in VTL2 of `vm` (as ohcldiag-dev names the VM). */
 export const vtl2Target = (vm: string, listen: string | undefined): string => {
   if (listen !== undefined) return `listen-unix:${listen}`
-  // OpenVMM: the agent connects out to the host's <vtl2 vsock path>_4919, as the VMM relays it.
-  if (vm.startsWith("vsock:")) return `listen-unix:${vm.slice("vsock:".length)}_4919`
+  // OpenVMM: the agent connects out to the host's <vtl2 vsock path>_<port>, as the VMM relays it.
+  if (vm.startsWith("vsock:")) return `listen-unix:${vm.slice("vsock:".length)}_${DEFAULT_PORT}`
   if (vm.startsWith("hyperv-id:") || vm.startsWith("hyperv:")) return `${vm}?vtl=2`
   return `hyperv:${vm}?vtl=2`
 }
@@ -192,7 +193,7 @@ const vtl2 = define({
     "the controller if the VM has none (the VM must be off for a change; already there: nothing to do), and\n" +
     "start the VM if it is off. Then: wait for the diag server, mount the disk by label, start the agent\n" +
     "detached, and wait for it (--timeout, default 2m) on hyperv:NAME?vtl=2 (AF_HYPERV, high VTL), or on Unix\n" +
-    "socket PATH_4919 for OpenVMM (--listen PATH or -H T to choose).",
+    `socket PATH_${DEFAULT_PORT} for OpenVMM (--listen PATH or -H T to choose).`,
   options: {
     vm: Opt.text("vm", "ID", "the VM: NAME, hyperv:NAME, hyperv-id:GUID or vsock:PATH"),
     disk: Opt.text("disk", "FILE", "Hyper-V: first put this disk on the VM's VTL2 SCSI controller"),

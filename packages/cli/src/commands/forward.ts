@@ -112,7 +112,9 @@ const connectionFailure = (e: unknown): string => {
   const err = e as { _tag?: unknown; code?: unknown; message?: unknown }
   const message = typeof err.message === "string" ? err.message : String(e)
   const hint =
-    err._tag === "HostSocketError" && typeof err.code === "string" ? Hints.forCode(err.code) : undefined
+    err._tag === "HostSocketError" && typeof err.code === "string"
+      ? Hints.forCode(err.code, "host")
+      : undefined
   return hint !== undefined && !message.includes(hint) ? `${message} (${hint})` : message
 }
 

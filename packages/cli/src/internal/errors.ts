@@ -46,11 +46,10 @@ export interface Failure {
   readonly path?: string
 }
 
-// The protocol's errno wording, plus what only the host side sees (a closed pipe, a timeout).
-const hostText: Record<string, string> = { EPIPE: "broken pipe", ETIMEDOUT: "timed out" }
+// The protocol's errno wording, when it has one.
 const errnoText = (code: string): string | undefined => {
-  const text = Errors.describeErrno(code as Errors.ErrorCode)
-  return text !== code ? text : hostText[code]
+  const text = Errors.describeErrno(code)
+  return text !== code ? text : undefined
 }
 
 const waitHint = (target: string | undefined) =>
@@ -91,20 +90,15 @@ const where = (ctx: FailureContext): string => {
   return ctx.target !== undefined ? `${subject} on ${ctx.target}` : subject
 }
 
-/** What to try for a failed host file of a copy (the host side: plain commands, not cuvette ones). */
+/** What to try for a failed host file of a copy: the path's own advice, else the protocol's host hint. */
 const hostHint = (code: string, operation: unknown, hostPath: string): string | undefined => {
   switch (code) {
     case "ENOENT":
       return operation === "download" ? `create it with \`mkdir -p ${hostPath}\`` : "check the host path"
     case "EISDIR":
       return operation === "upload" ? "use `cuvette cp -r` for a directory" : undefined
-    case "EACCES":
-    case "EPERM":
-      return "check its permissions on this host"
-    case "ENOSPC":
-      return "free some space on this host"
     default:
-      return undefined
+      return Hints.forCode(code, "host")
   }
 }
 

@@ -1,5 +1,6 @@
 // Identifiers written into an image (GPT GUIDs, FAT volume id, VHD unique id): random by default, or derived
 // from a seed so the same inputs give byte-identical images.
+import * as Address from "@cuvette/protocol/Address"
 import { createHash, randomBytes } from "node:crypto"
 
 /** 16 bytes: random, or sha256(seed + purpose) when a seed is given. */
@@ -22,9 +23,8 @@ export const guidFromBytes = (raw: Uint8Array): string => {
  * little-endian; undefined when `guid` is not a GUID.
  */
 export const guidToBytes = (guid: string): Buffer | undefined => {
-  const hex = guid.replace(/[{}-]/g, "")
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) return undefined
-  const b = Buffer.from(hex, "hex")
+  if (!Address.isGuid(guid)) return undefined
+  const b = Buffer.from(Address.canonicalGuid(guid).replaceAll("-", ""), "hex")
   b.subarray(0, 4).reverse()
   b.subarray(4, 6).reverse()
   b.subarray(6, 8).reverse()

@@ -1,6 +1,10 @@
 // Attaching this terminal to a console: raw keys to the guest, its output to stdout (and a log), the
 // escape sequence to leave, waiting for a restarted VM's console with --reconnect, and the terminal
 // restored however it ends.
+import * as Retry from "@cuvette/protocol/Retry"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as fs from "node:fs"
 import type { Duplex, Readable, Writable } from "node:stream"
 import { writeAll, type Io } from "../output.js"
@@ -144,19 +148,22 @@ export const attach = async (options: AttachOptions): Promise<Ending> => {
 
   /** Opens the console; with --reconnect, waits while it is not there. Undefined when the session ended first. */
   const open = async (): Promise<Duplex | undefined> => {
-    let waiting = false
-    while (!stop.signal.aborted) {
-      try {
-        return await openSource(source, { signal: stop.signal })
-      } catch (error) {
-        if (stop.signal.aborted) return undefined
-        if (!options.reconnect || !isAbsent(error)) throw error
-        if (!waiting) note(`waiting for ${what} (${ESCAPE_TEXT} to leave)`)
-        waiting = true
-        await sleep(RETRY_MS, stop.signal)
-      }
-    }
-    return undefined
+    if (stop.signal.aborted) return undefined
+    const attempt = Effect.tryPromise({
+      try: () => openSource(source, { signal: stop.signal }),
+      catch: (e) => e,
+    })
+    const opened = await Effect.runPromiseExit(
+      Retry.retry(attempt, {
+        schedule: Retry.every(RETRY_MS),
+        while: (error) => options.reconnect && isAbsent(error),
+        onRetry: (failed) => failed === 1 && note(`waiting for ${what} (${ESCAPE_TEXT} to leave)`),
+      }),
+      { signal: stop.signal },
+    )
+    if (Exit.isSuccess(opened)) return opened.value
+    if (stop.signal.aborted) return undefined
+    throw Cause.squash(opened.cause)
   }
 
   /** Copies the guest's output to stdout and the log until the console closes. */
