@@ -33,6 +33,8 @@ const generate = async (out) => {
       readme: "none",
       excludeInternal: true,
       excludePrivate: true,
+      // No source links: TypeDoc would otherwise read the git remote (and warn on a local clone's).
+      disableSources: true,
     },
     plugin: ["typedoc-plugin-markdown"],
     out,
