@@ -2,7 +2,7 @@
 // `npm install --offline` of the tarballs into an empty project outside the repository, from the npm cache
 // that `npm ci` filled, with no NODE_PATH and no repository directory on PATH. There the README's library
 // example and the installed `cuvette` bin run against the installed agent on a Unix socket.
-import type { ChildProcess } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -188,15 +188,50 @@ server.close()`
     cliWorks()
   })
 
+  /** Starts the installed agent on loopback TCP, on a port the kernel picks; resolves its address. */
+  const startTcpAgent = async (args: ReadonlyArray<string>) => {
+    const bin = path.join(app, "node_modules", ".bin", "cuvette-agent")
+    const child = spawn(bin, ["--listen", "tcp:127.0.0.1:0", ...args], {
+      cwd: app,
+      env: userEnv(),
+      stdio: ["ignore", "ignore", "pipe"],
+    })
+    let log = ""
+    const address = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the agent did not start:\n${log}`)), 30_000)
+      child.stderr!.on("data", (c: Buffer) => {
+        log += c.toString()
+        const m = /serving on (tcp:127\.0\.0\.1:\d+)/.exec(log)
+        if (m && log.includes("CUVETTE READY")) {
+          clearTimeout(timer)
+          resolve(m[1]!)
+        }
+      })
+      child.once("exit", (code) => reject(new Error(`the agent exited with ${code}:\n${log}`)))
+    })
+    return { address, stop: () => child.kill("SIGKILL") }
+  }
+
   it.skipIf(process.platform !== "linux" && process.platform !== "win32")(
-    "without an addon for this platform, unix: still works and vsock says which platform lacks one",
-    () => {
+    "without an addon for this platform, unix: and tcp: still work and vsock says which platform lacks one",
+    async () => {
       fs.rmSync(path.join(app, "node_modules", "@cuvette", "native", "prebuilds", host), { recursive: true })
       const probe = vsockProbe()
       expect(probe.reason).toBe("NOT_BUILT")
       expect(probe.message).toContain(`the native addon for ${host} is missing`)
       runLibraryExample(app, socket, path.join(tmp, "guest-payload-2.bin"))
       cliWorks()
+      const tokenFile = path.join(tmp, "tcp-token")
+      fs.writeFileSync(tokenFile, "pack-test-token\n")
+      for (const token of [[], ["--token-file", tokenFile]]) {
+        const tcp = await startTcpAgent(token)
+        try {
+          const hi = cuvette("exec", "--target", tcp.address, ...token, "--", "echo", "hi")
+          expect(hi).toMatchObject({ status: 0, stdout: "hi\n", stderr: "" })
+        } finally {
+          tcp.stop()
+        }
+      }
     },
   )
 })

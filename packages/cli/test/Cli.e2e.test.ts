@@ -52,15 +52,6 @@ const startSleeper = async () => {
   return { child, pid, exited }
 }
 
-const kmsgReadable = (() => {
-  try {
-    fs.closeSync(fs.openSync("/dev/kmsg", "r"))
-    return true
-  } catch {
-    return false
-  }
-})()
-
 /** Reads the child's first stdout line, then closes the pipe as `head -1` does. */
 const closeAfterFirstLine = (child: ReturnType<typeof spawnCli>) => {
   let stderr = ""
@@ -422,18 +413,43 @@ describe.concurrent("cuvette against a real agent", { timeout: 60_000 }, () => {
     expect(await eventually(() => !alive(pid), 5000)).toBe(true)
   })
 
-  it.skipIf(!kmsgReadable)(
-    "kmsg -f | head -1 exits 141 without a word (/dev/kmsg unreadable here)",
-    async () => {
-      const child = spawnCli(["-H", agent.target, "kmsg", "-f"])
+  it("kmsg -f | head -1 exits 141 without a word, and the agent stops reading the log", async () => {
+    // A FIFO stands in for /dev/kmsg (unreadable to an unprivileged runner); it is held open for
+    // writing, so the follow never ends by itself.
+    const dir = fs.mkdtempSync(path.join(agent.dir, "kmsg-"))
+    const device = path.join(dir, "kmsg")
+    await runFile("mkfifo", [device])
+    const writer = fs.openSync(device, fs.constants.O_RDWR | fs.constants.O_NONBLOCK)
+    fs.writeSync(writer, "6,1,5140900,-;first record\n")
+    process.env.CUVETTE_KMSG_DEVICE = device
+    const starting = startAgent() // spawns at once, with this environment
+    delete process.env.CUVETTE_KMSG_DEVICE
+    const logAgent = await starting
+    const agentReads = () =>
+      fs.readdirSync(`/proc/${logAgent.pid}/fd`).some((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${logAgent.pid}/fd/${fd}`) === device
+        } catch {
+          return false
+        }
+      })
+    try {
+      const child = spawnCli(["-H", logAgent.target, "kmsg", "-f"])
       child.stdin!.end()
       const { first, exited } = closeAfterFirstLine(child)
-      expect(await first).toMatch(/^\[ *\d+\.\d{6}\] /)
+      expect(await first).toBe("[    5.140900] first record")
+      expect(agentReads()).toBe(true)
+      // As with dmesg -w | head -1, the next record is what meets the closed pipe.
+      fs.writeSync(writer, "6,2,5140901,-;second record\n")
       const { code, stderr } = await exited
       expect(code).toBe(141)
       expect(stderr).toBe("")
-    },
-  )
+      expect(await eventually(() => !agentReads(), 5000)).toBe(true)
+    } finally {
+      fs.closeSync(writer)
+      await logAgent.stop()
+    }
+  })
 
   it("read into a closed pipe exits 141 without a word", async () => {
     const file = path.join(agent.dir, "lines.txt")

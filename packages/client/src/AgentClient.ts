@@ -186,6 +186,29 @@ const listening = <E>(start: () => Promise<Forward.Forwarder>) =>
     (f) => Effect.promise(() => f.close()),
   )
 
+/**
+ * A Stream of an agent call's records whose interruption cancels the call first. Without that, ending
+ * the iteration waits for the call's next chunk (an async generator cannot return while it awaits one),
+ * which a quiet FIFO or a followed kernel log may never send.
+ */
+const cancellableStream = <A>(
+  open: (signal: AbortSignal) => AsyncIterable<A>,
+): Stream.Stream<A, AgentError> =>
+  Stream.suspend(() => {
+    const abort = new AbortController()
+    const records = open(abort.signal)[Symbol.asyncIterator]()
+    const iterable: AsyncIterable<A> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => records.next(),
+        return: (value?: unknown) => {
+          abort.abort()
+          return records.return?.(value) ?? Promise.resolve({ done: true, value: undefined })
+        },
+      }),
+    }
+    return Stream.fromAsyncIterable(iterable, toAgentError)
+  })
+
 /** Wraps a connected Client.Agent as the service. */
 export const make = (agent: Client.Agent, options: Options = {}): Service => {
   const cancelTimeoutMs = options.cancelTimeoutMs ?? DEFAULT_CANCEL_TIMEOUT_MS
@@ -211,7 +234,7 @@ export const make = (agent: Client.Agent, options: Options = {}): Service => {
       ),
     readFile: (path, o) => run((a) => a.readFile(path, o)),
     readFileStream: (path, o = {}) =>
-      Stream.suspend(() => {
+      cancellableStream((signal) => {
         const call = agent.session.open(
           "readFile",
           Object.assign(
@@ -220,6 +243,7 @@ export const make = (agent: Client.Agent, options: Options = {}): Service => {
             o.length !== undefined ? { length: o.length } : {},
           ),
         )
+        signal.addEventListener("abort", () => call.cancel(), { once: true })
         async function* body() {
           try {
             for await (const chunk of call.stdout) yield chunk
@@ -228,24 +252,21 @@ export const make = (agent: Client.Agent, options: Options = {}): Service => {
             if (!call.isSettled) call.cancel()
           }
         }
-        return Stream.fromAsyncIterable(body(), toAgentError)
+        return body()
       }),
     writeFile: (path, data, o) => run((a) => a.writeFile(path, data, o)),
     upload: (source, path, o) => run((a) => a.upload(source, path, o)),
     download: (path, dest, o) => run((a) => a.download(path, dest, o)),
     stat: (path, o) => run((a) => a.stat(path, o)),
     list: (path) => run((a) => a.list(path)),
-    entries: (path) => Stream.suspend(() => Stream.fromAsyncIterable(agent.entries(path), toAgentError)),
+    entries: (path) => cancellableStream((signal) => agent.entries(path, { signal })),
     mkdir: (path, o) => run((a) => a.mkdir(path, o)),
     remove: (path, o) => run((a) => a.remove(path, o)),
     rename: (from, to) => run((a) => a.rename(from, to)),
     chmod: (path, mode) => run((a) => a.chmod(path, mode)),
     kmsg: (o = {}) =>
-      Stream.suspend(() =>
-        Stream.fromAsyncIterable(
-          agent.kmsg(o.follow !== undefined ? { follow: o.follow } : {}),
-          toAgentError,
-        ),
+      cancellableStream((signal) =>
+        agent.kmsg(o.follow !== undefined ? { follow: o.follow, signal } : { signal }),
       ),
     mount: (args) => run((a) => a.mount(args)),
     shutdown: (o) => run((a) => a.shutdown(o)),

@@ -1,11 +1,11 @@
 // Interrupting an AgentClient Effect cancels the guest work, against a real agent on a Unix socket.
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { PassThrough } from "node:stream"
 import { fileURLToPath } from "node:url"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as AgentClient from "../src/AgentClient.js"
 import { agent } from "./fixtures/agent.js"
@@ -41,10 +41,32 @@ const isGone = (pid: number) => {
   }
 }
 
-const gone = async (pid: number, withinMs: number) => {
+const eventually = async (check: () => boolean, withinMs: number) => {
   const end = Date.now() + withinMs
-  while (!isGone(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
-  return isGone(pid)
+  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  return check()
+}
+
+const gone = (pid: number, withinMs: number) => eventually(() => isGone(pid), withinMs)
+
+/** How many descriptors of this process (the agent runs in it) have `file` open, other than `except`. */
+const openCount = (file: string, except?: number) =>
+  fs.readdirSync("/proc/self/fd").filter((fd) => {
+    if (Number(fd) === except) return false
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === file
+    } catch {
+      return false // closed since the listing
+    }
+  }).length
+
+/** A FIFO kept open for writing (and reading, so the write end never blocks), holding `data`. */
+const fifo = (name: string, data: string) => {
+  const file = path.join(tmp, name)
+  execFileSync("mkfifo", [file])
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NONBLOCK)
+  fs.writeSync(fd, data)
+  return { file, fd, close: () => fs.closeSync(fd) }
 }
 
 describe("AgentClient interruption", () => {
@@ -60,6 +82,125 @@ describe("AgentClient interruption", () => {
       }),
     )
     expect(r).toMatchObject({ _tag: "Right", right: { timedOut: "TimeoutException", gone: true } })
+  })
+
+  it("exec under Effect.timeout ends the whole process group: the shell's background children are gone", async () => {
+    const pidFile = path.join(tmp, "group.pids")
+    const r = await withAgent((a) =>
+      Effect.gen(function* () {
+        const script = `sleep 300 & echo $! > ${pidFile}; sleep 300 & echo $! >> ${pidFile}; wait`
+        const timedOut = yield* Effect.flip(a.exec(["sh", "-c", script]).pipe(Effect.timeout("1 second")))
+        const pids = fs.readFileSync(pidFile, "utf8").trim().split("\n").map(Number)
+        const allGone = yield* Effect.promise(() => eventually(() => pids.every(isGone), 2000))
+        return { timedOut: timedOut._tag, pids: pids.length, allGone }
+      }),
+    )
+    expect(r).toMatchObject({
+      _tag: "Right",
+      right: { timedOut: "TimeoutException", pids: 2, allGone: true },
+    })
+  })
+
+  it("an interrupted readFileStream of a FIFO closes it on the agent; the session goes on", async () => {
+    const pipe = fifo("stream.fifo", "x".repeat(1000))
+    try {
+      const r = await withAgent((a) =>
+        Effect.gen(function* () {
+          let got = 0
+          let openWhileReading = 0
+          const timedOut = yield* Effect.flip(
+            a.readFileStream(pipe.file).pipe(
+              Stream.runForEach((c) =>
+                Effect.sync(
+                  () => ((got += c.byteLength), (openWhileReading = openCount(pipe.file, pipe.fd))),
+                ),
+              ),
+              Effect.timeout("500 millis"),
+            ),
+          )
+          const closed = yield* Effect.promise(() =>
+            eventually(() => openCount(pipe.file, pipe.fd) === 0, 2000),
+          )
+          return { timedOut: timedOut._tag, got, openWhileReading, closed, ping: yield* a.ping }
+        }),
+      )
+      expect(r).toMatchObject({
+        _tag: "Right",
+        right: { timedOut: "TimeoutException", got: 1000, openWhileReading: 1, closed: true },
+      })
+    } finally {
+      pipe.close()
+    }
+  })
+
+  it("an interrupted entries stream closes the directory on the agent; the session goes on", async () => {
+    const dir = path.join(tmp, "many")
+    fs.mkdirSync(dir)
+    // More than the 2 MiB window of credit: unread, the listing waits on the client for good.
+    const long = "n".repeat(200)
+    for (let i = 0; i < 10_000; i++) fs.writeFileSync(path.join(dir, `${long}-${i}`), "")
+    const r = await withAgent((a) =>
+      Effect.gen(function* () {
+        let openWhileListing = 0
+        const timedOut = yield* Effect.flip(
+          a.entries(dir).pipe(
+            Stream.runForEach(() =>
+              Effect.andThen(
+                Effect.sync(() => (openWhileListing = openCount(dir))),
+                Effect.never,
+              ),
+            ),
+            Effect.timeout("500 millis"),
+          ),
+        )
+        const closed = yield* Effect.promise(() => eventually(() => openCount(dir) === 0, 2000))
+        const listed = (yield* a.list(dir)).length
+        return { timedOut: timedOut._tag, openWhileListing, closed, listed }
+      }),
+    )
+    expect(r).toMatchObject({
+      _tag: "Right",
+      right: { timedOut: "TimeoutException", openWhileListing: 1, closed: true, listed: 10_000 },
+    })
+  })
+
+  it("an interrupted kmsg follow closes the kernel log on the agent (a FIFO stands in)", async () => {
+    const log = fifo("kmsg.fifo", "6,1,5140900,-;first record\n")
+    process.env.CUVETTE_KMSG_DEVICE = log.file
+    try {
+      const r = await withAgent((a) =>
+        Effect.gen(function* () {
+          const messages: Array<string> = []
+          let openWhileFollowing = 0
+          const timedOut = yield* Effect.flip(
+            a.kmsg({ follow: true }).pipe(
+              Stream.runForEach((record) =>
+                Effect.sync(
+                  () => (messages.push(record.message), (openWhileFollowing = openCount(log.file, log.fd))),
+                ),
+              ),
+              Effect.timeout("500 millis"),
+            ),
+          )
+          const closed = yield* Effect.promise(() =>
+            eventually(() => openCount(log.file, log.fd) === 0, 2000),
+          )
+          return { timedOut: timedOut._tag, messages, openWhileFollowing, closed, ping: yield* a.ping }
+        }),
+      )
+      expect(r).toMatchObject({
+        _tag: "Right",
+        right: {
+          timedOut: "TimeoutException",
+          messages: ["first record"],
+          openWhileFollowing: 1,
+          closed: true,
+        },
+      })
+    } finally {
+      delete process.env.CUVETTE_KMSG_DEVICE
+      log.close()
+    }
   })
 
   it("an interrupted upload leaves no guest file or temporary file", async () => {

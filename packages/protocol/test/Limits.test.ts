@@ -1,8 +1,10 @@
 // The limits that keep one hostile peer from taking the agent down (docs/protocol.md, "Limits").
+import { it as effectIt } from "@effect/vitest"
+import { Clock, Effect, TestClock } from "effect"
 import { describe, expect, it } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
 import { connected, identity, readAll, sleep, startAgent } from "./fixtures/agent.js"
-import { clientHello, concat, RawPeer } from "./fixtures/streams.js"
+import { clientHello, concat, flush, RawPeer } from "./fixtures/streams.js"
 
 const T = Frame.FrameType
 const open = (op: string, args: unknown) => ({ _tag: "Open", op, args })
@@ -37,48 +39,62 @@ describe("before the handshake", () => {
     expect((await agent.ended)?.code).toBe("PROTOCOL")
   })
 
-  it("drops the oldest pending handshake beyond the cap; a served session is untouched", async () => {
-    const pendingHandshakes = new Session.PendingHandshakes(3)
-    const [ca, cb] = ByteStream.pair()
-    const served = startAgent(cb, { pendingHandshakes })
-    const client = await Session.openClient(ca)
-    const waiting = Array.from({ length: 5 }, () => {
-      const [a, b] = ByteStream.pair()
-      a.write(Constants.MAGIC) // and never a Hello
-      return startAgent(b, { pendingHandshakes })
-    })
-    await sleep(20)
-    const ended = await Promise.all(
-      waiting.map((s) =>
-        Promise.race([s.ended.then((e) => e?.message ?? "ended"), sleep(200).then(() => "open")]),
-      ),
-    )
-    expect(ended.slice(0, 2)).toEqual([
-      "too many connections are in their handshake (the limit is 3); the oldest was dropped",
-      "too many connections are in their handshake (the limit is 3); the oldest was dropped",
-    ])
-    expect(ended.slice(2)).toEqual(["open", "open", "open"])
-    expect(pendingHandshakes.size).toBe(3)
-    expect(await client.open("ping", {}).result).toEqual({})
-    for (const s of waiting) s.close()
-    client.close()
-    await served.ended
-  })
+  effectIt.effect("drops the oldest pending handshake beyond the cap; the rest wait out their deadline", () =>
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      const pendingHandshakes = new Session.PendingHandshakes(3)
+      const [ca, cb] = ByteStream.pair()
+      const served = startAgent(cb, { pendingHandshakes, clock })
+      const client = yield* Effect.promise(() => Session.openClient(ca, { clock }))
+      const ended: Array<string | undefined> = []
+      const waiting = Array.from({ length: 5 }, (_, i) => {
+        const [a, b] = ByteStream.pair()
+        a.write(Constants.MAGIC) // and never a Hello
+        const s = startAgent(b, { pendingHandshakes, clock })
+        void s.ended.then((e) => (ended[i] = e?.message ?? "ended"))
+        return s
+      })
+      for (let i = 0; i < 5; i++) yield* flush
+      const dropped = "too many connections are in their handshake (the limit is 3); the oldest was dropped"
+      expect(ended).toEqual([dropped, dropped])
+      expect(pendingHandshakes.size).toBe(3)
+      yield* Effect.promise(() => expect(client.open("ping", {}).result).resolves.toEqual({}))
+      // The other three hold their slots until their own deadline, and not a moment longer.
+      yield* TestClock.adjust(Constants.DEFAULT_HANDSHAKE_TIMEOUT_MS - 1)
+      for (let i = 0; i < 5; i++) yield* flush
+      expect(ended).toHaveLength(2)
+      yield* TestClock.adjust(1)
+      for (let i = 0; i < 5; i++) yield* flush
+      expect(ended.slice(2)).toEqual(Array(3).fill(expect.stringMatching(/^no hello from .* within 10 s$/)))
+      expect(pendingHandshakes.size).toBe(0)
+      for (const s of waiting) s.close()
+      client.close()
+      yield* Effect.promise(() => served.ended)
+    }),
+  )
 
-  it("gives the client one deadline for the whole handshake", async () => {
-    const [a, b] = ByteStream.pair()
-    const agent = startAgent(b, {
-      token: new TextEncoder().encode("secret"),
-      handshakeTimeoutMs: 300,
-      pendingHandshakes: new Session.PendingHandshakes(),
-    })
-    const peer = new RawPeer(a)
-    const started = Date.now()
-    await sleep(200)
-    await peer.handshake() // a Welcome with a challenge, never answered
-    expect((await agent.ended)?.code).toBe("ETIMEDOUT")
-    expect(Date.now() - started).toBeLessThan(290 + 250)
-  })
+  effectIt.effect("gives the client one deadline for the whole handshake", () =>
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      const [a, b] = ByteStream.pair()
+      const agent = startAgent(b, {
+        token: new TextEncoder().encode("secret"),
+        handshakeTimeoutMs: 300,
+        pendingHandshakes: new Session.PendingHandshakes(),
+        clock,
+      })
+      let ended: string | undefined
+      void agent.ended.then((e) => (ended = e?.code))
+      const peer = new RawPeer(a)
+      yield* TestClock.adjust("200 millis")
+      yield* Effect.promise(() => peer.handshake()) // a Welcome with a challenge, never answered
+      // The deadline counts from the start, not from the hello: 100 ms are left, not 300.
+      yield* Effect.andThen(TestClock.adjust("99 millis"), flush)
+      expect(ended).toBeUndefined()
+      yield* Effect.andThen(TestClock.adjust("1 millis"), flush)
+      expect(ended).toBe("ETIMEDOUT")
+    }),
+  )
 
   it("says who the agent is only after the token was proved", async () => {
     const token = new TextEncoder().encode("secret")
@@ -200,19 +216,32 @@ describe("within a session", () => {
     agent.close()
   })
 
-  it("does not call a live peer gone after the agent itself was busy", async () => {
-    const { client, agent } = await connected({ agent: { keepaliveMs: 50, deadPeerMs: 300 } })
-    const pinging = setInterval(() => void client.ping().catch(() => {}), 30)
-    await sleep(100)
-    const until = Date.now() + 700
-    while (Date.now() < until); // the agent's event loop is blocked for 0.7 s
-    await sleep(200)
-    clearInterval(pinging)
-    expect(client.isClosed).toBe(false)
-    expect(await client.open("ping", {}).result).toEqual({})
-    client.close()
-    await agent.ended
-  })
+  effectIt.effect("does not call a live peer gone after the agent itself was busy", () =>
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      // The agent's clock may run ahead of the test clock: its timers then fire late, as they do
+      // when the agent's event loop was blocked, and it has read nothing in the meantime.
+      let busyMs = 0
+      const agentClock: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => clock.unsafeCurrentTimeMillis() + busyMs,
+        currentTimeMillis: Effect.sync(() => clock.unsafeCurrentTimeMillis() + busyMs),
+        unsafeCurrentTimeNanos: () => clock.unsafeCurrentTimeNanos() + BigInt(busyMs) * 1_000_000n,
+        currentTimeNanos: Effect.sync(() => clock.unsafeCurrentTimeNanos() + BigInt(busyMs) * 1_000_000n),
+        sleep: (d) => clock.sleep(d),
+      }
+      const { client, agent } = yield* Effect.promise(() =>
+        connected({ agent: { keepaliveMs: 50, deadPeerMs: 300, clock: agentClock }, client: { clock } }),
+      )
+      for (let ms = 0; ms < 200; ms += 10) yield* Effect.andThen(TestClock.adjust("10 millis"), flush)
+      busyMs += 700 // blocked for 0.7 s, more than twice the dead-peer time
+      for (let ms = 0; ms < 200; ms += 10) yield* Effect.andThen(TestClock.adjust("10 millis"), flush)
+      expect(client.isClosed).toBe(false)
+      yield* Effect.promise(() => expect(client.open("ping", {}).result).resolves.toEqual({}))
+      client.close()
+      yield* Effect.promise(() => agent.ended)
+    }),
+  )
 })
 
 it("the Welcome's identity is optional on the wire, and a client gets it either way", async () => {

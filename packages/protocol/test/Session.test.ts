@@ -536,19 +536,20 @@ const rawAgent = async (options: Session.ClientOptions = {}) => {
 }
 
 describe("liveness and closing", () => {
-  it("measures a ping round trip: the time until the peer's Pong", async () => {
-    const { client, peer } = await rawAgent()
-    const pinged = peer.next((f) => f.type === T.Ping)
-    const rtt = client.ping()
-    const ping = await pinged
-    await sleep(60)
-    peer.send(T.Pong, 0, 0, ping.payload)
-    const ms = await rtt
-    expect(ms).toBeGreaterThanOrEqual(55)
-    expect(ms).toBeLessThan(1000)
-    client.close()
-    await expect(client.ping()).rejects.toMatchObject({ code: "DISCONNECTED" })
-  })
+  effectIt.effect("measures a ping round trip: the time until the peer's Pong", () =>
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      const { client, peer } = yield* Effect.promise(() => rawAgent({ clock }))
+      const pinged = peer.next((f) => f.type === T.Ping)
+      const rtt = client.ping()
+      const ping = yield* Effect.promise(() => pinged)
+      yield* TestClock.adjust("60 millis")
+      peer.send(T.Pong, 0, 0, ping.payload)
+      expect(yield* Effect.promise(() => rtt)).toBe(60)
+      client.close()
+      yield* Effect.promise(() => expect(client.ping()).rejects.toMatchObject({ code: "DISCONNECTED" }))
+    }),
+  )
 
   effectIt.effect("declares a silent peer dead with ETIMEDOUT after the default 20 s, probing first", () =>
     Effect.gen(function* () {

@@ -10,35 +10,14 @@ import { Effect, Exit } from "effect"
 import * as fs from "node:fs"
 import { isSignal, signalGroup, startTimeout } from "../internal/processGroup.js"
 import { runFile } from "../internal/runFile.js"
+import type { PtyBackend, Subprocess, Terminal } from "./ptyBackend.js"
 
-// The bits of Bun's API used here, declared locally so the package typechecks against Node's types.
-interface Terminal {
-  write(data: Uint8Array | string): number
-  resize(cols: number, rows: number): void
-  close(): void
-  readonly closed: boolean
-  /** termios c_lflag */
-  readonly localFlags: number
-}
-interface Subprocess {
-  readonly pid: number
-  readonly exited: Promise<number>
-  readonly exitCode: number | null
-  readonly signalCode: string | null
-}
-interface BunApi {
-  spawn(
-    argv: ReadonlyArray<string>,
-    options: {
-      cwd: string
-      env: NodeJS.ProcessEnv
-      terminal: { cols: number; rows: number; data: (terminal: Terminal, data: Uint8Array) => void }
-    },
-  ): Subprocess & { readonly terminal: Terminal }
-  readonly Terminal?: unknown
-}
-
-const bun = (globalThis as { Bun?: BunApi }).Bun
+// Bun's PTY, loaded only inside Bun: bunPty.ts reaches Bun's API, typechecked against bun-types in its
+// own project (tsconfig.bun.json). Bun's own `require` loads it (and bundles it into `bun build
+// --compile` executables); under Node it is never loaded.
+const bun: PtyBackend | undefined =
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  process.versions.bun !== undefined ? (require("./bunPty.js") as PtyBackend) : undefined
 
 /** True where this agent can run commands under a terminal (listed as "pty" in info's capabilities). */
 export const supported = (): boolean => process.platform !== "win32" && typeof bun?.Terminal === "function"

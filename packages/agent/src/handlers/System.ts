@@ -14,7 +14,11 @@ import { AGENT_NAME, AGENT_VERSION } from "../internal/version.js"
 import * as Pty from "./Pty.js"
 import { runFile } from "../internal/runFile.js"
 
-const KMSG = "/dev/kmsg"
+/**
+ * The kernel log device. `CUVETTE_KMSG_DEVICE` names a stand-in (a FIFO) for tests, so they run
+ * where /dev/kmsg cannot be read (an unprivileged CI runner).
+ */
+const kmsgDevice = (): string => process.env.CUVETTE_KMSG_DEVICE || "/dev/kmsg"
 /** A /dev/kmsg record is at most ~8 KiB; a smaller read buffer gets EINVAL. */
 const KMSG_RECORD = 8192
 /** Batch records into chunks of about this size (one data frame, not one per line). */
@@ -36,7 +40,7 @@ const runShell = (line: string): Promise<{ code: number | null; stderr: string; 
 
 const kmsgReadable = (): boolean => {
   try {
-    fs.accessSync(KMSG, fs.constants.R_OK)
+    fs.accessSync(kmsgDevice(), fs.constants.R_OK)
     return true
   } catch {
     return false
@@ -87,20 +91,21 @@ export const time = () =>
   })
 
 const kmsgOpenError = (cause: unknown): Errors.AgentError => {
+  const device = kmsgDevice()
   const code = (cause as NodeJS.ErrnoException).code
   if (code === "ENOENT" || code === "ENODEV" || code === "ENXIO")
     return Errors.make(
       "UNSUPPORTED",
       process.platform === "linux"
-        ? `${KMSG} does not exist here (a container, or /dev without devtmpfs): mount devtmpfs on /dev, or try exec dmesg`
-        : `the kernel log (${KMSG}) exists only on Linux; this guest is ${process.platform}${process.platform === "win32" ? ": try exec wevtutil qe System /c:50 /rd:true /f:text" : ""}`,
+        ? `${device} does not exist here (a container, or /dev without devtmpfs): mount devtmpfs on /dev, or try exec dmesg`
+        : `the kernel log (${device}) exists only on Linux; this guest is ${process.platform}${process.platform === "win32" ? ": try exec wevtutil qe System /c:50 /rd:true /f:text" : ""}`,
     )
   if (code === "EACCES" || code === "EPERM")
     return Errors.make(
       "EACCES",
-      `cannot read ${KMSG}: permission denied (run the agent as root, or set kernel.dmesg_restrict=0)`,
+      `cannot read ${device}: permission denied (run the agent as root, or set kernel.dmesg_restrict=0)`,
     )
-  return Errors.fromUnknown(cause, KMSG)
+  return Errors.fromUnknown(cause, device)
 }
 
 /**
@@ -109,9 +114,10 @@ const kmsgOpenError = (cause: unknown): Errors.AgentError => {
  */
 export const kmsg = (args: Operations.Args<"kmsg">, call: Session.ServerCall<"kmsg">) =>
   Effect.gen(function* () {
+    const device = kmsgDevice()
     const handle = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => fs.promises.open(KMSG, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK),
+        try: () => fs.promises.open(device, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK),
         catch: kmsgOpenError,
       }),
       (h) => Effect.promise(() => h.close().catch(() => {})),
@@ -155,7 +161,7 @@ export const kmsg = (args: Operations.Args<"kmsg">, call: Session.ServerCall<"km
         await flush()
         return { records }
       },
-      catch: (cause) => Errors.fromUnknown(cause, `reading ${KMSG}`),
+      catch: (cause) => Errors.fromUnknown(cause, `reading ${device}`),
     })
   })
 

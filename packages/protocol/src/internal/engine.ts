@@ -606,10 +606,10 @@ export class Engine implements CallHost {
   /** Pings the peer and resolves with the round trip in milliseconds. */
   ping(): Promise<number> {
     if (this.state === "closed") return Promise.reject(closedError())
-    const started = performance.now()
+    const started = this.timers.now()
     return new Promise((resolve, reject) => {
       this.pongWaiters.push(() =>
-        this.state === "closed" ? reject(closedError()) : resolve(performance.now() - started),
+        this.state === "closed" ? reject(closedError()) : resolve(this.timers.now() - started),
       )
       this.writeFrame(Frame.FrameType.Ping, 0, 0, new Uint8Array(8))
     })

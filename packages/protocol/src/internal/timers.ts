@@ -1,20 +1,20 @@
 /**
- * The session's sense of time: keepalive, dead-peer detection, handshake deadlines and the serial
- * stall watch all go through this, so tests can drive them with Effect's TestClock instead of
+ * The session's sense of time: keepalive, dead-peer detection, handshake deadlines, ping round trips
+ * and the serial stall watch all go through this, so tests can drive them with Effect's TestClock instead of
  * sleeping. Without a clock the real timers are used, unref'd so an idle session never keeps a
  * process alive.
  */
 import { type Clock, Duration, Effect, Fiber } from "effect"
 
 export interface Timers {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch, to a fraction of one (a ping round trip on loopback is less). */
   readonly now: () => number
   /** Runs `f` once after `ms`; the returned function cancels it. */
   readonly after: (ms: number, f: () => void) => () => void
 }
 
 const real: Timers = {
-  now: Date.now,
+  now: () => performance.timeOrigin + performance.now(),
   after: (ms, f) => {
     const t = setTimeout(f, ms)
     t.unref?.()
