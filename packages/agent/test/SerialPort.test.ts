@@ -32,6 +32,8 @@ const fakePort = (readMax = 4096) => {
   const io: Serial.PortIo = {
     open: async () => 42,
     read: async (_fd, buffer, off, length) => {
+      // A read completes in a later turn of the event loop, as a thread-pool read does.
+      await new Promise((r) => setImmediate(r))
       while (inbound.length === 0) await new Promise<void>((r) => (wakeReader = r))
       const head = inbound[0]!
       const n = Math.min(head.byteLength, length, readMax)
@@ -107,6 +109,16 @@ describe("serial transport writes", () => {
     expect(port.writes.length).toBe(Math.ceil((header.byteLength + payload.byteLength) / PORT_WRITE_MAX))
   })
 
+  it("an empty chunk (a Data frame with no payload) neither stalls nor spins the writer", async () => {
+    const port = fakePort()
+    const { stream } = await serveRaw(port)
+    stream.writev!([Buffer.from("header"), Buffer.alloc(0)])
+    await tick()
+    stream.write(Buffer.from("next"))
+    await tick()
+    expect(Buffer.concat(port.writes).toString()).toBe("headernext")
+  })
+
   it("what is queued while a write is in flight follows it in order, in the next write", async () => {
     const port = fakePort()
     const { stream } = await serveRaw(port)
@@ -141,8 +153,7 @@ describe("serial transport reads", () => {
     const { received } = await serveRaw(port)
     const sent = Array.from({ length: 600 }, (_, i) => Buffer.alloc(4096, i % 256))
     for (const b of sent) port.send(b)
-    await tick()
-    await new Promise((r) => setTimeout(r, 100))
+    for (let waited = 0; received.length < sent.length && waited < 10_000; waited += 5) await tick()
     expect(received.length).toBe(sent.length)
     expect(received.filter((c, i) => !Buffer.from(c).equals(sent[i]!)).length).toBe(0)
   })
@@ -178,6 +189,26 @@ describe("a session over the port", () => {
     fs.writeFileSync(file, Buffer.alloc(2 << 20, "serial port bytes "))
     const r = session.open("readFile", { path: file })
     expect((await collect(r.stdout)).equals(fs.readFileSync(file))).toBe(true)
+    // An upload arriving 4 KiB per read, with pings answered all the while.
+    const up = Buffer.alloc(16 << 20, "host to guest ")
+    const target = path.join(dir, "up.bin")
+    const w = session.open("writeFile", { path: target })
+    let pongs = 0
+    let uploading = true
+    const pinging = (async () => {
+      while (uploading) {
+        await session.open("ping", {}).result
+        pongs++
+      }
+    })()
+    for (let off = 0; off < up.byteLength; off += 256 * 1024)
+      await w.stdin.write(up.subarray(off, off + 256 * 1024))
+    w.stdin.end()
+    await w.result
+    uploading = false
+    await pinging
+    expect(fs.readFileSync(target).equals(up)).toBe(true)
+    expect(pongs).toBeGreaterThan(0)
     session.close()
   })
 })

@@ -233,6 +233,9 @@ export const serve = async (
     let active = true
     const enqueue = (chunk: Uint8Array) => {
       if (!active) return false
+      // An empty chunk (a frame with no payload, written as header + payload) has nothing to write:
+      // queued, it would be a head that no write ever consumes.
+      if (chunk.byteLength === 0) return queued < HIGH_WATER
       queue.push(chunk)
       queued += chunk.byteLength
       schedulePump()
