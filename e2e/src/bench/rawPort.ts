@@ -7,6 +7,8 @@
  *   --send:    sends "R", waits for the host's "G", writes FILE to the port.
  *   --echo:    sends "R", then writes back each of COUNT reads as it arrives (the host sends one byte at a
  *              time): the port's round trip, the floor under a ping.
+ *   --echo-overlapped: the same, with the next read already waiting while each write runs, as the
+ *              agent's transport reads (a full-duplex port always has a read pending).
  */
 import * as fs from "node:fs"
 import { parseArgs } from "node:util"
@@ -21,12 +23,18 @@ const { values } = parseArgs({
     out: { type: "string" },
     send: { type: "string" },
     echo: { type: "string" },
+    "echo-overlapped": { type: "string" },
   },
 })
-const modes = [values.receive !== undefined && values.out, values.send, values.echo].filter(Boolean)
+const modes = [
+  values.receive !== undefined && values.out,
+  values.send,
+  values.echo,
+  values["echo-overlapped"],
+].filter(Boolean)
 if (!values.serial || modes.length !== 1) {
   process.stderr.write(
-    "usage: raw-port --serial PATH (--receive BYTES --out FILE | --send FILE | --echo COUNT)\n",
+    "usage: raw-port --serial PATH (--receive BYTES --out FILE | --send FILE | --echo COUNT | --echo-overlapped COUNT)\n",
   )
   process.exit(2)
 }
@@ -55,6 +63,14 @@ if (values.receive !== undefined) {
   await port.write(Buffer.from("D"))
 } else if (values.echo !== undefined) {
   for (let i = 0; i < Number(values.echo); i++) await port.write(buffer.subarray(0, await read()))
+} else if (values["echo-overlapped"] !== undefined) {
+  let writing = Promise.resolve()
+  for (let i = 0; i < Number(values["echo-overlapped"]); i++) {
+    const n = await read()
+    const bytes = Buffer.from(buffer.subarray(0, n))
+    writing = writing.then(() => port.write(bytes)) // not awaited: the next read is issued at once
+  }
+  await writing
 } else {
   await read() // the host's "G"
   const file = fs.openSync(values.send!, "r")

@@ -6,7 +6,8 @@
  * the guest -> the agent's vsock listener). The same execs and the same copy go through each, timed in
  * this process; prints a table, writes reports/bench/vm.json and redraws docs/benchmarks-vm.svg.
  *
- *   npm run bench:vm          (BENCH_VM_MIB=64 the copy's size, BENCH_VM_EXECS=9 the runs per exec row)
+ *   npm run bench:vm          (BENCH_VM_MIB=64 the copy's size, BENCH_VM_EXECS=9 the runs per exec row,
+ *                              BENCH_VM_AGENT=FILE a prebuilt linux-x64 agent instead of this tree's)
  */
 import { spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
@@ -84,7 +85,8 @@ const main = async () => {
   if (skip !== undefined) throw new Error(`cannot boot the e2e guest here: ${skip}`)
   const assets = env.assets!
   log("building the agent, the vsock relay and raw-port (Bun, linux-x64)")
-  const agentBin = build()
+  // BENCH_VM_AGENT: a prebuilt agent instead of this tree's (a before/after comparison).
+  const agentBin = process.env.BENCH_VM_AGENT ?? build()
   const relayBin = build("e2e/relay/main.ts", "dist/relay")
   const rawBin = build("e2e/src/bench/rawPort.ts", "dist/bench-raw")
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-bench-vm-"))
@@ -274,6 +276,9 @@ const main = async () => {
     await agent.close()
     qga.close()
     rawSocket.destroy()
+  } catch (e) {
+    log(`failed; the guest console's last lines:\n${vm.consoleText().split("\n").slice(-30).join("\n")}`)
+    throw e
   } finally {
     await vm.kill()
     fs.rmSync(dir, { recursive: true, force: true })
