@@ -198,3 +198,5 @@ await client.close()
 console.log(`agent peak RSS ${vmHWM().toFixed(1)} MiB`)
 if (process.env.PERF_JSON)
   fs.writeFileSync(process.env.PERF_JSON, JSON.stringify({ bytes: BYTES, results }, null, 2))
+// The agent's stderr pipe would keep this process alive; the exit hook stops the agent.
+process.exit(0)

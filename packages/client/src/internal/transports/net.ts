@@ -1,5 +1,6 @@
 // Node net connections (Unix and TCP) with a deadline, an abort signal and errors mapped to reasons.
 import * as net from "node:net"
+import { ByteStream } from "@cuvette/protocol"
 import { ConnectError, fromCause } from "../../ConnectError.js"
 
 /** What every dialer gets: the overall deadline (epoch ms), an abort signal, and whether to retry. */
@@ -49,3 +50,17 @@ export const connectSocket = (
     socket.once("error", onError)
     dial.signal?.addEventListener("abort", onAbort, { once: true })
   })
+
+/**
+ * Connects a socket that reads into large slabs (ByteStream.slabReader) and adapts it to a ByteStream:
+ * a fraction of the reads, allocations and copies of a socket's "data" events.
+ */
+export const dialStream = async (
+  options: net.NetConnectOpts,
+  target: string,
+  dial: DialOptions,
+): Promise<ByteStream.ByteStream> => {
+  const reader = ByteStream.slabReader()
+  const socket = await connectSocket({ ...options, onread: reader.onread }, target, dial)
+  return ByteStream.fromDuplex(socket, { description: target, reader })
+}
