@@ -1,10 +1,14 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { ByteStream, Frame } from "../src/index.js"
+import { type SlabOutcome, slabOverSocket } from "./fixtures/slabSocket.js"
 import { concat, pattern } from "./fixtures/streams.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const BUN = path.resolve(here, "../../../node_modules/bun/bin/bun.exe")
 
 /** Plays a runtime's part in `onread`: asks for a buffer, reads `n` bytes of `source` into it. */
 const read = (onread: ByteStream.OnRead, source: Uint8Array, from: number, n: number): number => {
@@ -72,42 +76,26 @@ describe("slabReader", () => {
     expect(Buffer.from(concat(got)).equals(Buffer.from(bytes))).toBe(true)
   })
 
-  it("over a real Unix socket: delivers every byte intact, pauses, resumes and reports the end", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cuvette-slab-"))
-    const sock = path.join(dir, "s")
-    const bytes = pattern(24 * 1024 * 1024, 5)
-    const server = net.createServer((s) => s.end(bytes))
-    await new Promise<void>((r) => server.listen(sock, r))
-    try {
-      const reader = ByteStream.slabReader()
-      const socket = net.connect({ path: sock, onread: reader.onread })
-      await new Promise((r) => socket.once("connect", r))
-      const stream = ByteStream.fromDuplex(socket, { description: "test", reader })
-      const chunks: Array<Uint8Array> = []
-      let received = 0
-      const ended = new Promise<unknown>((resolve) =>
-        stream.start({
-          data: (c) => {
-            chunks.push(c)
-            received += c.byteLength
-          },
-          end: resolve,
-        }),
-      )
-      stream.pause!()
-      const paused = received
-      await new Promise((r) => setTimeout(r, 100))
-      expect(received).toBe(paused)
-      stream.resume!()
-      expect(await ended).toBeUndefined()
-      expect(received).toBe(bytes.byteLength)
-      expect(Buffer.from(concat(chunks)).equals(Buffer.from(bytes))).toBe(true)
-      // Large reads: what the socket holds, not 64 KiB at a time.
-      expect(chunks.length).toBeLessThan(bytes.byteLength / (64 * 1024))
-      stream.destroy()
-    } finally {
-      server.close()
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
+  it("over a real Unix socket: every byte intact, in large reads; pauses, resumes, reports the end", async () => {
+    const length = 24 * 1024 * 1024
+    const outcome = await slabOverSocket(length)
+    expect(outcome).toMatchObject({ intact: true, received: length, whilePaused: 0, end: "clean" })
+    // What the socket holds per read, not 64 KiB at a time.
+    expect(outcome.chunks).toBeLessThan(length / (64 * 1024))
   })
+
+  it.skipIf(!fs.existsSync(BUN))(
+    "the same under Bun (the single-file CLI's runtime) (bun not installed)",
+    () => {
+      const length = 24 * 1024 * 1024
+      const run = spawnSync(BUN, [path.join(here, "fixtures/slabSocket.ts"), "--print", String(length)], {
+        encoding: "utf8",
+        timeout: 60_000,
+      })
+      expect(run.stderr).toBe("")
+      const outcome = JSON.parse(run.stdout) as SlabOutcome
+      expect(outcome).toMatchObject({ intact: true, received: length, whilePaused: 0, end: "clean" })
+      expect(outcome.chunks).toBeLessThan(length / (64 * 1024))
+    },
+  )
 })
