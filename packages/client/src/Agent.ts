@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import type { Readable, Writable } from "node:stream"
 import { Errors, Operations, Path, Records, type Session } from "@cuvette/protocol"
 import { checkExecStdin, checkOptions, defined, optionKeys, processArgs } from "./internal/args.js"
-import { fileSink, type HostPath, hostFileError, writableSink } from "./internal/files.js"
+import { fileSink, type HostPath, hostFileError, uploadChunks, writableSink } from "./internal/files.js"
 import * as Forward from "./Forward.js"
 import { HostFileError } from "./HostError.js"
 import { cancelOn, collect, feed, orCallError, toBytes } from "./internal/streams.js"
@@ -281,15 +281,9 @@ export class Agent {
       const send = async () => {
         o.onProgress?.(0, size)
         if (file) {
-          while (true) {
-            // A fresh buffer per chunk: the session queues it as is.
-            const buf = Buffer.allocUnsafe(CHUNK)
-            const { bytesRead } = await file.handle.read(buf, 0, CHUNK, null).catch((e: unknown) => {
-              throw hostFileError("upload", file.path, e)
-            })
-            if (bytesRead === 0) break
-            await call.stdin.write(buf.subarray(0, bytesRead))
-            progress(bytesRead)
+          for await (const chunk of uploadChunks(file.handle, file.path)) {
+            await call.stdin.write(chunk)
+            progress(chunk.byteLength)
           }
         } else if (source instanceof Uint8Array) {
           for (let off = 0; off < source.byteLength; off += CHUNK) {
