@@ -55,7 +55,8 @@ export interface DuplexLike {
 /** What a socket created with `onread` (`net.connect`'s option, in Node and Bun) reads with. */
 export interface OnRead {
   readonly buffer: () => Uint8Array
-  readonly callback: (nread: number, buffer: Uint8Array) => void
+  /** Returns true: go on reading (false would pause the socket). */
+  readonly callback: (nread: number, buffer: Uint8Array) => boolean
 }
 
 /** A socket's inbound bytes delivered some other way than its "data" events (see {@link slabReader}). */
@@ -96,6 +97,7 @@ export const slabReader = (slabSize = SLAB_SIZE): Reader & { readonly onread: On
         } else chunk = buffer.slice(0, nread) // a runtime that read into its own buffer may reuse it
         if (deliver) deliver(chunk)
         else early.push(chunk)
+        return true
       },
     },
     listen: (data) => {
