@@ -52,6 +52,13 @@ export const connectSocket = (
   })
 
 /**
+ * How much a socket queues before it reports backpressure. Node's 16 KiB default is less than one data
+ * frame: every frame reported a full buffer and the next waited for "drain", so each writev carried
+ * one frame. With room for a few, the frames of a turn leave together.
+ */
+export const WRITE_HIGH_WATER_MARK = 1024 * 1024
+
+/**
  * Connects a socket that reads into large slabs (ByteStream.slabReader) and adapts it to a ByteStream:
  * a fraction of the reads, allocations and copies of a socket's "data" events.
  */
@@ -61,6 +68,12 @@ export const dialStream = async (
   dial: DialOptions,
 ): Promise<ByteStream.ByteStream> => {
   const reader = ByteStream.slabReader()
-  const socket = await connectSocket({ ...options, onread: reader.onread }, target, dial)
+  // Passed on to the socket's Duplex (Node and Bun honour it; @types/node does not list it).
+  const socketOptions: net.NetConnectOpts & { readonly writableHighWaterMark: number } = {
+    ...options,
+    onread: reader.onread,
+    writableHighWaterMark: WRITE_HIGH_WATER_MARK,
+  }
+  const socket = await connectSocket(socketOptions, target, dial)
   return ByteStream.fromDuplex(socket, { description: target, reader })
 }
