@@ -59,21 +59,23 @@ export const connectSocket = (
 export const WRITE_HIGH_WATER_MARK = 1024 * 1024
 
 /**
- * Connects a socket that reads into large slabs (ByteStream.slabReader) and adapts it to a ByteStream:
- * a fraction of the reads, allocations and copies of a socket's "data" events.
+ * Connects a socket and adapts it to a ByteStream. Under Node it reads into large slabs
+ * (ByteStream.slabReader): a fraction of the reads, allocations and copies of its "data" events.
  */
 export const dialStream = async (
   options: net.NetConnectOpts,
   target: string,
   dial: DialOptions,
 ): Promise<ByteStream.ByteStream> => {
-  const reader = ByteStream.slabReader()
+  // Under Bun (the single-file CLI) its own "data" events are the cheaper path: 0.31 CPU s/GiB
+  // received against 0.42 through onread, where Node goes 0.41 -> 0.28.
+  const reader = process.versions.bun === undefined ? ByteStream.slabReader() : undefined
   // Passed on to the socket's Duplex (Node and Bun honour it; @types/node does not list it).
   const socketOptions: net.NetConnectOpts & { readonly writableHighWaterMark: number } = {
     ...options,
-    onread: reader.onread,
+    ...(reader ? { onread: reader.onread } : {}),
     writableHighWaterMark: WRITE_HIGH_WATER_MARK,
   }
   const socket = await connectSocket(socketOptions, target, dial)
-  return ByteStream.fromDuplex(socket, { description: target, reader })
+  return ByteStream.fromDuplex(socket, { description: target, ...(reader ? { reader } : {}) })
 }
