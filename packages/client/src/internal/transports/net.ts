@@ -67,8 +67,8 @@ export const dialStream = async (
   target: string,
   dial: DialOptions,
 ): Promise<ByteStream.ByteStream> => {
-  // Under Bun (the single-file CLI) its own "data" events are the cheaper path: 0.31 CPU s/GiB
-  // received against 0.42 through onread, where Node goes 0.41 -> 0.28.
+  // Under Bun (the single-file CLI) its own "data" events are the cheaper path: 0.29 CPU s/GiB
+  // received against 0.38 through onread, where Node goes from 0.37 to 0.21 (docs/benchmarks.md).
   const reader = process.versions.bun === undefined ? ByteStream.slabReader() : undefined
   // Passed on to the socket's Duplex (Node and Bun honour it; @types/node does not list it).
   const socketOptions: net.NetConnectOpts & { readonly writableHighWaterMark: number } = {
