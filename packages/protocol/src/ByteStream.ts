@@ -65,9 +65,8 @@ export interface Reader {
 }
 
 /**
- * Size of a {@link slabReader}'s slab; a read never gets less than MIN_READ of it. 4 MiB slabs cost
- * more than they saved: a long-lived client's downloads rose from 1.1 to 2 CPU s/GiB (fresh large
- * allocations, zeroed and faulted in); 512 KiB and 1 MiB stayed at 1.0–1.1.
+ * Size of a {@link slabReader}'s slab; a read never gets less than MIN_READ of it. With 4 MiB slabs a
+ * long-lived client's downloads rose from 1.1 to 2 CPU s/GiB; 512 KiB and 1 MiB stayed at 1.0–1.1.
  */
 export const SLAB_SIZE = 1024 * 1024
 const MIN_READ = 64 * 1024
