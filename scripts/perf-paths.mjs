@@ -12,6 +12,8 @@
  *   PERF_CLI_ARGS="--cpu-prof --cpu-prof-dir=DIR" (extra node flags for the CLI processes)
  *   PERF_SELF_ARGS="--cpu-prof ..."              (extra node flags for this process: the library rows)
  *   PERF_WRAP="strace -f -c -o FILE"              (a command the CLI processes run under)
+ *   PERF_LISTEN=tcp | sealed                      (loopback TCP instead of the Unix socket; sealed:
+ *                                                  with a token, every frame in AEAD records)
  *
  * The client is imported from TypeScript sources (PERF_BUILT=1: from its built dist/), the CLI is the
  * built bundle (packages/cli/dist).
@@ -92,11 +94,20 @@ const agentCommand = () => {
   return [path.join(root, "dist/agent/linux-x64/cuvette-agent"), []]
 }
 
+const listen = process.env.PERF_LISTEN ?? "unix"
+const tokenFile = path.join(dir, "token")
+fs.writeFileSync(tokenFile, "perf-paths-token\n")
 const [cmd, cmdArgs] = agentCommand()
-agent = spawn(cmd, [...cmdArgs, "--listen", `unix:${sock}`], {
-  cwd: root,
-  stdio: ["ignore", "ignore", "pipe"],
-})
+agent = spawn(
+  cmd,
+  [
+    ...cmdArgs,
+    "--listen",
+    listen === "unix" ? `unix:${sock}` : "tcp:127.0.0.1:0",
+    ...(listen === "sealed" ? ["--token-file", tokenFile] : []),
+  ],
+  { cwd: root, stdio: ["ignore", "ignore", "pipe"] },
+)
 let agentErr = ""
 agent.stderr.on("data", (d) => (agentErr += d))
 for (let until = Date.now() + 20_000; !agentErr.includes("CUVETTE READY"); ) {
@@ -111,7 +122,8 @@ const agentCpu = () => {
 const vmHWM = () =>
   Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${agent.pid}/status`, "utf8"))[1]) / 1024
 
-const target = `unix:${sock}`
+const target = listen === "unix" ? `unix:${sock}` : /serving on (tcp:127\.0\.0\.1:\d+)/.exec(agentErr)[1]
+const tokenArgs = listen === "sealed" ? ["--token-file", tokenFile] : []
 const cli = path.join(root, "packages/cli/bin/cuvette.mjs")
 const cliFlags = (process.env.PERF_CLI_ARGS ?? "").split(" ").filter(Boolean)
 /** A command the CLI runs under, for profiling: PERF_WRAP="strace -f -c -o /tmp/cp.strace". */
@@ -128,7 +140,7 @@ const runCli = (args, { stdin, stdout } = {}) =>
     const started = performance.now()
     const child = spawn(
       "/usr/bin/time",
-      ["-f", "CPU %U %S", ...wrap, process.execPath, ...cliFlags, cli, "-H", target, ...args],
+      ["-f", "CPU %U %S", ...wrap, process.execPath, ...cliFlags, cli, "-H", target, ...tokenArgs, ...args],
       { stdio: [inFd, outFd, "pipe"] },
     )
     let err = ""
@@ -150,7 +162,7 @@ const checkSize = (file) => {
   if (n !== BYTES) throw new Error(`${file} has ${n} bytes, expected ${BYTES}`)
 }
 
-const client = await Client.connect(target)
+const client = await Client.connect(target, listen === "sealed" ? { tokenFile } : {})
 const timed = async (f) => {
   const started = performance.now()
   const cpu = process.cpuUsage()
@@ -198,3 +210,5 @@ await client.close()
 console.log(`agent peak RSS ${vmHWM().toFixed(1)} MiB`)
 if (process.env.PERF_JSON)
   fs.writeFileSync(process.env.PERF_JSON, JSON.stringify({ bytes: BYTES, results }, null, 2))
+// The agent's stderr pipe would keep this process alive; the exit hook stops the agent.
+process.exit(0)

@@ -286,17 +286,9 @@ export class Agent {
       const send = async () => {
         o.onProgress?.(0, size)
         if (file) {
-          while (true) {
-            // A fresh buffer per chunk: the session queues it as is. Sized to what is left (at least a
-            // page, for a file that grew): a 1 MiB buffer per small file made `cp -r` of many files mostly GC.
-            const want = Math.min(CHUNK, Math.max(file.size - done, 4096))
-            const buf = Buffer.allocUnsafe(want)
-            const { bytesRead } = await file.handle.read(buf, 0, want, null).catch((e: unknown) => {
-              throw Files.hostFileError("upload", file.path, e)
-            })
-            if (bytesRead === 0) break
-            await call.stdin.write(buf.subarray(0, bytesRead))
-            progress(bytesRead)
+          for await (const chunk of Files.uploadChunks(file.handle, file.path, file.size)) {
+            await call.stdin.write(chunk)
+            progress(chunk.byteLength)
           }
         } else if (source instanceof Uint8Array) {
           for (let off = 0; off < source.byteLength; off += CHUNK) {

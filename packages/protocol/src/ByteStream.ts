@@ -52,10 +52,73 @@ export interface DuplexLike {
   resume?(): unknown
 }
 
+/** What a socket created with `onread` (`net.connect`'s option, in Node and Bun) reads with. */
+export interface OnRead {
+  readonly buffer: () => Uint8Array
+  /** Returns true: go on reading (false would pause the socket). */
+  readonly callback: (nread: number, buffer: Uint8Array) => boolean
+}
+
+/** A socket's inbound bytes delivered some other way than its "data" events (see {@link slabReader}). */
+export interface Reader {
+  readonly listen: (data: (chunk: Uint8Array) => void) => void
+}
+
+/**
+ * Size of a {@link slabReader}'s slab; a read never gets less than MIN_READ of it. With 4 MiB slabs a
+ * long-lived client's downloads rose from 1.1 to 2 CPU s/GiB; 512 KiB and 1 MiB stayed at 1.0–1.1.
+ */
+export const SLAB_SIZE = 1024 * 1024
+const MIN_READ = 64 * 1024
+
+/**
+ * Reads a socket into consecutive regions of a large slab (`net.connect({ onread })`) instead of a
+ * fresh 64 KiB buffer per read: one read takes what the socket holds, no buffer is allocated per read,
+ * and bytes of consecutive reads lie side by side, so the decoder hands out a frame that spans reads as
+ * one view instead of copying it together. No region is read into twice (the next read goes after the
+ * last, the next slab is a new one): every chunk delivered, and every payload viewing it, stays intact.
+ */
+export const slabReader = (slabSize = SLAB_SIZE): Reader & { readonly onread: OnRead } => {
+  let slab = new Uint8Array(slabSize)
+  let used = 0
+  let deliver: ((chunk: Uint8Array) => void) | undefined
+  const early: Array<Uint8Array> = []
+  return {
+    onread: {
+      buffer: () => {
+        if (slab.byteLength - used < MIN_READ) {
+          slab = new Uint8Array(slabSize)
+          used = 0
+        }
+        return slab.subarray(used)
+      },
+      callback: (nread, buffer) => {
+        let chunk: Uint8Array
+        if (buffer.buffer === slab.buffer) {
+          chunk = buffer.subarray(0, nread)
+          used = buffer.byteOffset + nread
+        } else chunk = buffer.slice(0, nread) // a runtime that read into its own buffer may reuse it
+        if (deliver) deliver(chunk)
+        else early.push(chunk)
+        return true
+      },
+    },
+    listen: (data) => {
+      deliver = data
+      for (const c of early.splice(0)) data(c)
+    },
+  }
+}
+
 /** Adapts a Node.js Duplex (a `net.Socket`, a `tls.TLSSocket`, a PassThrough pair) to a ByteStream. */
 export const fromDuplex = (
   socket: DuplexLike,
-  options: { readonly description: string; readonly resync?: boolean },
+  options: {
+    readonly description: string
+    readonly resync?: boolean
+    /** Where the socket's bytes come from when it was created with `onread` ({@link slabReader}). */
+    readonly reader?: Reader
+  },
 ): ByteStream => {
   let ended = false
   let error: unknown
@@ -85,7 +148,11 @@ export const fromDuplex = (
         ended = true
         sink.end(error)
       }
-      socket.on("data", sink.data)
+      if (options.reader) {
+        options.reader.listen(sink.data)
+        // Without a "data" listener the stream must be set flowing, or it never emits "end".
+        socket.resume?.()
+      } else socket.on("data", sink.data)
       socket.on("error", (e) => {
         error ??= e
         finish()

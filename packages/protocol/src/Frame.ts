@@ -141,7 +141,20 @@ export class Decoder {
       if (n === chunk.byteLength) return
       chunk = chunk.subarray(n)
     }
-    this.chunks.push(chunk)
+    // Bytes that continue the last chunk in the same memory (a slab-reading socket) extend it: a frame
+    // that spans reads is then handed out as one view, not copied together.
+    const last = this.chunks.length > 0 ? this.chunks[this.chunks.length - 1]! : undefined
+    if (
+      last !== undefined &&
+      last.buffer === chunk.buffer &&
+      last.byteOffset + last.byteLength === chunk.byteOffset
+    )
+      this.chunks[this.chunks.length - 1] = new Uint8Array(
+        last.buffer,
+        last.byteOffset,
+        last.byteLength + chunk.byteLength,
+      )
+    else this.chunks.push(chunk)
     this.buffered += chunk.byteLength
   }
 

@@ -1,7 +1,7 @@
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Constants, Frame } from "../src/index.js"
-import { concat } from "./fixtures/streams.js"
+import { concat, pattern } from "./fixtures/streams.js"
 
 const arbFrame = fc.record({
   type: fc.integer({ min: 1, max: 255 }),
@@ -73,6 +73,55 @@ describe("Frame codec", () => {
       }),
       { numRuns: 100 },
     )
+  })
+
+  describe("reads that lie side by side in one buffer (a slab-reading socket)", () => {
+    const frames = [
+      { type: Frame.FrameType.Data, channel: 1, call: 7, payload: pattern(300, 1) },
+      { type: Frame.FrameType.Eof, channel: 1, call: 7, payload: new Uint8Array(0) },
+      { type: Frame.FrameType.Data, channel: 2, call: 9, payload: pattern(77, 2) },
+    ]
+    const bytes = concat(frames.map((f) => Frame.encode(f.type, f.channel, f.call, f.payload)))
+    /** Pushes views of `bytes` cut at `cuts`, decoding after each, and keeps the payloads as handed out. */
+    const decodeViews = (cuts: ReadonlyArray<number>) => {
+      const decoder = new Frame.Decoder(1024)
+      const out: Array<Frame.Frame> = []
+      let from = 0
+      for (const to of [...cuts, bytes.byteLength]) {
+        decoder.push(bytes.subarray(from, to))
+        from = to
+        for (let r = decoder.next(); r; r = decoder.next()) if (r._tag === "Frame") out.push(r.frame)
+      }
+      return out
+    }
+
+    it("hands out a frame split at any byte as one view of that buffer, not a copy", () => {
+      for (let cut = 1; cut < bytes.byteLength; cut++) {
+        const out = decodeViews([cut])
+        expect(out.map(plain), `cut at ${cut}`).toEqual(frames.map(plain))
+        expect(out[0]!.payload.buffer, `cut at ${cut}`).toBe(bytes.buffer)
+        expect(out[2]!.payload.buffer, `cut at ${cut}`).toBe(bytes.buffer)
+      }
+    })
+
+    it("decodes them a byte at a time", () => {
+      const out = decodeViews(Array.from({ length: bytes.byteLength - 1 }, (_, i) => i + 1))
+      expect(out.map(plain)).toEqual(frames.map(plain))
+      expect(out[0]!.payload.buffer).toBe(bytes.buffer)
+    })
+
+    it("does not join views that only share the buffer (a gap between them)", () => {
+      const decoder = new Frame.Decoder(1024)
+      const spaced = new Uint8Array(bytes.byteLength + 5)
+      const at = 200
+      spaced.set(bytes.subarray(0, at), 0)
+      spaced.set(bytes.subarray(at), at + 5)
+      decoder.push(spaced.subarray(0, at))
+      decoder.push(spaced.subarray(at + 5))
+      const out: Array<Frame.Frame> = []
+      for (let r = decoder.next(); r; r = decoder.next()) if (r._tag === "Frame") out.push(r.frame)
+      expect(out.map(plain)).toEqual(frames.map(plain))
+    })
   })
 
   it("finds the magic behind garbage in search mode, even split across pushes", () => {

@@ -46,8 +46,9 @@ describe("one definition", () => {
       /exponential\(|\b\w*(delay|wait|pause|backoff|interval)\w*\s*(\*=?\s*2\b|<<=?\s*1\b)|\*\s*2\s*\*\*\s*\w*(attempt|retr|tries)/i
     const sleepInCatch =
       /\b(while|for)\s*\([^)]*\)\s*\{[^]{0,800}?\bcatch\b[^]{0,300}?\bawait\s+(sleep|pause|delay|new Promise\(\s*\(?\w*\)?\s*=>\s*setTimeout)\b/
-    // kmsg -f reads /dev/kmsg at a fixed cadence while it is empty, as `tail -f` does: a poll, not a retry.
-    const polls = ["packages/agent/src/handlers/System.ts"]
+    // Polls at a fixed cadence, not retries: kmsg -f reads /dev/kmsg while it is empty, as `tail -f`
+    // does; a serial port reads EOF while no host is attached (its hot read loop stays free of Effect).
+    const polls = ["packages/agent/src/handlers/System.ts", "packages/agent/src/transports/serial.ts"]
     expect({
       doubling: where(doubling),
       sleepInCatch: where(sleepInCatch).filter((f) => !polls.includes(f)),

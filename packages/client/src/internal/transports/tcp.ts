@@ -1,6 +1,6 @@
 // tcp:HOST[:PORT] — the agent listens on TCP (`--listen tcp:HOST[:PORT]`, port 4919 by default).
 import { ByteStream } from "@cuvette/protocol"
-import { connectSocket, type DialOptions } from "./net.js"
+import { dialStream, type DialOptions } from "./net.js"
 
 /** Connects to the agent over TCP (Nagle off, as fromDuplex does for every socket). */
 export const dial = async (
@@ -8,5 +8,4 @@ export const dial = async (
   port: number,
   target: string,
   options: DialOptions,
-): Promise<ByteStream.ByteStream> =>
-  ByteStream.fromDuplex(await connectSocket({ host, port }, target, options), { description: target })
+): Promise<ByteStream.ByteStream> => dialStream({ host, port }, target, options)
