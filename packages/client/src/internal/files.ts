@@ -1,8 +1,10 @@
 // Where a download's bytes go: a host file (written under a temporary name beside it, renamed over it
 // when complete) or a caller's Writable. A temporary file (TempFile) never outlives its download: it is
 // removed on failure or abort, when the process exits (a CLI's Ctrl-C handler calling process.exit),
-// and, for a process that was killed outright, by the next download into the same directory.
+// and, for a process that was killed outright, by the next download into the same directory. Also the
+// other way: an upload's host file read in chunks (uploadChunks).
 import { once } from "node:events"
+import type { FileHandle } from "node:fs/promises"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
 import { finished } from "node:stream/promises"
@@ -51,7 +53,7 @@ export const UPLOAD_CHUNK = 1024 * 1024
  * taking turns. At most two chunks are held beside what the channel's window lets out.
  */
 export async function* uploadChunks(
-  handle: fs.promises.FileHandle,
+  handle: FileHandle,
   userPath: HostPath,
   size: number,
 ): AsyncGenerator<Uint8Array, void, undefined> {
