@@ -54,4 +54,16 @@ describe("a native failure in the agent's log", () => {
       "vsock listen any:4919 failed: EADDRINUSE (EADDRINUSE, code 98) (another program listens there: stop it, or choose another port)",
     )
   })
+
+  it("a system without VM sockets is told how to get them (on Linux and on Windows)", () => {
+    const e = new NativeError.NativeError({
+      reason: "EAFNOSUPPORT",
+      operation: "hvsock listen",
+      target: "*:4919",
+      code: 10047,
+    })
+    expect(native.reason(e)).toMatch(
+      /\(EAFNOSUPPORT, code 10047\) \(.*modprobe vsock.*on Windows enable Hyper-V\)$/,
+    )
+  })
 })

@@ -44,6 +44,18 @@ const byCode: Partial<Record<string, string | Partial<Record<Side, string>>>> = 
   EADDRNOTAVAIL: "that address is not one of the machine's own: use 127.0.0.1, or an address it has",
 }
 
+// A VM socket's (AF_VSOCK, AF_HYPERV) own failures, where the errno names what the OS lacks. Apart from
+// byCode: a file operation's ENODEV is no missing vsock module.
+const byVmSocketCode: Partial<Record<string, string>> = {
+  ENODEV:
+    "no vsock transport is loaded: in a guest load vmw_vsock_virtio_transport (or hv_sock / vmw_vsock_vmci_transport), on a host vhost_vsock",
+  EAFNOSUPPORT:
+    "this system has no VM sockets: on Linux `modprobe vsock` (CONFIG_VSOCKETS); on Windows enable Hyper-V",
+}
+
+/** The hint for a failed VM socket (a `@cuvette/native` reason), for the agent's log. */
+export const forVmSocket = (code: string): string | undefined => byVmSocketCode[code] ?? forCode(code)
+
 /** The hint for an error code (an errno name or an AgentError code) on that side, if there is one. */
 export const forCode = (code: string, side: Side = "guest"): string | undefined => {
   const hint = byCode[code]

@@ -58,6 +58,6 @@ export const serviceController = async (): Promise<WindowsService.Controller> =>
 export const reason = (e: unknown): string => {
   if (!(e instanceof Error)) return String(e)
   const code = (e as { reason?: unknown }).reason
-  const hint = typeof code === "string" ? Hints.forCode(code) : undefined
+  const hint = typeof code === "string" ? Hints.forVmSocket(code) : undefined
   return hint === undefined ? e.message : `${e.message} (${hint})`
 }
