@@ -18,6 +18,14 @@ import { concat, flush, pattern, RawPeer, rechunk, serialLine, tap, unixPair } f
 
 const T = Frame.FrameType
 
+/** How many times `needle` occurs in `haystack`. */
+const countOf = (haystack: Uint8Array, needle: Uint8Array): number => {
+  const h = Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength)
+  let n = 0
+  for (let i = h.indexOf(Buffer.from(needle)); i >= 0; i = h.indexOf(Buffer.from(needle), i + 1)) n++
+  return n
+}
+
 /** Runs a mixed workload on an open session and checks every byte. */
 const workload = async (client: Session.ClientSession, seed: number) => {
   const up = pattern(70_000 + (seed % 5000), seed)
@@ -672,6 +680,61 @@ describe("serial resynchronisation (resync streams)", () => {
     client.close()
     await agent.ended
   }, 10_000)
+
+  it("a client that gets its Welcome again mid-session skips it: calls go on", async () => {
+    // The agent's answer to a repeated hello (magic + Welcome again) reaching a client whose decoder
+    // already reads frames: the magic's first bytes read as a header, 0xB5435556 bytes long.
+    const line = serialLine()
+    const agentTap = tap(line.agent)
+    const agent = startAgent(agentTap.stream)
+    const host = line.attach()
+    let inbound: ByteStream.Sink | undefined
+    const client = await Session.openClient({
+      ...host,
+      start: (sink) => host.start((inbound = sink)),
+    })
+    const answer = agentTap.bytes() // the magic and the Welcome
+    expect(answer.subarray(0, Constants.MAGIC.byteLength)).toEqual(Constants.MAGIC)
+    const running = client.open("exec", { argv: ["echo"] })
+    await running.nextEvent()
+    inbound!.data(answer)
+    await running.stdin.write(new Uint8Array([1, 2]))
+    running.stdin.end()
+    expect(Array.from(await readAll(running.stdout))).toEqual([1, 2])
+    await expect(running.result).resolves.toMatchObject({ exitCode: 0 })
+    await expect(client.open("ping", {}).result).resolves.toEqual({})
+    client.close()
+    await agent.ended
+  }, 10_000)
+
+  effectIt.effect(
+    "the agent never answers the same hello twice, even after a stall restarted its handshake",
+    () =>
+      Effect.gen(function* () {
+        const clock = yield* Effect.clock
+        const line = serialLine()
+        const agentTap = tap(line.agent)
+        const agent = startAgent(agentTap.stream, { clock })
+        const host = line.attach()
+        const sent: Array<Uint8Array> = []
+        const recording = { ...host, write: (c: Uint8Array) => (sent.push(c.slice()), host.write(c)) }
+        const client = yield* Effect.promise(() => Session.openClient(recording, { clock }))
+        const hello = concat(sent)
+        // A frame the agent holds half of for longer than the stall timeout: it gives the client up.
+        host.write(Frame.encodeHeader(T.Data, 0, 1, 1000))
+        yield* flush
+        yield* Effect.andThen(TestClock.adjust("2 seconds"), flush)
+        // The client's repeat of its hello, sent before it had the answer, arrives late.
+        host.write(hello)
+        yield* flush
+        yield* flush
+        const magics = countOf(agentTap.bytes(), Constants.MAGIC)
+        expect(magics).toBe(1)
+        client.close()
+        agent.close()
+        yield* Effect.promise(() => agent.ended)
+      }),
+  )
 
   it("serves a second client that arrives at a frame boundary (magic read as oversize)", async () => {
     const line = serialLine()
