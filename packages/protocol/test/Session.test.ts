@@ -1,5 +1,5 @@
 import { it as effectIt } from "@effect/vitest"
-import { Effect, Runtime, TestClock } from "effect"
+import { Clock, type Duration, Effect, Runtime, TestClock } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
@@ -732,6 +732,44 @@ describe("serial resynchronisation (resync streams)", () => {
         expect(magics).toBe(1)
         client.close()
         agent.close()
+        yield* Effect.promise(() => agent.ended)
+      }),
+  )
+
+  effectIt.effect(
+    "an agent starved past the stall timeout does not give up a client whose bytes wait unread",
+    () =>
+      Effect.gen(function* () {
+        // A starved guest runs its timers before it reads what arrived meanwhile: the stall check then
+        // runs seconds late, and the rest of the frame is there to be read.
+        const testClock = yield* Effect.clock
+        const starved = { ms: 0 }
+        const clock = {
+          [Clock.ClockTypeId]: Clock.ClockTypeId,
+          unsafeCurrentTimeMillis: () => testClock.unsafeCurrentTimeMillis() + starved.ms,
+          unsafeCurrentTimeNanos: () => testClock.unsafeCurrentTimeNanos() + BigInt(starved.ms) * 1_000_000n,
+          currentTimeMillis: Effect.sync(() => testClock.unsafeCurrentTimeMillis() + starved.ms),
+          currentTimeNanos: Effect.sync(() => testClock.unsafeCurrentTimeNanos()),
+          sleep: (d: Duration.Duration) => testClock.sleep(d),
+        } as Clock.Clock
+        const line = serialLine()
+        const agent = startAgent(line.agent, { clock, keepaliveMs: 0 })
+        const host = line.attach()
+        const client = yield* Effect.promise(() => Session.openClient(host, { keepaliveMs: 0 }))
+        const running = client.open("exec", { argv: ["echo"] })
+        yield* Effect.promise(() => running.nextEvent())
+        host.write(concat([Frame.encodeHeader(T.Data, 0, running.id, 4), new Uint8Array([1, 2])]))
+        yield* flush
+        starved.ms = 5_000
+        yield* Effect.andThen(TestClock.adjust("1 second"), flush)
+        expect(agent.running()).toBe(1) // the echo still runs: the session was not given up
+        host.write(new Uint8Array([3, 4]))
+        yield* flush
+        running.stdin.end()
+        const echoed = yield* Effect.promise(() => readAll(running.stdout))
+        expect(Array.from(echoed)).toEqual([1, 2, 3, 4])
+        yield* Effect.promise(() => expect(running.result).resolves.toMatchObject({ exitCode: 0 }))
+        client.close()
         yield* Effect.promise(() => agent.ended)
       }),
   )

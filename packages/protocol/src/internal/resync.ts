@@ -51,16 +51,20 @@ export class Resync {
   /**
    * A client that leaves mid-frame leaves a partial frame behind, and the next client's magic sits
    * inside what the decoder takes for its rest. When a partial frame sees no byte for `stallMs`, the
-   * buffered bytes are scanned for the magic instead.
+   * buffered bytes are scanned for the magic instead: silence this side heard, not time it slept.
    */
   watchStall(): void {
     this.stop()
     if (this.decoder.pending === 0 || this.decoder.isScanning) return
     // A client's open session is never given up here: a slow agent is the keepalive's to judge.
     if (!this.host.takeover && this.host.isOpen()) return
+    const due = this.timers.now() + this.stallMs
     this.cancelStall = this.timers.after(this.stallMs, () => {
       this.cancelStall = undefined
       if (this.decoder.pending === 0 || this.decoder.isScanning) return
+      // A check that runs late means this side was starved (a loaded guest runs its timers before it
+      // reads what arrived meanwhile): the rest of the frame may be waiting unread. Look again later.
+      if (this.timers.now() - due > this.stallMs) return this.watchStall()
       this.decoder.scan()
       if (this.host.isOpen())
         this.host.restart(
