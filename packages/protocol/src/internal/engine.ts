@@ -130,7 +130,7 @@ export class Engine implements CallHost {
     this.decoder = new Frame.Decoder(this.preauthMaxFrame, { scan: stream.resync ? "search" : "strict" })
     this.resync = stream.resync
       ? new Resync(this.decoder, this.timers, options.resyncStallMs ?? C.DEFAULT_RESYNC_STALL_MS, {
-          takeover: role.takeover === true,
+          newClients: role.takeover === true,
           isOpen: () => this.state === "open",
           restart: (error) => this.restart(error),
           decode: () => this.decode(),

@@ -13,7 +13,7 @@ export interface ResyncHost {
    * The agent: a new client may take the port over mid-session. The client never is taken over: a
    * magic and a hello in its open session are the agent's answer to a hello it repeated, dropped.
    */
-  readonly takeover: boolean
+  readonly newClients: boolean
   readonly isOpen: () => boolean
   /** Aborts every call of the old session and starts a new handshake. */
   readonly restart: (error: AgentError) => void
@@ -57,7 +57,7 @@ export class Resync {
     this.stop()
     if (this.decoder.pending === 0 || this.decoder.isScanning) return
     // A client's open session is never given up here: a slow agent is the keepalive's to judge.
-    if (!this.host.takeover && this.host.isOpen()) return
+    if (!this.host.newClients && this.host.isOpen()) return
     const due = this.timers.now() + this.stallMs
     this.cancelStall = this.timers.after(this.stallMs, () => {
       this.cancelStall = undefined
@@ -84,7 +84,7 @@ export class Resync {
    */
   onOversize(header: Uint8Array, error: AgentError): void {
     this.decoder.scan(header)
-    if (this.host.takeover && this.host.isOpen()) this.takeover = error
+    if (this.host.newClients && this.host.isOpen()) this.takeover = error
   }
 
   /** A hello on an open session: true when it is a new client's (the session restarted for it). */
@@ -92,7 +92,7 @@ export class Resync {
     const takeover = this.takeover
     this.takeover = undefined
     // A client on a serial port repeats its hello until answered; a late repeat is not a new client.
-    if (!this.host.takeover || this.isRepeat(payload)) return false
+    if (!this.host.newClients || this.isRepeat(payload)) return false
     this.host.restart(
       takeover ?? new AgentError({ code: "DISCONNECTED", message: "a new client took over the serial port" }),
     )
