@@ -1,5 +1,5 @@
 import { it as effectIt } from "@effect/vitest"
-import { Effect, Runtime, TestClock } from "effect"
+import { Clock, type Duration, Effect, Runtime, TestClock } from "effect"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { ByteStream, Constants, Frame, Handshake, Messages, Session } from "../src/index.js"
@@ -17,6 +17,14 @@ import {
 import { concat, flush, pattern, RawPeer, rechunk, serialLine, tap, unixPair } from "./fixtures/streams.js"
 
 const T = Frame.FrameType
+
+/** How many times `needle` occurs in `haystack`. */
+const countOf = (haystack: Uint8Array, needle: Uint8Array): number => {
+  const h = Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength)
+  let n = 0
+  for (let i = h.indexOf(Buffer.from(needle)); i >= 0; i = h.indexOf(Buffer.from(needle), i + 1)) n++
+  return n
+}
 
 /** Runs a mixed workload on an open session and checks every byte. */
 const workload = async (client: Session.ClientSession, seed: number) => {
@@ -672,6 +680,112 @@ describe("serial resynchronisation (resync streams)", () => {
     client.close()
     await agent.ended
   }, 10_000)
+
+  it("a client that gets its Welcome again mid-session skips it: calls go on", async () => {
+    // The agent's answer to a repeated hello (magic + Welcome again) reaching a client whose decoder
+    // already reads frames: the magic's first bytes read as a header, 0xB5435556 bytes long.
+    const [a, b] = ByteStream.pair()
+    const peer = new RawPeer(b)
+    const opening = Session.openClient({ ...a, resync: true })
+    await peer.next((f) => f.type === T.Hello)
+    const answer = concat([
+      Constants.MAGIC,
+      Frame.encode(T.Hello, 0, 0, Messages.encode(Handshake.Message, welcome)),
+    ])
+    b.write(answer)
+    const client = await opening
+    b.write(answer)
+    const ping = client.open("ping", {})
+    expect(await peer.reply(ping.id)).toMatchObject({ _tag: "Open", op: "ping" })
+    peer.control(ping.id, { _tag: "Result", value: {} })
+    await expect(ping.result).resolves.toEqual({})
+    expect(client.isClosed).toBe(false)
+    client.close()
+  })
+
+  it("on a connection a magic where a header belongs stays a protocol error", async () => {
+    const { client, peer } = await rawAgent()
+    const ping = client.open("ping", {})
+    await peer.reply(ping.id)
+    peer.stream.write(Constants.MAGIC)
+    peer.send(T.Hello, 0, 0, Messages.encode(Handshake.Message, welcome))
+    const report = await peer.next((f) => f.type === T.Error)
+    expect(Messages.unpack(report.payload, "error")).toMatchObject({
+      right: {
+        code: "PROTOCOL",
+        message: expect.stringMatching(/^frame of 3041088854 bytes \(type 0x45\) exceeds/),
+      },
+    })
+    expect(ping.isSettled).toBe(false) // not taken for a Welcome: its bytes are skipped as a frame's
+    client.close()
+  })
+
+  effectIt.effect(
+    "the agent never answers the same hello twice, even after a stall restarted its handshake",
+    () =>
+      Effect.gen(function* () {
+        const clock = yield* Effect.clock
+        const line = serialLine()
+        const agentTap = tap(line.agent)
+        const agent = startAgent(agentTap.stream, { clock })
+        const host = line.attach()
+        const sent: Array<Uint8Array> = []
+        const recording = { ...host, write: (c: Uint8Array) => (sent.push(c.slice()), host.write(c)) }
+        const client = yield* Effect.promise(() => Session.openClient(recording, { clock }))
+        const hello = concat(sent)
+        // A frame the agent holds half of for longer than the stall timeout: it gives the client up.
+        host.write(Frame.encodeHeader(T.Data, 0, 1, 1000))
+        yield* flush
+        yield* Effect.andThen(TestClock.adjust("2 seconds"), flush)
+        // The client's repeat of its hello, sent before it had the answer, arrives late.
+        host.write(hello)
+        yield* flush
+        yield* flush
+        const magics = countOf(agentTap.bytes(), Constants.MAGIC)
+        expect(magics).toBe(1)
+        client.close()
+        agent.close()
+        yield* Effect.promise(() => agent.ended)
+      }),
+  )
+
+  effectIt.effect(
+    "an agent starved past the stall timeout does not give up a client whose bytes wait unread",
+    () =>
+      Effect.gen(function* () {
+        // A starved guest runs its timers before it reads what arrived meanwhile: the stall check then
+        // runs seconds late, and the rest of the frame is there to be read.
+        const testClock = yield* Effect.clock
+        const starved = { ms: 0 }
+        const clock = {
+          [Clock.ClockTypeId]: Clock.ClockTypeId,
+          unsafeCurrentTimeMillis: () => testClock.unsafeCurrentTimeMillis() + starved.ms,
+          unsafeCurrentTimeNanos: () => testClock.unsafeCurrentTimeNanos() + BigInt(starved.ms) * 1_000_000n,
+          currentTimeMillis: Effect.sync(() => testClock.unsafeCurrentTimeMillis() + starved.ms),
+          currentTimeNanos: Effect.sync(() => testClock.unsafeCurrentTimeNanos()),
+          sleep: (d: Duration.Duration) => testClock.sleep(d),
+        } as Clock.Clock
+        const line = serialLine()
+        const agent = startAgent(line.agent, { clock, keepaliveMs: 0 })
+        const host = line.attach()
+        const client = yield* Effect.promise(() => Session.openClient(host, { keepaliveMs: 0 }))
+        const running = client.open("exec", { argv: ["echo"] })
+        yield* Effect.promise(() => running.nextEvent())
+        host.write(concat([Frame.encodeHeader(T.Data, 0, running.id, 4), new Uint8Array([1, 2])]))
+        yield* flush
+        starved.ms = 5_000
+        yield* Effect.andThen(TestClock.adjust("1 second"), flush)
+        expect(agent.running()).toBe(1) // the echo still runs: the session was not given up
+        host.write(new Uint8Array([3, 4]))
+        yield* flush
+        running.stdin.end()
+        const echoed = yield* Effect.promise(() => readAll(running.stdout))
+        expect(Array.from(echoed)).toEqual([1, 2, 3, 4])
+        yield* Effect.promise(() => expect(running.result).resolves.toMatchObject({ exitCode: 0 }))
+        client.close()
+        yield* Effect.promise(() => agent.ended)
+      }),
+  )
 
   it("serves a second client that arrives at a frame boundary (magic read as oversize)", async () => {
     const line = serialLine()

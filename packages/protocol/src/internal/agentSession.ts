@@ -73,6 +73,7 @@ export const start = <R>(
       inbound: [C.Channel.stdin],
       maxUnread: C.MAX_SESSION_UNREAD,
       maxUndrained: C.MAX_UNDRAINED,
+      takeover: true,
     },
     options,
   )

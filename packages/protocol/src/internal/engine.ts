@@ -59,6 +59,8 @@ export interface Role {
    * the other drains would wait for each other forever.
    */
   readonly maxUndrained?: number
+  /** Resync streams: a new peer's hello may take the stream over mid-session (the agent's side). */
+  readonly takeover?: boolean
 }
 
 /** Why a session ended. */
@@ -128,6 +130,7 @@ export class Engine implements CallHost {
     this.decoder = new Frame.Decoder(this.preauthMaxFrame, { scan: stream.resync ? "search" : "strict" })
     this.resync = stream.resync
       ? new Resync(this.decoder, this.timers, options.resyncStallMs ?? C.DEFAULT_RESYNC_STALL_MS, {
+          newClients: role.takeover === true,
           isOpen: () => this.state === "open",
           restart: (error) => this.restart(error),
           decode: () => this.decode(),
@@ -436,7 +439,10 @@ export class Engine implements CallHost {
   private onFrame(frame: Frame.Frame): void {
     const T = Frame.FrameType
     if (frame.type === T.Hello) {
-      if (this.state === "handshake") return this.deliverHello(frame)
+      if (this.state === "handshake") {
+        if (this.resync?.isRepeat(frame.payload)) return
+        return this.deliverHello(frame)
+      }
       if (this.resync) {
         if (this.resync.onHello(frame.payload)) this.deliverHello(frame)
         return

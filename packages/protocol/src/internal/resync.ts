@@ -9,6 +9,11 @@ import type { Timers } from "./timers.js"
 
 /** What the rules act on in the engine. */
 export interface ResyncHost {
+  /**
+   * The agent: a new client may take the port over mid-session. The client never is taken over: a
+   * magic and a hello in its open session are the agent's answer to a hello it repeated, dropped.
+   */
+  readonly newClients: boolean
   readonly isOpen: () => boolean
   /** Aborts every call of the old session and starts a new handshake. */
   readonly restart: (error: AgentError) => void
@@ -36,16 +41,30 @@ export class Resync {
   }
 
   /**
+   * A repeat of the hello already answered, met in a handshake (one the agent restarted after giving
+   * the client up): answering it again would hand that client a second Welcome.
+   */
+  isRepeat(payload: Uint8Array): boolean {
+    return this.answeredHello !== undefined && equalBytes(payload, this.answeredHello)
+  }
+
+  /**
    * A client that leaves mid-frame leaves a partial frame behind, and the next client's magic sits
    * inside what the decoder takes for its rest. When a partial frame sees no byte for `stallMs`, the
-   * buffered bytes are scanned for the magic instead.
+   * buffered bytes are scanned for the magic instead: silence this side heard, not time it slept.
    */
   watchStall(): void {
     this.stop()
     if (this.decoder.pending === 0 || this.decoder.isScanning) return
+    // A client's open session is never given up here: a slow agent is the keepalive's to judge.
+    if (!this.host.newClients && this.host.isOpen()) return
+    const due = this.timers.now() + this.stallMs
     this.cancelStall = this.timers.after(this.stallMs, () => {
       this.cancelStall = undefined
       if (this.decoder.pending === 0 || this.decoder.isScanning) return
+      // A check that runs late means this side was starved (a loaded guest runs its timers before it
+      // reads what arrived meanwhile): the rest of the frame may be waiting unread. Look again later.
+      if (this.timers.now() - due > this.stallMs) return this.watchStall()
       this.decoder.scan()
       if (this.host.isOpen())
         this.host.restart(
@@ -65,7 +84,7 @@ export class Resync {
    */
   onOversize(header: Uint8Array, error: AgentError): void {
     this.decoder.scan(header)
-    if (this.host.isOpen()) this.takeover = error
+    if (this.host.newClients && this.host.isOpen()) this.takeover = error
   }
 
   /** A hello on an open session: true when it is a new client's (the session restarted for it). */
@@ -73,7 +92,7 @@ export class Resync {
     const takeover = this.takeover
     this.takeover = undefined
     // A client on a serial port repeats its hello until answered; a late repeat is not a new client.
-    if (this.answeredHello && equalBytes(payload, this.answeredHello)) return false
+    if (!this.host.newClients || this.isRepeat(payload)) return false
     this.host.restart(
       takeover ?? new AgentError({ code: "DISCONNECTED", message: "a new client took over the serial port" }),
     )
