@@ -10,7 +10,7 @@ import { AgentError } from "../Errors.js"
 import * as Handshake from "../Handshake.js"
 import * as Messages from "../Messages.js"
 import * as Ops from "../Operations.js"
-import { type Call, type CallHost, encodeWith, finishedError } from "./call.js"
+import { type Call, type CallHost, encodeWith, finishedError, perOperation } from "./call.js"
 import type { Incoming, Outgoing } from "./channel.js"
 import { Engine, type EngineOptions } from "./engine.js"
 import * as Pending from "./pending.js"
@@ -222,25 +222,16 @@ interface Codec {
   readonly finished: AgentError
   readonly op: Ops.Name
 }
-const codecs = new Map<string, Codec>()
-const codecOf = (op: Ops.Name): Codec => {
-  let c = codecs.get(op)
-  if (!c) {
-    const spec = Ops.operations[op]
-    codecs.set(
-      op,
-      (c = {
-        spec,
-        op,
-        args: Messages.decode(spec.args as any, `${op} request`),
-        message: Messages.decode(Messages.ClientMessage, `${op} input`),
-        input: Messages.decode(spec.input as any, `${op} input`),
-        finished: finishedError("CANCELLED", `${op} finished`),
-      }),
-    )
-  }
-  return c
-}
+const codecOf = perOperation(
+  (op, spec): Codec => ({
+    spec,
+    op,
+    args: Messages.decode(spec.args as any, `${op} request`),
+    message: Messages.decode(Messages.ClientMessage, `${op} input`),
+    input: Messages.decode(spec.input as any, `${op} input`),
+    finished: finishedError("CANCELLED", `${op} finished`),
+  }),
+)
 
 const decodeClientMessage = Messages.unpackAs(Messages.ClientMessage, "control message")
 

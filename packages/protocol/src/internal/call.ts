@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { AgentError } from "../Errors.js"
+import * as Ops from "../Operations.js"
 import { type ChannelHost, Incoming, Outgoing } from "./channel.js"
 
 /** What a call needs from the session that carries it. */
@@ -129,3 +130,15 @@ export const finishedError = (code: "DISCONNECTED" | "CANCELLED", message: strin
 /** Encodes a value with its operation schema before packing (keeps the wire honest). */
 export const encodeWith = (schema: unknown, value: unknown): unknown =>
   Schema.encodeSync(schema as Schema.Schema<unknown>)(value)
+
+/** `build` run once per operation and kept: schema codecs cost too much to build for every call. */
+export const perOperation = <A>(
+  build: (op: Ops.Name, spec: (typeof Ops.operations)[Ops.Name]) => A,
+): ((op: Ops.Name) => A) => {
+  const built = new Map<Ops.Name, A>()
+  return (op) => {
+    let a = built.get(op)
+    if (a === undefined) built.set(op, (a = build(op, Ops.operations[op])))
+    return a
+  }
+}

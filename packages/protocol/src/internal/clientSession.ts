@@ -8,7 +8,7 @@ import { AgentError } from "../Errors.js"
 import * as Handshake from "../Handshake.js"
 import * as Messages from "../Messages.js"
 import * as Ops from "../Operations.js"
-import { type Call, encodeWith, finishedError } from "./call.js"
+import { type Call, encodeWith, finishedError, perOperation } from "./call.js"
 import type { Incoming, Outgoing } from "./channel.js"
 import { Engine, type EngineOptions } from "./engine.js"
 
@@ -73,24 +73,15 @@ interface Codec {
   /** What the input channel of a finished call fails with. */
   readonly inputClosed: AgentError
 }
-const codecs = new Map<string, Codec>()
-const codecOf = (op: Ops.Name): Codec => {
-  let c = codecs.get(op)
-  if (!c) {
-    const spec = Ops.operations[op]
-    codecs.set(
-      op,
-      (c = {
-        encodeArgs: Schema.encodeEither(spec.args as Schema.Schema<unknown>, { errors: "all" }),
-        reply: Messages.decode(Messages.AgentMessage, `${op} reply`),
-        result: Messages.decode(spec.result as Schema.Schema<unknown>, `${op} result`),
-        event: Messages.decode(spec.event as Schema.Schema<unknown>, `${op} event`),
-        inputClosed: finishedError("DISCONNECTED", `${op} finished; its input is closed`),
-      }),
-    )
-  }
-  return c
-}
+const codecOf = perOperation(
+  (op, spec): Codec => ({
+    encodeArgs: Schema.encodeEither(spec.args as Schema.Schema<unknown>, { errors: "all" }),
+    reply: Messages.decode(Messages.AgentMessage, `${op} reply`),
+    result: Messages.decode(spec.result as Schema.Schema<unknown>, `${op} result`),
+    event: Messages.decode(spec.event as Schema.Schema<unknown>, `${op} event`),
+    inputClosed: finishedError("DISCONNECTED", `${op} finished; its input is closed`),
+  }),
+)
 
 /** A running operation, client side. */
 export class ClientCall<N extends Ops.Name> {
