@@ -80,9 +80,13 @@ for (const runtime of runtimes) {
     it("the guest's end reaches the client while the client keeps sending", async () => {
       // The server says hello and shuts its side down at once; it still reads what follows.
       let late = ""
+      // What the server read, once the agent's end reached it (the result may arrive first).
+      let lateEnded!: () => void
+      const lateDone = new Promise<void>((resolve) => (lateEnded = resolve))
       const srv = await serve((sock) => {
         sock.end("hello")
         sock.on("data", (d: Buffer) => (late += d.toString()))
+        sock.on("end", () => lateEnded())
       })
       try {
         const call = s.open("connect", { to: { _tag: "tcp", host: "127.0.0.1", port: srv.port } })
@@ -90,6 +94,7 @@ for (const runtime of runtimes) {
         await call.stdin.write(new TextEncoder().encode("after your end"))
         call.stdin.end()
         expect(await call.result).toEqual({ sent: 14, received: 5 })
+        await lateDone
         expect(late).toBe("after your end")
       } finally {
         await srv.close()
