@@ -4,18 +4,12 @@
  * recursive remove through that reader are complete.
  */
 import type { Session } from "@cuvette/protocol"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { connect, eventually, listAll, rssKiB } from "./fixtures/agent.js"
-
-const repo = fileURLToPath(new URL("../../../", import.meta.url))
-const BUN = path.join(repo, "node_modules", "bun", "bin", "bun.exe")
-const hasBun = fs.existsSync(BUN)
-if (!hasBun && process.env.CI) throw new Error(`CI must run the Bun tests: ${BUN} is missing`)
+import { listAll, rssKiB } from "./fixtures/agent.js"
+import { hasBun, type RunningAgent, runtimes, startAgent } from "./fixtures/runtimes.js"
 
 const ENTRIES = 100_000
 // tmpfs where there is one: a hundred thousand files are made in a second or two there.
@@ -24,41 +18,28 @@ const dir = fs.mkdtempSync(
 )
 const big = path.join(dir, "big")
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-let agent: ChildProcess
+let agent: RunningAgent
 let s: Session.ClientSession
 
 describe.skipIf(!hasBun)("a large directory, agent on Bun", { timeout: 60_000 }, () => {
   beforeAll(async () => {
     fs.mkdirSync(big)
     for (let i = 0; i < ENTRIES; i++) fs.closeSync(fs.openSync(path.join(big, `entry-${i}`), "w"))
-    const sock = path.join(dir, "agent.sock")
-    agent = spawn(
-      BUN,
-      [
-        "--conditions=@cuvette/source",
-        path.join(repo, "packages/agent/src/bin.ts"),
-        "--listen",
-        `unix:${sock}`,
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    )
-    let stderr = ""
-    agent.stderr!.on("data", (d: Buffer) => (stderr += d))
-    await eventually(() => stderr.includes("CUVETTE READY"), 20_000, `the Bun agent to start:\n${stderr}`)
-    s = await connect(sock)
+    agent = await startAgent(runtimes.find((r) => r.name === "bun")!)
+    s = await agent.connect()
   }, 60_000)
   afterAll(async () => {
     await s?.close()
-    agent?.kill("SIGKILL")
+    await agent?.stop()
   })
 
   it("a listing the client stops reading holds a window of entries in the agent, not the directory", async () => {
-    const before = rssKiB(agent.pid!)
+    const before = rssKiB(agent.proc.pid!)
     const call = s.open("list", { path: big })
     await call.stdout.read()
     // Time for an agent that reads ahead to read it all (Bun's opendir: ~25 MiB for these names).
     await new Promise((r) => setTimeout(r, 1500))
-    const grewMiB = (rssKiB(agent.pid!) - before) / 1024
+    const grewMiB = (rssKiB(agent.proc.pid!) - before) / 1024
     call.cancel()
     await call.result.catch(() => {})
     expect(grewMiB).toBeLessThan(12)
